@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# One-call GPU session: build, correctness sweep, sanitizer, peer benchmark.
+# Usage: bash benchmark/gpu_check.sh [steps...]   steps: build smoke sanitize validate perf quickperf
+#        (default: build smoke sanitize validate perf)
+# Env:   LOG_DIR (default $OUT or ./gpu_logs), MAX_JOBS, FILTER (compile.py --filter), SMOKE_FILTER
+#        (smoke_test_fwd.sh -f), PERF_ARGS (extra peer_compare.py args), TAG (peer_compare --tag).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+LOG_DIR=${LOG_DIR:-${OUT:-./gpu_logs}}
+mkdir -p "$LOG_DIR"
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(build smoke sanitize validate perf)
+BENCH=./build/benchmark_mha_fwd
+status=0
+note() { echo "=== $* ($(date +%T))"; }
+
+for step in "${steps[@]}"; do
+  case "$step" in
+    build)
+      note build
+      nvidia-smi --query-gpu=name,compute_cap,clocks.sm,clocks.mem --format=csv | tee "$LOG_DIR/gpu.txt"
+      t0=$(date +%s)
+      python3 compile.py --api fwd --bench ${FILTER:+--filter "$FILTER"} -j "${MAX_JOBS:-16}" > "$LOG_DIR/build.log" 2>&1 \
+        || { tail -50 "$LOG_DIR/build.log"; exit 1; }
+      echo "build wall $(( $(date +%s) - t0 )) s"; tail -3 "$LOG_DIR/build.log"; ls -l build/libmha_fwd.so ;;
+    smoke)
+      note smoke
+      bash smoke_tests/smoke_test_fwd.sh -b "$BENCH" -j 16 ${SMOKE_FILTER:+-f "$SMOKE_FILTER"} > "$LOG_DIR/smoke_fwd.log" 2>&1 || status=1
+      grep -E "FAIL|failed" "$LOG_DIR/smoke_fwd.log" | head -40; tail -1 "$LOG_DIR/smoke_fwd.log" ;;
+    sanitize)
+      note sanitize
+      for args in "-b=2 -h=2 -h_k=1 -d=64 -s=99 -s_k=131 -mask=b:4,35 -lse=1" \
+                  "-mode=1 -b=3 -h=2 -d=128 -s=55,200,1 -s_k=256,0,33 -mask=1 -lse=1" \
+                  "-b=1 -h=2 -d=59 -d_v=24 -s=77 -s_k=93 -iperm=0 -operm=0 -prec=bf16" \
+                  "-b=1 -h=1 -d=256 -s=130 -s_k=70 -mask=2 -lse=1"; do
+        for tool in memcheck racecheck; do
+          compute-sanitizer --tool $tool --error-exitcode 9 $BENCH $args -v=1 -warmup=0 -repeat=1 > "$LOG_DIR/san.tmp" 2>&1
+          rc=$?; echo "[$tool rc=$rc] $args :: $(grep -E 'ERROR SUMMARY|valid' "$LOG_DIR/san.tmp" | tr '\n' ' ')"
+          cat "$LOG_DIR/san.tmp" >> "$LOG_DIR/sanitize.log"; [ $rc -eq 0 ] || status=1
+        done
+      done ;;
+    validate)
+      note validate
+      nvcc -std=c++20 -I include tests/cpp/fwd_validation.cpp -L build -lmha_fwd -Xlinker=-rpath=$PWD/build -o build/fwd_validation \
+        && ./build/fwd_validation | tail -2 ;;
+    perf)
+      note perf
+      python3 benchmark/peer_compare.py --mode fwd --copy-bw --out-dir "$LOG_DIR" ${TAG:+--tag "$TAG"} ${PERF_ARGS:-} 2>&1 | tee "$LOG_DIR/perf.log" | tail -90 ;;
+    quickperf)
+      note quickperf
+      python3 benchmark/peer_compare.py --mode fwd --quick --no-plot --out-dir "$LOG_DIR" ${PERF_ARGS:-} 2>&1 | tail -30 ;;
+    *) echo "unknown step $step"; exit 2 ;;
+  esac
+done
+exit $status

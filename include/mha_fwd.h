@@ -1,0 +1,107 @@
+// aiter-mha for CUDA: forward attention API (libmha_fwd.so).
+//
+//   O = softmax(mask(softcap(scale_s * Q Kᵀ))) V          per (batch, q head)
+//   LSE[i] = m_i + ln Σ_j exp(s_ij - m_i)                   natural log, fp32
+//
+// Tensors (elements, last dimension contiguous):
+//   q   [b, hq, sq, dq]  addressed as  q_ptr + b*batch_stride_q + h*nhead_stride_q + i*stride_q + d
+//   k   [b, hk, sk, dq]  likewise with *_k ; v [b, hk, sk, dv] with *_v ; o [b, hq, sq, dv] with *_o
+//   lse [b, hq, sq] fp32 : lse_ptr + b*batch_stride_lse + h*nhead_stride_lse + i (batch mode)
+//                          lse_ptr + h*nhead_stride_lse + (seqstart_q[b] + i)  (group mode)
+// Group mode (is_group_mode): batch strides are ignored; batch b's rows start at physical row
+// seqstart_q_ptr[b] (int32 device array [b+1]) and likewise for K/V with seqstart_k_ptr.
+// Logical lengths (padding): seqlen_k_ptr[b] (int32 [b]) or cu_seqlen_{q,k}_ptr[b+1]-[b]
+// (int32 [b+1]) replace the physical length, in either mode, and must not exceed it.
+//
+// Return value of mha_fwd: mean ms per call when s.time_kernel_, 0 when launched untimed,
+// -1 when no compiled kernel supports the configuration (mha_fwd_check says why).
+// Invalid arguments throw std::invalid_argument with a message that names the field, the
+// expectation and the value found. Nothing here synchronizes the device or calls exit().
+#pragma once
+
+#include "mha_common.h"
+
+namespace aiter {
+
+struct mha_fwd_args {
+    // --- selection -------------------------------------------------------------------
+    bool use_asm_v3      = false;  // try the Hopper-native v3 family first (falls back to v2)
+    bool v3_api_check    = false;  // only answer 1 (a v3 kernel exists) or -1, no launch
+    int how_v3_bf16_cvt  = 0;      // bf16 output rounding: 0 RTNE (only value supported)
+
+    std::string data_type = "fp16";  // "fp16" | "bf16" | "fp8bf16"
+    bool is_group_mode    = false;
+    int bias_type         = 0;  // 0 none, 1 elementwise, 2 alibi
+    bool has_lse          = false;
+    int qscale_type       = 0;  // fp8 descale mode; 0 = none
+    bool has_sink         = false;
+
+    // --- pointers (device) ----------------------------------------------------------
+    const void* q_ptr         = nullptr;
+    const void* k_ptr         = nullptr;
+    const void* v_ptr         = nullptr;
+    const void* bias_ptr      = nullptr;
+    const void* q_descale_ptr = nullptr;
+    const void* k_descale_ptr = nullptr;
+    const void* v_descale_ptr = nullptr;
+    void* rand_val_ptr        = nullptr;
+    void* lse_ptr             = nullptr;
+    void* o_ptr               = nullptr;
+
+    const void* seqstart_q_ptr  = nullptr;  // int32 [b+1], group mode, physical prefix sums
+    const void* seqstart_k_ptr  = nullptr;  // int32 [b+1], group mode
+    const void* seqlen_k_ptr    = nullptr;  // int32 [b], logical key lengths (optional)
+    const void* cu_seqlen_q_ptr = nullptr;  // int32 [b+1], logical prefix sums (optional)
+    const void* cu_seqlen_k_ptr = nullptr;  // int32 [b+1], logical prefix sums (optional)
+
+    // --- sizes -------------------------------------------------------------------------
+    int seqlen_q     = 0;  // batch mode: rows of every batch; group mode: total physical rows
+    int seqlen_k     = 0;
+    int batch        = 0;
+    int max_seqlen_q = 0;  // group mode: the longest q sequence (0: use seqlen_q)
+    int hdim_q       = 0;
+    int hdim_v       = 0;
+    int nhead_q      = 0;
+    int nhead_k      = 0;
+
+    float scale_s         = 0.f;  // multiplies QKᵀ; must be > 0
+    float logits_soft_cap = 0.f;  // > 0: s = cap * tanh(s / cap) after scaling
+
+    // --- strides, in elements ---------------------------------------------------------
+    int64_t stride_q = 0, stride_k = 0, stride_v = 0, stride_bias = 0, stride_randval = 0,
+            stride_o = 0;
+    int64_t nhead_stride_q = 0, nhead_stride_k = 0, nhead_stride_v = 0, nhead_stride_bias = 0,
+            nhead_stride_randval = 0, nhead_stride_lse = 0, nhead_stride_o = 0;
+    int64_t batch_stride_q = 0, batch_stride_k = 0, batch_stride_v = 0, batch_stride_bias = 0,
+            batch_stride_randval = 0, batch_stride_lse = 0, batch_stride_o = 0;
+
+    // --- mask --------------------------------------------------------------------------
+    int window_size_left  = -1;
+    int window_size_right = -1;
+    int mask_type         = 0;  // mask_enum
+    int min_seqlen_q      = 0;
+
+    // --- dropout -----------------------------------------------------------------------
+    float p_drop  = 0.f;
+    bool s_randval = false;
+    drop_seed_offset_t drop_seed_offset = std::pair<uint64_t, uint64_t>{0, 0};
+};
+
+// Runs the forward pass (see the top of this file for the return contract).
+float mha_fwd(mha_fwd_args args, const stream_config& s);
+
+// Says whether (and which) compiled kernel would run `args`, or why none can.
+// Throws std::invalid_argument for invalid arguments, like mha_fwd. Never launches.
+mha_check_result mha_fwd_check(const mha_fwd_args& args);
+
+// Names of every forward instance compiled into this library.
+std::vector<std::string> mha_fwd_instances();
+
+// Optional, synchronizing: copies the int32 seqlen arrays of a group-mode or padded call to
+// the host and checks them (monotonic seqstart, logical ≤ physical, non-negative).
+// Throws std::invalid_argument naming the array, index and values. mha_fwd itself does not
+// read device arrays on the host; in the kernel, malformed lengths are clamped so that no
+// access leaves the tensors.
+void mha_fwd_check_seqlens(const mha_fwd_args& args, cudaStream_t stream = nullptr);
+
+}  // namespace aiter

@@ -1,0 +1,201 @@
+// aiter::mha_fwd: validation -> configuration key -> dispatcher table lookup + can_run ->
+// launch (optionally timed). See include/mha_fwd.h for the contract.
+#include <algorithm>
+#include <cstdio>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fwd/fwd_key.h"
+#include "fwd/validate.h"
+#include "kernels/fwd_v2/tile.h"
+#include "mha_fwd.h"
+
+namespace aiter {
+namespace fwd {
+namespace {
+
+int hdim_bucket(int hdim_q, int hdim_v) {
+    const int d = std::max(hdim_q, hdim_v);
+    return d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256;
+}
+
+FwdV2Key key_of(const mha_fwd_args& a) {
+    return FwdV2Key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, hdim_bucket(a.hdim_q, a.hdim_v),
+                    a.mask_type == 0 ? MaskKind::none : MaskKind::window};
+}
+
+std::string key_str(const FwdV2Key& k) {
+    return std::string(k.dtype == DType::bf16 ? "bf16" : "fp16") + " hdim<=" + std::to_string(k.hdim) +
+           (k.mask == MaskKind::window ? " masked" : " unmasked");
+}
+
+const FwdV2Instance* find_instance(const FwdV2Key& key) {
+    for (int i = 0; i < kNumFwdV2Instances; ++i)
+        if (kFwdV2Instances[i].key == key) return &kFwdV2Instances[i];
+    return nullptr;
+}
+
+// Largest dynamic shared memory a block may opt into on the current device, or -1 when no
+// device can be queried.
+int device_smem_optin() {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) {
+        cudaGetLastError();
+        return -1;
+    }
+    int v = 0;
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+        cudaGetLastError();
+        return -1;
+    }
+    return v;
+}
+
+std::vector<std::string> instance_names() {
+    std::vector<std::string> v;
+    for (int i = 0; i < kNumFwdV2Instances; ++i) v.emplace_back(kFwdV2Instances[i].name);
+    return v;
+}
+
+// Selection without launching: the instance to run, or the reason there is none.
+mha_check_result select(const mha_fwd_args& a, const FwdV2Instance** inst, bool query_device) {
+    mha_check_result r;
+    r.candidates = instance_names();
+    *inst = nullptr;
+    if (std::string why = unsupported_feature(a); !why.empty()) {
+        r.reason = why;
+        return r;
+    }
+    const FwdV2Key key = key_of(a);
+    const FwdV2Instance* found = find_instance(key);
+    if (found == nullptr) {
+        r.reason = "no compiled v2 forward instance for " + key_str(key) +
+                   " (rebuild with an instance filter that includes it, e.g. compile.py --filter "
+                   "'fmha_fwd_v2_*')";
+        return r;
+    }
+    if (query_device) {
+        const int optin = device_smem_optin();
+        if (optin >= 0 && found->smem_bytes() > optin) {
+            r.reason = std::string(found->name) + " needs " + std::to_string(found->smem_bytes()) +
+                       " bytes of shared memory per block; this device allows " + std::to_string(optin);
+            return r;
+        }
+    }
+    r.supported   = true;
+    r.kernel_name = found->name;
+    *inst         = found;
+    return r;
+}
+
+bool aligned16(const mha_fwd_args& a) {
+    auto ptr_ok = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+    auto str_ok = [](int64_t s) { return s % 8 == 0; };
+    bool ok = a.hdim_q % 8 == 0 && a.hdim_v % 8 == 0 && ptr_ok(a.q_ptr) && ptr_ok(a.k_ptr) && ptr_ok(a.v_ptr) &&
+              ptr_ok(a.o_ptr) && str_ok(a.stride_q) && str_ok(a.stride_k) && str_ok(a.stride_v) &&
+              str_ok(a.stride_o) && str_ok(a.nhead_stride_q) && str_ok(a.nhead_stride_k) &&
+              str_ok(a.nhead_stride_v) && str_ok(a.nhead_stride_o);
+    if (!a.is_group_mode)
+        ok = ok && str_ok(a.batch_stride_q) && str_ok(a.batch_stride_k) && str_ok(a.batch_stride_v) &&
+             str_ok(a.batch_stride_o);
+    return ok;
+}
+
+FwdParams make_params(const mha_fwd_args& a) {
+    FwdParams p;
+    p.q = a.q_ptr;
+    p.k = a.k_ptr;
+    p.v = a.v_ptr;
+    p.o = a.o_ptr;
+    p.lse = a.has_lse ? static_cast<float*>(a.lse_ptr) : nullptr;
+    p.q_row_stride = a.stride_q;
+    p.k_row_stride = a.stride_k;
+    p.v_row_stride = a.stride_v;
+    p.o_row_stride = a.stride_o;
+    p.q_head_stride = a.nhead_stride_q;
+    p.k_head_stride = a.nhead_stride_k;
+    p.v_head_stride = a.nhead_stride_v;
+    p.o_head_stride = a.nhead_stride_o;
+    p.lse_head_stride = a.nhead_stride_lse;
+    p.q_batch_stride = a.batch_stride_q;
+    p.k_batch_stride = a.batch_stride_k;
+    p.v_batch_stride = a.batch_stride_v;
+    p.o_batch_stride = a.batch_stride_o;
+    p.lse_batch_stride = a.batch_stride_lse;
+    p.batch = a.batch;
+    p.nhead_q = a.nhead_q;
+    p.nhead_k = a.nhead_k;
+    p.h_ratio = a.nhead_q / a.nhead_k;
+    p.hdim_q = a.hdim_q;
+    p.hdim_v = a.hdim_v;
+    p.seqlen_q = a.seqlen_q;
+    p.seqlen_k = a.seqlen_k;
+    p.max_seqlen_q = a.is_group_mode && a.max_seqlen_q > 0 ? a.max_seqlen_q : a.seqlen_q;
+    p.is_group_mode = a.is_group_mode;
+    p.seqstart_q = static_cast<const int*>(a.seqstart_q_ptr);
+    p.seqstart_k = static_cast<const int*>(a.seqstart_k_ptr);
+    p.seqlen_k_ptr = static_cast<const int*>(a.seqlen_k_ptr);
+    p.cu_seqlen_q = static_cast<const int*>(a.cu_seqlen_q_ptr);
+    p.cu_seqlen_k = static_cast<const int*>(a.cu_seqlen_k_ptr);
+    constexpr float kLog2e = 1.4426950408889634f;
+    p.scale_s = a.scale_s;
+    p.softcap = a.logits_soft_cap;
+    p.scale_log2 = a.logits_soft_cap > 0.f ? kLog2e : a.scale_s * kLog2e;
+    p.mask = MaskSpec{a.mask_type, a.mask_type == 0 ? -1 : a.window_size_left,
+                      a.mask_type == 0 ? -1 : a.window_size_right};
+    p.aligned16 = aligned16(a);
+    return p;
+}
+
+void check_cuda(cudaError_t e, const char* what) {
+    if (e != cudaSuccess)
+        throw std::runtime_error(std::string("mha_fwd: ") + what + ": " + cudaGetErrorString(e));
+}
+
+}  // namespace
+}  // namespace fwd
+
+mha_check_result mha_fwd_check(const mha_fwd_args& args) {
+    fwd::validate_fwd_args(args);
+    const fwd::FwdV2Instance* inst = nullptr;
+    return fwd::select(args, &inst, /*query_device=*/true);
+}
+
+std::vector<std::string> mha_fwd_instances() { return fwd::instance_names(); }
+
+float mha_fwd(mha_fwd_args args, const stream_config& s) {
+    fwd::validate_fwd_args(args);
+    if (args.v3_api_check) return -1.f;  // no v3 (Hopper-native) forward kernels are built yet
+    // use_asm_v3: the v3 family does not exist yet, so every call falls back to v2.
+    const fwd::FwdV2Instance* inst = nullptr;
+    const mha_check_result sel = fwd::select(args, &inst, /*query_device=*/true);
+    if (!sel.supported) {
+        if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: not supported: %s\n", sel.reason.c_str());
+        return -1.f;
+    }
+    const fwd::FwdParams p = fwd::make_params(args);
+    auto launch = [&] { fwd::check_cuda(inst->launch(p, s.stream_id_), inst->name); };
+    if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: running %s\n", inst->name);
+    if (!s.time_kernel_) {
+        launch();
+        return 0.f;
+    }
+    for (int i = 0; i < s.cold_niters_; ++i) launch();
+    const int n = std::max(1, s.nrepeat_);
+    cudaEvent_t start, stop;
+    fwd::check_cuda(cudaEventCreate(&start), "cudaEventCreate");
+    fwd::check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
+    fwd::check_cuda(cudaEventRecord(start, s.stream_id_), "cudaEventRecord");
+    for (int i = 0; i < n; ++i) launch();
+    fwd::check_cuda(cudaEventRecord(stop, s.stream_id_), "cudaEventRecord");
+    fwd::check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    float ms = 0.f;
+    fwd::check_cuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return ms / n;
+}
+
+}  // namespace aiter

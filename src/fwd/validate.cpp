@@ -1,0 +1,107 @@
+#include "fwd/validate.h"
+
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+namespace aiter::fwd {
+namespace {
+
+[[noreturn]] void fail(const std::string& field, const std::string& expected, const std::string& got) {
+    throw std::invalid_argument("mha_fwd: " + field + ": expected " + expected + ", got " + got);
+}
+
+template <class T>
+std::string str(const T& v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+}
+
+void require_ptr(const void* p, const char* field, const std::string& why) {
+    if (p == nullptr) fail(field, "a device pointer (" + why + ")", "nullptr");
+}
+
+void require_nonneg(int64_t v, const char* field) {
+    if (v < 0) fail(field, "a value >= 0", str(v));
+}
+
+}  // namespace
+
+void validate_fwd_args(const mha_fwd_args& a) {
+    if (a.data_type != "fp16" && a.data_type != "bf16" && a.data_type != "fp8bf16")
+        fail("data_type", "one of \"fp16\", \"bf16\", \"fp8bf16\"", "\"" + a.data_type + "\"");
+
+    require_nonneg(a.batch, "batch");
+    require_nonneg(a.seqlen_q, "seqlen_q");
+    require_nonneg(a.seqlen_k, "seqlen_k");
+    require_nonneg(a.max_seqlen_q, "max_seqlen_q");
+    if (a.nhead_q <= 0) fail("nhead_q", "a value > 0", str(a.nhead_q));
+    if (a.nhead_k <= 0) fail("nhead_k", "a value > 0", str(a.nhead_k));
+    if (a.nhead_q % a.nhead_k != 0)
+        fail("nhead_k", "a divisor of nhead_q (" + str(a.nhead_q) + ")", str(a.nhead_k));
+    if (a.hdim_q < 1 || a.hdim_q > 256) fail("hdim_q", "a value in [1, 256]", str(a.hdim_q));
+    if (a.hdim_v < 1 || a.hdim_v > 256) fail("hdim_v", "a value in [1, 256]", str(a.hdim_v));
+    if (!(std::isfinite(a.scale_s) && a.scale_s > 0.f))
+        fail("scale_s", "a finite value > 0 (1/sqrt(hdim_q) is usual)", str(a.scale_s));
+    if (!(std::isfinite(a.logits_soft_cap) && a.logits_soft_cap >= 0.f))
+        fail("logits_soft_cap", "a finite value >= 0 (0 disables it)", str(a.logits_soft_cap));
+    if (a.mask_type < 0 || a.mask_type > 3)
+        fail("mask_type", "0 (none), 1 (top-left), 2 (bottom-right) or 3 (generic window)", str(a.mask_type));
+    if (a.bias_type < 0 || a.bias_type > 2)
+        fail("bias_type", "0 (none), 1 (elementwise) or 2 (alibi)", str(a.bias_type));
+    if (!(a.p_drop >= 0.f && a.p_drop < 1.f)) fail("p_drop", "a value in [0, 1)", str(a.p_drop));
+    if (a.how_v3_bf16_cvt < 0 || a.how_v3_bf16_cvt > 2)
+        fail("how_v3_bf16_cvt", "0 (RTNE), 1 (RTNA) or 2 (RTZ)", str(a.how_v3_bf16_cvt));
+
+    // Pointers: a tensor with no elements may be null.
+    const bool any_q = a.batch > 0 && a.seqlen_q > 0;
+    const bool any_k = a.batch > 0 && a.seqlen_k > 0;
+    if (any_q) {
+        require_ptr(a.q_ptr, "q_ptr", "query tensor");
+        require_ptr(a.o_ptr, "o_ptr", "output tensor");
+        if (a.has_lse) require_ptr(a.lse_ptr, "lse_ptr", "has_lse is true");
+    }
+    if (any_k) {
+        require_ptr(a.k_ptr, "k_ptr", "key tensor");
+        require_ptr(a.v_ptr, "v_ptr", "value tensor");
+    }
+    if (a.is_group_mode && a.batch > 0) {
+        require_ptr(a.seqstart_q_ptr, "seqstart_q_ptr", "int32 [batch+1], required in group mode");
+        require_ptr(a.seqstart_k_ptr, "seqstart_k_ptr", "int32 [batch+1], required in group mode");
+    }
+
+    // Strides: non-negative; a row must not overlap the next one.
+    const struct { const char* name; int64_t v; } strides[] = {
+        {"stride_q", a.stride_q},           {"stride_k", a.stride_k},
+        {"stride_v", a.stride_v},           {"stride_o", a.stride_o},
+        {"nhead_stride_q", a.nhead_stride_q}, {"nhead_stride_k", a.nhead_stride_k},
+        {"nhead_stride_v", a.nhead_stride_v}, {"nhead_stride_o", a.nhead_stride_o},
+        {"nhead_stride_lse", a.nhead_stride_lse}, {"batch_stride_q", a.batch_stride_q},
+        {"batch_stride_k", a.batch_stride_k}, {"batch_stride_v", a.batch_stride_v},
+        {"batch_stride_o", a.batch_stride_o}, {"batch_stride_lse", a.batch_stride_lse},
+    };
+    for (const auto& s : strides) require_nonneg(s.v, s.name);
+    auto row_stride = [](const char* name, int64_t stride, int hdim, int rows) {
+        if (rows > 1 && stride < hdim)
+            fail(name, "a row stride >= the head dim (" + str(hdim) + ")", str(stride));
+    };
+    row_stride("stride_q", a.stride_q, a.hdim_q, a.seqlen_q);
+    row_stride("stride_o", a.stride_o, a.hdim_v, a.seqlen_q);
+    row_stride("stride_k", a.stride_k, a.hdim_q, a.seqlen_k);
+    row_stride("stride_v", a.stride_v, a.hdim_v, a.seqlen_k);
+}
+
+std::string unsupported_feature(const mha_fwd_args& a) {
+    if (a.data_type == "fp8bf16") return "data_type fp8bf16 is not supported yet (fp16 and bf16 are)";
+    if (a.bias_type != 0) return "bias_type " + str(a.bias_type) + " (elementwise/alibi bias) is not supported yet";
+    if (a.p_drop > 0.f) return "dropout (p_drop > 0) is not supported yet";
+    if (a.s_randval) return "s_randval (storing dropout randoms) is not supported yet";
+    if (a.qscale_type != 0) return "qscale_type " + str(a.qscale_type) + " (fp8 descale) is not supported yet";
+    if (a.has_sink) return "has_sink (attention sinks) is not supported yet";
+    if (a.batch > 65535) return "batch " + str(a.batch) + " exceeds the grid limit 65535";
+    if (a.nhead_q > 65535) return "nhead_q " + str(a.nhead_q) + " exceeds the grid limit 65535";
+    return {};
+}
+
+}  // namespace aiter::fwd

@@ -1,0 +1,243 @@
+// v2 forward attention kernel (CuTe, mma.sync + cp.async; sm_80 and newer).
+//
+// One CTA computes rows [m0, m0 + kBlockM) of one (batch, q head):
+//   S_j = Q · K_jᵀ                      (kBlockM × kBlockN, fp32, per key block j)
+//   S_j = softcap(scale_s · S_j)        (optional) ; masked entries = −inf
+//   online softmax over j (softmax.cuh) ; O += P_j · V_j  (P_j rounded to the input type)
+//   O /= l ; LSE = m + ln l             (epilogue, through shared memory)
+// Key blocks are visited from the last to the first, so that the blocks that need masking
+// (the partial tail, the causal diagonal) come first. K_j and V_j each have one shared buffer:
+// V_j streams in during Q·K_jᵀ, K_{j−1} during softmax and P·V_j.
+//
+// Layouts (elements, last dim contiguous, see include/mha_fwd.h):
+//   Q (sq, dq) rows q_row_stride apart; K (sk, dq); V (sk, dv); O (sq, dv); LSE (sq) fp32.
+#pragma once
+
+#include <cute/tensor.hpp>
+
+#include "fwd/fwd_key.h"
+#include "fwd/fwd_params.h"
+#include "kernels/fwd_v2/copy.cuh"
+#include "kernels/fwd_v2/gemm.cuh"
+#include "kernels/fwd_v2/mask_apply.cuh"
+#include "kernels/fwd_v2/softmax.cuh"
+#include "kernels/fwd_v2/traits.cuh"
+
+namespace aiter::fwd {
+
+// Where one (batch, head) lives and how long its sequences are (logical lengths).
+struct BlockInfo {
+    int64_t q_offset, k_offset, v_offset, o_offset, lse_offset;  // elements
+    int sq, sk;
+};
+
+__device__ __forceinline__ int clamp_len(int v, int hi) { return v < 0 ? 0 : (v > hi ? hi : v); }
+
+__device__ __forceinline__ BlockInfo block_info(const FwdParams& p, int b, int h) {
+    const int hk = h / p.h_ratio;
+    int64_t q_row0 = 0, k_row0 = 0;
+    int sq_phys = p.seqlen_q, sk_phys = p.seqlen_k;
+    if (p.is_group_mode) {
+        q_row0  = p.seqstart_q[b];
+        k_row0  = p.seqstart_k[b];
+        sq_phys = max(p.seqstart_q[b + 1] - p.seqstart_q[b], 0);
+        sk_phys = max(p.seqstart_k[b + 1] - p.seqstart_k[b], 0);
+    }
+    int sq = p.cu_seqlen_q ? p.cu_seqlen_q[b + 1] - p.cu_seqlen_q[b] : sq_phys;
+    int sk = p.seqlen_k_ptr ? p.seqlen_k_ptr[b]
+             : p.cu_seqlen_k ? p.cu_seqlen_k[b + 1] - p.cu_seqlen_k[b]
+                             : sk_phys;
+    BlockInfo bi;
+    bi.sq = clamp_len(sq, sq_phys);  // malformed lengths never reach past the tensors
+    bi.sk = clamp_len(sk, sk_phys);
+    if (p.is_group_mode) {
+        bi.q_offset   = q_row0 * p.q_row_stride + h * p.q_head_stride;
+        bi.o_offset   = q_row0 * p.o_row_stride + h * p.o_head_stride;
+        bi.k_offset   = k_row0 * p.k_row_stride + hk * p.k_head_stride;
+        bi.v_offset   = k_row0 * p.v_row_stride + hk * p.v_head_stride;
+        bi.lse_offset = q_row0 + h * p.lse_head_stride;
+    } else {
+        bi.q_offset   = b * p.q_batch_stride + h * p.q_head_stride;
+        bi.o_offset   = b * p.o_batch_stride + h * p.o_head_stride;
+        bi.k_offset   = b * p.k_batch_stride + hk * p.k_head_stride;
+        bi.v_offset   = b * p.v_batch_stride + hk * p.v_head_stride;
+        bi.lse_offset = b * p.lse_batch_stride + h * p.lse_head_stride;
+    }
+    return bi;
+}
+
+// The kernel takes the key's fields as separate template arguments: nvcc's host stubs cannot
+// spell class-type template arguments of __global__ functions.
+template <DType kDType, int kHdim, MaskKind kMask>
+__global__ void __launch_bounds__(FwdV2Traits<FwdV2Key{kDType, kHdim, kMask}>::kNThreads, 1)
+    fwd_v2_kernel(const __grid_constant__ FwdParams p) {
+    using namespace cute;
+    using T       = FwdV2Traits<FwdV2Key{kDType, kHdim, kMask}>;
+    using Element = typename T::Element;
+    constexpr int kBlockM  = T::kBlockM;
+    constexpr int kBlockN  = T::kBlockN;
+    constexpr int kHeadDim = T::kHeadDim;
+
+    extern __shared__ __align__(128) char smem[];
+    const int tidx    = threadIdx.x;
+    const int m_block = blockIdx.x;
+    const int h       = blockIdx.y;
+    const int b       = blockIdx.z;
+
+    const BlockInfo bi = block_info(p, b, h);
+    const int m0 = m_block * kBlockM;
+    if (m0 >= bi.sq) return;
+    const int m_last = min(m0 + kBlockM, bi.sq) - 1;
+
+    // Key blocks [n_begin, n_end) that any row of this CTA can see.
+    int n_begin = 0, n_end = (bi.sk + kBlockN - 1) / kBlockN;
+    if constexpr (T::kMasked) {
+        int64_t lo, hi;
+        p.mask.key_range(m0, m_last + 1, bi.sq, bi.sk, &lo, &hi);
+        n_begin = lo < hi ? int(lo / kBlockN) : 0;
+        n_end   = lo < hi ? int((hi + kBlockN - 1) / kBlockN) : 0;
+    }
+
+    // ---- global tensors --------------------------------------------------------------
+    Tensor mQ = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.q) + bi.q_offset),
+                            make_shape(bi.sq, Int<kHeadDim>{}), make_stride(p.q_row_stride, _1{}));
+    Tensor mK = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.k) + bi.k_offset),
+                            make_shape(bi.sk, Int<kHeadDim>{}), make_stride(p.k_row_stride, _1{}));
+    Tensor mV = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.v) + bi.v_offset),
+                            make_shape(bi.sk, Int<kHeadDim>{}), make_stride(p.v_row_stride, _1{}));
+    Tensor mO = make_tensor(make_gmem_ptr(static_cast<Element*>(p.o) + bi.o_offset),
+                            make_shape(bi.sq, Int<kHeadDim>{}), make_stride(p.o_row_stride, _1{}));
+    Tensor gQ = local_tile(mQ, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(m_block, 0));  // (M, D)
+    Tensor gO = local_tile(mO, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(m_block, 0));  // (M, D)
+    Tensor gK = local_tile(mK, Shape<Int<kBlockN>, Int<kHeadDim>>{}, make_coord(_, 0));        // (N, D, nblk)
+    Tensor gV = local_tile(mV, Shape<Int<kBlockN>, Int<kHeadDim>>{}, make_coord(_, 0));        // (N, D, nblk)
+
+    // ---- shared tensors: Q | K | V ------------------------------------------------------
+    Tensor sQ  = make_tensor(make_smem_ptr(reinterpret_cast<Element*>(smem)), typename T::SmemLayoutQ{});  // (M, D)
+    Tensor sK  = make_tensor(sQ.data() + size(sQ), typename T::SmemLayoutKV{});                            // (N, D)
+    Tensor sV  = make_tensor(sK.data() + size(sK), typename T::SmemLayoutKV{});                            // (N, D)
+    Tensor sVt = make_tensor(sV.data(), typename T::SmemLayoutVt{});                                       // (D, N)
+    Tensor sVtPlain = make_tensor(sV.data().get(), typename T::SmemLayoutVtNoSwizzle{});
+
+    // ---- global -> shared copies --------------------------------------------------------
+    typename T::GmemTiledCopyLoad gmem_copy;
+    auto gmem_thr = gmem_copy.get_thread_slice(tidx);
+    Tensor tQgQ = gmem_thr.partition_S(gQ);
+    Tensor tQsQ = gmem_thr.partition_D(sQ);
+    Tensor tKgK = gmem_thr.partition_S(gK);  // (CPY, CPY_N, CPY_D, nblk)
+    Tensor tKsK = gmem_thr.partition_D(sK);
+    Tensor tVgV = gmem_thr.partition_S(gV);
+    Tensor tVsV = gmem_thr.partition_D(sV);
+    Tensor tQcQ  = gmem_thr.partition_S(make_identity_tensor(Shape<Int<kBlockM>, Int<kHeadDim>>{}));
+    Tensor tKVcKV = gmem_thr.partition_S(make_identity_tensor(Shape<Int<kBlockN>, Int<kHeadDim>>{}));
+
+    // ---- MMA partitions -----------------------------------------------------------------
+    typename T::TiledMma tiled_mma;
+    auto thr_mma = tiled_mma.get_thread_slice(tidx);
+    Tensor tSrQ  = thr_mma.partition_fragment_A(sQ);        // (MMA, MMA_M, MMA_D)
+    Tensor tSrK  = thr_mma.partition_fragment_B(sK);        // (MMA, MMA_N, MMA_D)
+    Tensor tOrVt = thr_mma.partition_fragment_B(sVtPlain);  // (MMA, MMA_D, MMA_N)
+    Tensor acc_o = partition_fragment_C(tiled_mma, Shape<Int<kBlockM>, Int<kHeadDim>>{});  // (MMA, MMA_M, MMA_D)
+    clear(acc_o);
+
+    auto smem_copy_Q = make_tiled_copy_A(typename T::SmemCopyAtom{}, tiled_mma);
+    auto smem_thr_Q  = smem_copy_Q.get_thread_slice(tidx);
+    Tensor tSsQ      = smem_thr_Q.partition_S(sQ);
+    auto smem_copy_K = make_tiled_copy_B(typename T::SmemCopyAtom{}, tiled_mma);
+    auto smem_thr_K  = smem_copy_K.get_thread_slice(tidx);
+    Tensor tSsK      = smem_thr_K.partition_S(sK);
+    auto smem_copy_V = make_tiled_copy_B(typename T::SmemCopyAtomTransposed{}, tiled_mma);
+    auto smem_thr_V  = smem_copy_V.get_thread_slice(tidx);
+    Tensor tOsVt     = smem_thr_V.partition_S(sVt);
+
+    // Coordinates of this thread's score elements within the (M, N) block, as (rows, cols).
+    Tensor tScS = thr_mma.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<kBlockN>>{}));
+    Tensor tScS_rc = make_tensor(tScS.data(), acc_rowcol(tScS.layout()));
+
+    Tensor acc_o_rc = make_tensor(acc_o.data(), acc_rowcol(acc_o.layout()));  // (rows, D)
+    constexpr int kRows = decltype(size<0>(acc_o_rc))::value;
+    OnlineSoftmax<kRows> softmax;
+
+    const bool use_softcap = p.softcap > 0.f;
+    const float scale_over_cap = use_softcap ? p.scale_s / p.softcap : 0.f;
+
+    if (n_begin < n_end) {
+        load_tile_async(gmem_copy, tQgQ, tQsQ, tQcQ, bi.sq - m0, p.hdim_q, p.aligned16);
+        load_tile_async(gmem_copy, tKgK(_, _, _, n_end - 1), tKsK, tKVcKV, bi.sk - (n_end - 1) * kBlockN,
+                        p.hdim_q, p.aligned16);
+        cp_async_fence();
+
+        for (int n = n_end - 1; n >= n_begin; --n) {
+            Tensor acc_s = partition_fragment_C(tiled_mma, Shape<Int<kBlockM>, Int<kBlockN>>{});  // (MMA, MMA_M, MMA_N)
+            clear(acc_s);
+            cp_async_wait<0>();
+            __syncthreads();  // K_n (and Q) landed; every warp is done reading V_{n+1}
+            load_tile_async(gmem_copy, tVgV(_, _, _, n), tVsV, tKVcKV, bi.sk - n * kBlockN, p.hdim_v,
+                            p.aligned16);
+            cp_async_fence();
+
+            gemm_smem_smem(acc_s, tSrQ, tSrK, tSsQ, tSsK, tiled_mma, smem_copy_Q, smem_copy_K, smem_thr_Q,
+                           smem_thr_K);
+
+            Tensor s = make_tensor(acc_s.data(), acc_rowcol(acc_s.layout()));  // (rows, cols)
+            if (use_softcap) apply_softcap(s, scale_over_cap, p.softcap);
+            const int n0 = n * kBlockN;
+            if (block_needs_mask<T::kMasked>(p.mask, m0, m_last, n0, kBlockN, bi.sq, bi.sk)) {
+                apply_mask<T::kMasked>(s, tScS_rc, p.mask, m0, n0, bi.sq, bi.sk);
+            }
+
+            cp_async_wait<0>();
+            __syncthreads();  // V_n landed; every warp is done reading K_n
+            if (n > n_begin) {
+                load_tile_async(gmem_copy, tKgK(_, _, _, n - 1), tKsK, tKVcKV, bi.sk - (n - 1) * kBlockN,
+                                p.hdim_q, p.aligned16);
+                cp_async_fence();
+            }
+
+            softmax.update(s, acc_o_rc, p.scale_log2);
+
+            Tensor rP = make_tensor_like<Element>(acc_s);
+            convert_fragment(rP, acc_s);
+            Tensor tOrP = make_tensor(rP.data(), acc_as_a_operand(rP.layout()));
+            gemm_reg_smem(acc_o, tOrP, tOrVt, tOsVt, tiled_mma, smem_copy_V, smem_thr_V);
+        }
+    }
+
+    // ---- epilogue: O /= l, LSE, O through shared memory to global ------------------------
+    float lse[kRows];
+    softmax.finalize(acc_o_rc, p.scale_log2, lse);
+
+    if (p.lse != nullptr) {
+        Tensor tOcO = thr_mma.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<kHeadDim>>{}));
+        Tensor tOcO_rc = make_tensor(tOcO.data(), acc_rowcol(tOcO.layout()));
+        float* lse_ptr = p.lse + bi.lse_offset;
+        CUTE_UNROLL
+        for (int r = 0; r < kRows; ++r) {
+            const int row = m0 + get<0>(tOcO_rc(r, 0));
+            if (get<1>(tOcO_rc(r, 0)) == 0 && row < bi.sq) lse_ptr[row] = lse[r];
+        }
+    }
+
+    Tensor rO = make_tensor_like<Element>(acc_o);
+    convert_fragment(rO, acc_o);
+
+    Tensor sO = make_tensor(sQ.data(), typename T::SmemLayoutO{});  // (M, D), reuses Q's buffer
+    auto smem_copy_O = make_tiled_copy_C(typename T::SmemCopyAtomO{}, tiled_mma);
+    auto smem_thr_O  = smem_copy_O.get_thread_slice(tidx);
+    Tensor taccOrO   = smem_thr_O.retile_S(rO);
+    Tensor taccOsO   = smem_thr_O.partition_D(sO);
+    __syncthreads();  // every warp is done reading Q
+    copy(smem_copy_O, taccOrO, taccOsO);
+    __syncthreads();
+
+    typename T::GmemTiledCopyStore gmem_copy_O;
+    auto gmem_thr_O = gmem_copy_O.get_thread_slice(tidx);
+    Tensor tOsO = gmem_thr_O.partition_S(sO);
+    Tensor tOgO = gmem_thr_O.partition_D(gO);
+    Tensor tOrO = make_tensor<Element>(shape(tOgO));
+    copy(gmem_copy_O, tOsO, tOrO);
+    Tensor tOcO_g = gmem_thr_O.partition_D(make_identity_tensor(Shape<Int<kBlockM>, Int<kHeadDim>>{}));
+    store_tile(gmem_copy_O, tOrO, tOgO, tOcO_g, bi.sq - m0, p.hdim_v, p.aligned16);
+}
+
+}  // namespace aiter::fwd

@@ -1,0 +1,108 @@
+// Online softmax over key blocks, in the exp2 domain (FlashAttention-2 style):
+//   m_new = max(m, rowmax(S));  P = exp2(S·c − m_new·c);  l = l·exp2((m − m_new)·c) + rowsum(P)
+//   O     = O·exp2((m − m_new)·c)                                (c = scale_log2)
+// and at the end O /= l, LSE = (m·c + log2 l)·ln 2. Rows with no visible key keep m = −inf,
+// l = 0 and finish with O = 0, LSE = −inf (never NaN).
+//
+// Register views: an mma.sync m16n8k16 accumulator fragment ((2,2), MMA_M, MMA_N) is looked
+// at as (rows, cols) = ((2, MMA_M), (2, MMA_N)); the four threads of a quad share a row.
+#pragma once
+
+#include <cute/tensor.hpp>
+
+#include <cmath>
+
+namespace aiter::fwd {
+
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+__device__ __forceinline__ float quad_max(float v) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffff, v, 2));
+}
+
+__device__ __forceinline__ float quad_sum(float v) {
+    v += __shfl_xor_sync(0xffffffff, v, 1);
+    return v + __shfl_xor_sync(0xffffffff, v, 2);
+}
+
+// ((2,2), MMA_M, MMA_N) -> ((2, MMA_M), (2, MMA_N)): rows first, columns second.
+template <class Layout>
+__host__ __device__ constexpr auto acc_rowcol(Layout const& l) {
+    using namespace cute;
+    static_assert(decltype(rank(l))::value == 3 && decltype(size<0>(l))::value == 4);
+    auto v = get<0>(l);  // (col pair, row pair)
+    return make_layout(make_layout(get<1>(v), get<1>(l)), make_layout(get<0>(v), get<2>(l)));
+}
+
+// Accumulator of S (m16n8 tiles) -> A operand of P·V (m16k16 tiles):
+// ((2,2), MMA_M, MMA_N) -> ((2,2,2), MMA_M, MMA_N / 2).
+template <class Layout>
+__host__ __device__ constexpr auto acc_as_a_operand(Layout const& l) {
+    using namespace cute;
+    auto d = logical_divide(l, Shape<Underscore, Underscore, _2>{});
+    return make_layout(make_layout(get<0>(d), get<2, 0>(d)), get<1>(d), get<2, 1>(d));
+}
+
+template <int kRows>
+struct OnlineSoftmax {
+    float row_max[kRows];
+    float row_sum[kRows];  // partial: this thread's columns only, until finalize()
+
+    __device__ __forceinline__ OnlineSoftmax() {
+        CUTE_UNROLL
+        for (int r = 0; r < kRows; ++r) {
+            row_max[r] = -INFINITY;
+            row_sum[r] = 0.f;
+        }
+    }
+
+    // s: (rows, cols) scores of this key block, replaced by unnormalized probabilities.
+    // o: (rows, dv) output accumulator, rescaled to the new row maximum.
+    template <class TS, class TO>
+    __device__ __forceinline__ void update(TS& s, TO& o, float scale_log2) {
+        using namespace cute;
+        static_assert(decltype(size<0>(s))::value == kRows);
+        CUTE_UNROLL
+        for (int r = 0; r < kRows; ++r) {
+            float mx = row_max[r];
+            CUTE_UNROLL
+            for (int c = 0; c < size<1>(s); ++c) mx = fmaxf(mx, s(r, c));
+            mx = quad_max(mx);
+            const float corr = row_max[r] == -INFINITY ? 0.f : fast_exp2((row_max[r] - mx) * scale_log2);
+            row_max[r] = mx;
+            const float base = mx == -INFINITY ? 0.f : mx * scale_log2;
+            float sum = 0.f;
+            CUTE_UNROLL
+            for (int c = 0; c < size<1>(s); ++c) {
+                const float p = fast_exp2(s(r, c) * scale_log2 - base);
+                s(r, c) = p;
+                sum += p;
+            }
+            row_sum[r] = row_sum[r] * corr + sum;
+            CUTE_UNROLL
+            for (int c = 0; c < size<1>(o); ++c) o(r, c) *= corr;
+        }
+    }
+
+    // O /= l; lse[r] = natural-log LSE of row r (−inf for rows that saw no key).
+    template <class TO>
+    __device__ __forceinline__ void finalize(TO& o, float scale_log2, float (&lse)[kRows]) {
+        using namespace cute;
+        CUTE_UNROLL
+        for (int r = 0; r < kRows; ++r) {
+            const float l = quad_sum(row_sum[r]);
+            const bool empty = !(l > 0.f);
+            const float inv = empty ? 0.f : 1.f / l;
+            lse[r] = empty ? -INFINITY : (row_max[r] * scale_log2 + __log2f(l)) * 0.69314718055994530942f;
+            CUTE_UNROLL
+            for (int c = 0; c < size<1>(o); ++c) o(r, c) *= inv;
+        }
+    }
+};
+
+}  // namespace aiter::fwd

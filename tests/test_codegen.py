@@ -1,0 +1,193 @@
+"""codegen/: the one instance table, its CLI and the generated files."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+
+import pytest
+
+from conftest import REPO, run
+
+sys.path.insert(0, str(REPO))
+from codegen import generate as gen  # noqa: E402
+from codegen import instances as table  # noqa: E402
+
+GENERATE_PY = REPO / "codegen" / "generate.py"
+NAME_RE = re.compile(r"^fmha_fwd_v2_(fp16|bf16)_d(32|64|128|256)_(nomask|mask)$")
+CI_NAMES = ["fmha_fwd_v2_fp16_d64_nomask", "fmha_fwd_v2_fp16_d64_mask"]
+
+
+def generate_cli(*args, cwd=None):
+    return run([sys.executable, GENERATE_PY, *args], cwd=cwd)
+
+
+def fwd_v2(preset="default"):
+    fam = next(f for f in table.FAMILIES if f.name == "fwd_v2")
+    return fam.instances(preset)
+
+
+# --- the table ---------------------------------------------------------------------------
+
+
+def test_default_set_has_16_unique_names():
+    names = [i.name for i in fwd_v2()]
+    assert len(names) == 16
+    assert len(set(names)) == 16
+    assert all(NAME_RE.match(n) for n in names), names
+
+
+def test_name_and_cpp_key():
+    inst = table.FwdV2Instance("fp16", 128, "mask")
+    assert inst.name == "fmha_fwd_v2_fp16_d128_mask"
+    assert inst.cpp_key == "FwdV2Key{DType::fp16, 128, MaskKind::window}"
+    inst = table.FwdV2Instance("bf16", 32, "nomask")
+    assert inst.name == "fmha_fwd_v2_bf16_d32_nomask"
+    assert inst.cpp_key == "FwdV2Key{DType::bf16, 32, MaskKind::none}"
+    assert inst.fields() == {"dtype": "bf16", "hdim": 32, "mask": "nomask"}
+
+
+@pytest.mark.parametrize("bad", [("fp8", 64, "mask"), ("fp16", 96, "mask"), ("fp16", 64, "causal")])
+def test_invalid_instance_fields_are_named(bad):
+    with pytest.raises(ValueError, match=r"FwdV2Instance\.(dtype|hdim|mask)"):
+        table.FwdV2Instance(*bad)
+
+
+def test_ci_preset():
+    assert [i.name for i in fwd_v2("ci")] == CI_NAMES
+
+
+def test_every_ci_instance_is_in_the_default_set():
+    assert set(i.name for i in fwd_v2("ci")) <= set(i.name for i in fwd_v2())
+
+
+# --- the CLI -----------------------------------------------------------------------------
+
+
+def test_list_prints_the_default_names():
+    res = generate_cli("--api", "fwd", "--list")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == [i.name for i in fwd_v2()]
+
+
+def test_list_ci_preset():
+    res = generate_cli("--list", "--preset", "ci")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == CI_NAMES
+
+
+def test_filter_fnmatch_and_comma_list():
+    res = generate_cli("--list", "--filter", "*bf16_d128*")
+    assert res.stdout.split() == ["fmha_fwd_v2_bf16_d128_nomask", "fmha_fwd_v2_bf16_d128_mask"]
+    res = generate_cli("--list", "--filter", "*_d32_mask,fmha_fwd_v2_bf16_d256_nomask")
+    assert res.stdout.split() == ["fmha_fwd_v2_fp16_d32_mask", "fmha_fwd_v2_bf16_d32_mask",
+                                  "fmha_fwd_v2_bf16_d256_nomask"]
+    res = generate_cli("--list", "--filter", "*_mask", "--filter", "*fp16_d64*")
+    names = res.stdout.split()
+    assert len(names) == 9 and "fmha_fwd_v2_fp16_d64_nomask" in names
+
+
+def test_filter_combines_with_preset():
+    res = generate_cli("--list", "--preset", "ci", "--filter", "*_mask")
+    assert res.stdout.split() == ["fmha_fwd_v2_fp16_d64_mask"]
+
+
+def test_filter_matching_nothing_warns():
+    res = generate_cli("--list", "--filter", "no_such_instance*")
+    assert res.returncode == 0
+    assert res.stdout == ""
+    assert "matches no instance" in res.stderr
+
+
+@pytest.mark.parametrize("api", ["bwd", "fwd_splitkv", "fwd_v3", "bwd_v3"])
+def test_apis_without_instances_say_so(api, tmp_path):
+    res = generate_cli("--api", api, "--list")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == ""
+    assert f"no {api} instances yet" in res.stderr
+    res = generate_cli("--api", api, "--output-dir", tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert f"no {api} instances yet" in res.stderr
+
+
+def test_api_comma_list_and_unknown_api():
+    res = generate_cli("--api", "fwd,bwd", "--list", "--preset", "ci")
+    assert res.returncode == 0
+    assert res.stdout.split() == CI_NAMES
+    assert "no bwd instances yet" in res.stderr
+    res = generate_cli("--api", "fwdd", "--list")
+    assert res.returncode == 2
+    assert "'fwdd'" in res.stderr and "fwd_splitkv" in res.stderr
+
+
+# --- generated files ---------------------------------------------------------------------
+
+
+def test_generated_files_and_manifest(tmp_path):
+    res = generate_cli("--preset", "ci", "--filter", "*fp16*", "--output-dir", tmp_path)
+    assert res.returncode == 0, res.stderr
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == sorted([n + ".cu" for n in CI_NAMES] + ["fwd_v2_table.cu", "manifest.json"])
+
+    inst = (tmp_path / "fmha_fwd_v2_fp16_d64_mask.cu").read_text()
+    assert '#include "kernels/fwd_v2/launch.cuh"' in inst
+    assert "namespace aiter::fwd {" in inst
+    key = "FwdV2Key{DType::fp16, 64, MaskKind::window}"
+    assert f"template cudaError_t launch_fwd_v2<{key}>(const FwdParams&, cudaStream_t);" in inst
+    assert f"template int fwd_v2_smem_bytes<{key}>();" in inst
+
+    tab = (tmp_path / "fwd_v2_table.cu").read_text()
+    assert '#include "fwd/fwd_key.h"' in tab
+    assert f'{{"fmha_fwd_v2_fp16_d64_mask", {key}, &launch_fwd_v2<{key}>, &fwd_v2_smem_bytes<{key}>}}' in tab
+    assert "const int kNumFwdV2Instances = 2;" in tab
+
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    assert m["api"] == ["fwd"]
+    assert m["preset"] == "ci"
+    assert m["filter"] == ["*fp16*"]
+    assert [i["name"] for i in m["instances"]] == CI_NAMES
+    assert m["instances"][1]["fields"] == {"dtype": "fp16", "hdim": 64, "mask": "mask"}
+    assert m["instances"][1]["cpp_key"] == key
+    assert m["instances"][1]["file"] == "fmha_fwd_v2_fp16_d64_mask.cu"
+    assert sorted(m["files"]) == sorted([n + ".cu" for n in CI_NAMES] + ["fwd_v2_table.cu"])
+    assert m["libraries"]["mha_fwd"]["instances"] == CI_NAMES
+
+
+def test_second_generation_changes_nothing(tmp_path):
+    first = gen.generate(tmp_path, ["fwd"], "default")
+    assert len(first.written) == 16 + 2
+    mtimes = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    second = gen.generate(tmp_path, ["fwd"], "default")
+    assert second.written == [] and second.removed == []
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == mtimes
+
+
+def test_narrower_selection_removes_stale_files(tmp_path):
+    gen.generate(tmp_path, ["fwd"], "default")
+    result = gen.generate(tmp_path, ["fwd"], "ci")
+    assert len(result.removed) == 14
+    assert sorted(p.name for p in tmp_path.glob("fmha_*.cu")) == sorted(n + ".cu" for n in CI_NAMES)
+
+
+def test_empty_selection_table(tmp_path):
+    res = generate_cli("--filter", "nothing_matches", "--output-dir", tmp_path)
+    assert res.returncode == 0, res.stderr
+    tab = (tmp_path / "fwd_v2_table.cu").read_text()
+    assert "const int kNumFwdV2Instances = 0;" in tab
+    assert not list(tmp_path.glob("fmha_*.cu"))
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")
+@pytest.mark.parametrize("filt", ["nothing_matches", "*"])
+def test_table_compiles(tmp_path, filt):
+    """The table compiles on its own (it only needs fwd/fwd_key.h), also when empty."""
+    gen.generate(tmp_path, ["fwd"], "ci", [filt])
+    obj = tmp_path / "table.o"
+    res = run(["nvcc", "-std=c++20", "-O3", "--expt-relaxed-constexpr", "-Xcompiler=-fPIC",
+               "-I", REPO / "include", "-I", REPO / "src",
+               "-gencode=arch=compute_90a,code=sm_90a", "-c", tmp_path / "fwd_v2_table.cu", "-o", obj])
+    assert res.returncode == 0, res.stdout + res.stderr
+    syms = run(["nm", "-C", obj]).stdout
+    assert "aiter::fwd::kFwdV2Instances" in syms and "aiter::fwd::kNumFwdV2Instances" in syms

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-call GPU session: build, correctness sweep, sanitizer, peer benchmark.
-# Usage: bash benchmark/gpu_check.sh [steps...]   steps: build smoke sanitize validate perf quickperf
+# Usage: bash benchmark/gpu_check.sh [steps...]   steps: build smoke ref sanitize validate perf quickperf
 #        (default: build smoke sanitize validate perf)
 # Env:   LOG_DIR (default $OUT or ./gpu_logs), MAX_JOBS, FILTER (compile.py --filter), SMOKE_FILTER
 #        (smoke_test_fwd.sh -f), PERF_ARGS (extra peer_compare.py args), TAG (peer_compare --tag).
@@ -39,10 +39,24 @@ for step in "${steps[@]}"; do
           cat "$LOG_DIR/san.tmp" >> "$LOG_DIR/sanitize.log"; [ $rc -eq 0 ] || status=1
         done
       done ;;
+    ref)
+      note "GPU reference (-v=2) on large shapes, and -v=1 vs -v=2 on medium ones"
+      for args in "-b=1 -h=16 -s=4096 -d=128 -prec=bf16 -mask=2 -lse=1 -iperm=0 -operm=0" \
+                  "-b=2 -h=8 -h_k=2 -s=2048 -s_k=3000 -d=256 -mask=t:500,20 -lse=1" \
+                  "-mode=1 -b=3 -h=4 -s=1000,3000,17 -s_k=2000,100,4000 -d=64 -mask=b:100,0 -lse=1 -prec=bf16" \
+                  "-b=1 -h=8 -s=16384 -d=128 -prec=bf16" "-b=4 -h=8 -s=8192 -d=64 -mask=1 -prec=fp16" \
+                  "-b=2 -h=6 -h_k=3 -s=1500 -s_k=2100 -d=111 -d_v=59 -mask=b:300,7 -lse=1 -iperm=0 -operm=0" \
+                  "-mode=1 -b=2 -h=2 -s=700,1300 -s_k=900,1 -d=250 -d_v=5 -mask=2 -lse=1 -prec=bf16"; do
+        for v in 2 1; do
+          [ $v = 1 ] && case "$args" in *16384*|*8192*) continue ;; esac
+          out=$($BENCH $args -v=$v -warmup=1 -repeat=2 2>&1); rc=$?
+          echo "[v=$v rc=$rc] $(echo "$out" | tail -1)"; [ $rc -eq 0 ] && echo "$out" | grep -q "valid:y" || status=1
+        done
+      done ;;
     validate)
       note validate
       nvcc -std=c++20 -I include tests/cpp/fwd_validation.cpp -L build -lmha_fwd -Xlinker=-rpath=$PWD/build -o build/fwd_validation \
-        && ./build/fwd_validation | tail -2 ;;
+        && ./build/fwd_validation | grep -vE '^ok ' ;;
     perf)
       note perf
       python3 benchmark/peer_compare.py --mode fwd --copy-bw --out-dir "$LOG_DIR" ${TAG:+--tag "$TAG"} ${PERF_ARGS:-} 2>&1 | tee "$LOG_DIR/perf.log" | tail -90 ;;

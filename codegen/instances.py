@@ -22,7 +22,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
 APIS = ("fwd", "fwd_splitkv", "bwd", "fwd_v3", "bwd_v3")
-PRESETS = ("default", "ci")
+PRESETS = ("default", "aligned", "ci")
+# default : every instance (any hdim <= 256, any stride)
+# aligned : only the 16-byte-aligned instances (half the compile time and size; hdims and
+#           strides must be multiples of 8 elements, or the API answers -1 with the reason)
+# ci      : the smallest set that exercises every code path of the build and the host API
 
 # --------------------------------------------------------------------------------------
 # fwd_v2: CuTe mma.sync + cp.async forward kernels (sm_80+)
@@ -43,6 +47,8 @@ class FwdV2Instance:
     dtype: str  # 'fp16' | 'bf16'
     hdim: int   # head-dim bucket: 32 | 64 | 128 | 256
     mask: str   # 'nomask' (MaskKind::none) | 'mask' (MaskKind::window, mask types 1/2/3)
+    aligned: bool = True  # True: 16-byte cp.async rows (hdims and strides multiples of 8);
+                          # False: element-wise loads for any hdim/stride ("_unaligned" suffix)
 
     api = "fwd"
     family = "fwd_v2"
@@ -54,15 +60,18 @@ class FwdV2Instance:
             raise ValueError(f"FwdV2Instance.hdim: expected one of {FWD_V2_HDIMS}, got {self.hdim!r}")
         if self.mask not in FWD_V2_MASKS:
             raise ValueError(f"FwdV2Instance.mask: expected one of {FWD_V2_MASKS}, got {self.mask!r}")
+        if not isinstance(self.aligned, bool):
+            raise ValueError(f"FwdV2Instance.aligned: expected True or False, got {self.aligned!r}")
 
     @property
     def name(self) -> str:
-        return f"fmha_fwd_v2_{self.dtype}_d{self.hdim}_{self.mask}"
+        return f"fmha_fwd_v2_{self.dtype}_d{self.hdim}_{self.mask}" + ("" if self.aligned else "_unaligned")
 
     @property
     def cpp_key(self) -> str:
         """C++ expression of the template argument, valid inside namespace aiter::fwd."""
-        return f"FwdV2Key{{{_CPP_DTYPE[self.dtype]}, {self.hdim}, {_CPP_MASK[self.mask]}}}"
+        aligned = "true" if self.aligned else "false"
+        return f"FwdV2Key{{{_CPP_DTYPE[self.dtype]}, {self.hdim}, {_CPP_MASK[self.mask]}, {aligned}}}"
 
     @property
     def filename(self) -> str:
@@ -73,11 +82,17 @@ class FwdV2Instance:
 
 
 def _fwd_v2_all() -> List[FwdV2Instance]:
-    return [FwdV2Instance(dt, hd, mk) for dt in FWD_V2_DTYPES for hd in FWD_V2_HDIMS for mk in FWD_V2_MASKS]
+    return [FwdV2Instance(dt, hd, mk, al) for al in (True, False) for dt in FWD_V2_DTYPES for hd in FWD_V2_HDIMS
+            for mk in FWD_V2_MASKS]
+
+
+def _fwd_v2_aligned() -> List[FwdV2Instance]:
+    return [i for i in _fwd_v2_all() if i.aligned]
 
 
 def _fwd_v2_ci() -> List[FwdV2Instance]:
-    return [FwdV2Instance("fp16", 64, "nomask"), FwdV2Instance("fp16", 64, "mask")]
+    return [FwdV2Instance("fp16", 64, "nomask"), FwdV2Instance("fp16", 64, "mask"),
+            FwdV2Instance("fp16", 64, "nomask", aligned=False)]
 
 
 # --------------------------------------------------------------------------------------
@@ -107,7 +122,7 @@ FAMILIES: List[Family] = [
         name="fwd_v2",
         api="fwd",
         library="mha_fwd",
-        presets={"default": _fwd_v2_all, "ci": _fwd_v2_ci},
+        presets={"default": _fwd_v2_all, "aligned": _fwd_v2_aligned, "ci": _fwd_v2_ci},
         instance_template="fwd_v2_instance.cu.j2",
         table_template="fwd_v2_table.cu.j2",
         table_file="fwd_v2_table.cu",

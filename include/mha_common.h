@@ -16,8 +16,11 @@ namespace aiter {
 
 // How a call is launched and (optionally) timed.
 //   time_kernel_ = false : launch once on stream_id_, return 0.
-//   time_kernel_ = true  : cold_niters_ warm-up launches, then nrepeat_ timed launches between
-//                          CUDA events; return the mean milliseconds per launch.
+//   time_kernel_ = true  : cold_niters_ warm-up launches, then nrepeat_ timed launches; return
+//                          the mean milliseconds per launch, measured with CUDA events
+//                          (is_gpu_timer_) or with the host clock around the launches and a
+//                          cudaStreamSynchronize of stream_id_ (!is_gpu_timer_).
+//   flush_cache_, rotating_count_ : accepted for aiter compatibility, not used yet.
 struct stream_config {
     cudaStream_t stream_id_ = nullptr;
     bool time_kernel_       = false;

@@ -16,7 +16,13 @@
 // Return value of mha_fwd: mean ms per call when s.time_kernel_, 0 when launched untimed,
 // -1 when no compiled kernel supports the configuration (mha_fwd_check says why).
 // Invalid arguments throw std::invalid_argument with a message that names the field, the
-// expectation and the value found. Nothing here synchronizes the device or calls exit().
+// expectation and the value found. A CUDA error while launching (or timing) throws
+// std::runtime_error naming the kernel instance and the CUDA error. Nothing here synchronizes
+// the device or calls exit() (timing waits on its own event / stream only).
+//
+// Masks: mask_type 1/2/3 take their extent from window_size_left/right; a negative size is
+// unbounded on that side. Causal is left = -1, right = 0 — mask_type 1 or 2 with both sizes
+// -1 keeps every key (as in aiter/CK), so set right = 0 for causal.
 #pragma once
 
 #include "mha_common.h"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Forward smoke sweep (after CK's fmha smoke test), validated against the CPU reference:
 #   prec {fp16,bf16} x mode {1,0} x perm {0,1} x hdim {32,64,128,256} x lse {0,1}
-#   x the nine shape cases below  =  576 runs.
+#   x the nine shape cases below  =  576 runs,
+# plus 32 runs with head dims that are not multiples of 8 (the element-wise "_unaligned"
+# instances): prec x mode x perm x lse x {d=59/d_v=111 causal, d=200/d_v=3 window}.
 # A case fails on a non-zero exit code, "valid:n", "not supported yet", or a missing result
 # line (one containing "valid:y"). Every failing command line is printed; the script ends with
 # "N passed, M failed" and exits non-zero on any failure.
@@ -57,6 +59,14 @@ cases() {
         echo "$base -b=1 -h=2 -h_k=1 -d=$hd -s=33 -s_k=0 -mask=2"
         echo "$base -b=1 -h=2 -h_k=1 -d=$hd -s=1 -s_k=10 -s_kpad=32 -mask=2"
     done; done; done; done; done
+    for prec in fp16 bf16; do
+    for mode in 1 0; do
+    for perm in 0 1; do
+    for lse in 0 1; do
+        base="$BENCH -prec=$prec -mode=$mode -iperm=$perm -operm=$perm -lse=$lse -kname=1 $COMMON_ARGS"
+        echo "$base -b=2 -h=4 -h_k=2 -d=59 -d_v=111 -s=77 -s_k=203 -mask=2"
+        echo "$base -b=1 -h=3 -h_k=1 -d=200 -d_v=3 -s=130 -s_k=64 -mask=t:20,5"
+    done; done; done; done
 }
 
 WORK="$(mktemp -d)"

@@ -57,7 +57,8 @@ def test_generated_files_are_in_the_build_folder(ci_build):
     gen = ci_build / "gen"
     assert (gen / "manifest.json").is_file() and (gen / "fwd_v2_table.cu").is_file()
     assert sorted(p.name for p in gen.glob("fmha_*.cu")) == [
-        "fmha_fwd_v2_fp16_d64_mask.cu", "fmha_fwd_v2_fp16_d64_nomask.cu"]
+        "fmha_fwd_v2_fp16_d64_mask.cu", "fmha_fwd_v2_fp16_d64_nomask.cu",
+        "fmha_fwd_v2_fp16_d64_nomask_unaligned.cu"]
     text = (ci_build / "build.ninja").read_text()
     assert "deps = gcc" in text and "-MD -MF $out.d" in text
     assert "-gencode=arch=compute_90a,code=sm_90a" in text

@@ -16,8 +16,8 @@ from codegen import generate as gen  # noqa: E402
 from codegen import instances as table  # noqa: E402
 
 GENERATE_PY = REPO / "codegen" / "generate.py"
-NAME_RE = re.compile(r"^fmha_fwd_v2_(fp16|bf16)_d(32|64|128|256)_(nomask|mask)$")
-CI_NAMES = ["fmha_fwd_v2_fp16_d64_nomask", "fmha_fwd_v2_fp16_d64_mask"]
+NAME_RE = re.compile(r"^fmha_fwd_v2_(fp16|bf16)_d(32|64|128|256)_(nomask|mask)(_unaligned)?$")
+CI_NAMES = ["fmha_fwd_v2_fp16_d64_nomask", "fmha_fwd_v2_fp16_d64_mask", "fmha_fwd_v2_fp16_d64_nomask_unaligned"]
 
 
 def generate_cli(*args, cwd=None):
@@ -32,26 +32,38 @@ def fwd_v2(preset="default"):
 # --- the table ---------------------------------------------------------------------------
 
 
-def test_default_set_has_16_unique_names():
+def test_default_set_has_32_unique_names():
     names = [i.name for i in fwd_v2()]
-    assert len(names) == 16
-    assert len(set(names)) == 16
+    assert len(names) == 32
+    assert len(set(names)) == 32
     assert all(NAME_RE.match(n) for n in names), names
+    # dtype x hdim bucket x mask, each once aligned and once unaligned
+    assert sum(n.endswith("_unaligned") for n in names) == 16
+
+
+def test_aligned_preset_is_the_aligned_half():
+    names = [i.name for i in fwd_v2("aligned")]
+    assert len(names) == 16 and not any(n.endswith("_unaligned") for n in names)
+    assert set(names) <= set(i.name for i in fwd_v2())
 
 
 def test_name_and_cpp_key():
     inst = table.FwdV2Instance("fp16", 128, "mask")
     assert inst.name == "fmha_fwd_v2_fp16_d128_mask"
-    assert inst.cpp_key == "FwdV2Key{DType::fp16, 128, MaskKind::window}"
+    assert inst.cpp_key == "FwdV2Key{DType::fp16, 128, MaskKind::window, true}"
     inst = table.FwdV2Instance("bf16", 32, "nomask")
     assert inst.name == "fmha_fwd_v2_bf16_d32_nomask"
-    assert inst.cpp_key == "FwdV2Key{DType::bf16, 32, MaskKind::none}"
-    assert inst.fields() == {"dtype": "bf16", "hdim": 32, "mask": "nomask"}
+    assert inst.cpp_key == "FwdV2Key{DType::bf16, 32, MaskKind::none, true}"
+    assert inst.fields() == {"dtype": "bf16", "hdim": 32, "mask": "nomask", "aligned": True}
+    inst = table.FwdV2Instance("bf16", 256, "mask", aligned=False)
+    assert inst.name == "fmha_fwd_v2_bf16_d256_mask_unaligned"
+    assert inst.cpp_key == "FwdV2Key{DType::bf16, 256, MaskKind::window, false}"
 
 
-@pytest.mark.parametrize("bad", [("fp8", 64, "mask"), ("fp16", 96, "mask"), ("fp16", 64, "causal")])
+@pytest.mark.parametrize("bad", [("fp8", 64, "mask"), ("fp16", 96, "mask"), ("fp16", 64, "causal"),
+                                 ("fp16", 64, "mask", "yes")])
 def test_invalid_instance_fields_are_named(bad):
-    with pytest.raises(ValueError, match=r"FwdV2Instance\.(dtype|hdim|mask)"):
+    with pytest.raises(ValueError, match=r"FwdV2Instance\.(dtype|hdim|mask|aligned)"):
         table.FwdV2Instance(*bad)
 
 
@@ -80,13 +92,14 @@ def test_list_ci_preset():
 
 def test_filter_fnmatch_and_comma_list():
     res = generate_cli("--list", "--filter", "*bf16_d128*")
-    assert res.stdout.split() == ["fmha_fwd_v2_bf16_d128_nomask", "fmha_fwd_v2_bf16_d128_mask"]
+    assert res.stdout.split() == ["fmha_fwd_v2_bf16_d128_nomask", "fmha_fwd_v2_bf16_d128_mask",
+                                  "fmha_fwd_v2_bf16_d128_nomask_unaligned", "fmha_fwd_v2_bf16_d128_mask_unaligned"]
     res = generate_cli("--list", "--filter", "*_d32_mask,fmha_fwd_v2_bf16_d256_nomask")
     assert res.stdout.split() == ["fmha_fwd_v2_fp16_d32_mask", "fmha_fwd_v2_bf16_d32_mask",
                                   "fmha_fwd_v2_bf16_d256_nomask"]
     res = generate_cli("--list", "--filter", "*_mask", "--filter", "*fp16_d64*")
     names = res.stdout.split()
-    assert len(names) == 9 and "fmha_fwd_v2_fp16_d64_nomask" in names
+    assert len(names) == 8 + 3 and "fmha_fwd_v2_fp16_d64_nomask" in names
 
 
 def test_filter_combines_with_preset():
@@ -130,25 +143,27 @@ def test_generated_files_and_manifest(tmp_path):
     assert res.returncode == 0, res.stderr
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == sorted([n + ".cu" for n in CI_NAMES] + ["fwd_v2_table.cu", "manifest.json"])
+    unaligned = (tmp_path / "fmha_fwd_v2_fp16_d64_nomask_unaligned.cu").read_text()
+    assert "FwdV2Key{DType::fp16, 64, MaskKind::none, false}" in unaligned
 
     inst = (tmp_path / "fmha_fwd_v2_fp16_d64_mask.cu").read_text()
     assert '#include "kernels/fwd_v2/launch.cuh"' in inst
     assert "namespace aiter::fwd {" in inst
-    key = "FwdV2Key{DType::fp16, 64, MaskKind::window}"
+    key = "FwdV2Key{DType::fp16, 64, MaskKind::window, true}"
     assert f"template cudaError_t launch_fwd_v2<{key}>(const FwdParams&, cudaStream_t);" in inst
     assert f"template int fwd_v2_smem_bytes<{key}>();" in inst
 
     tab = (tmp_path / "fwd_v2_table.cu").read_text()
     assert '#include "fwd/fwd_key.h"' in tab
     assert f'{{"fmha_fwd_v2_fp16_d64_mask", {key}, &launch_fwd_v2<{key}>, &fwd_v2_smem_bytes<{key}>}}' in tab
-    assert "const int kNumFwdV2Instances = 2;" in tab
+    assert "const int kNumFwdV2Instances = 3;" in tab
 
     m = json.loads((tmp_path / "manifest.json").read_text())
     assert m["api"] == ["fwd"]
     assert m["preset"] == "ci"
     assert m["filter"] == ["*fp16*"]
     assert [i["name"] for i in m["instances"]] == CI_NAMES
-    assert m["instances"][1]["fields"] == {"dtype": "fp16", "hdim": 64, "mask": "mask"}
+    assert m["instances"][1]["fields"] == {"dtype": "fp16", "hdim": 64, "mask": "mask", "aligned": True}
     assert m["instances"][1]["cpp_key"] == key
     assert m["instances"][1]["file"] == "fmha_fwd_v2_fp16_d64_mask.cu"
     assert sorted(m["files"]) == sorted([n + ".cu" for n in CI_NAMES] + ["fwd_v2_table.cu"])
@@ -157,7 +172,7 @@ def test_generated_files_and_manifest(tmp_path):
 
 def test_second_generation_changes_nothing(tmp_path):
     first = gen.generate(tmp_path, ["fwd"], "default")
-    assert len(first.written) == 16 + 2
+    assert len(first.written) == 32 + 2
     mtimes = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
     second = gen.generate(tmp_path, ["fwd"], "default")
     assert second.written == [] and second.removed == []
@@ -167,7 +182,7 @@ def test_second_generation_changes_nothing(tmp_path):
 def test_narrower_selection_removes_stale_files(tmp_path):
     gen.generate(tmp_path, ["fwd"], "default")
     result = gen.generate(tmp_path, ["fwd"], "ci")
-    assert len(result.removed) == 14
+    assert len(result.removed) == 32 - 3
     assert sorted(p.name for p in tmp_path.glob("fmha_*.cu")) == sorted(n + ".cu" for n in CI_NAMES)
 
 

@@ -17,6 +17,8 @@ struct FwdV2Key {
     DType dtype;
     int hdim;       // head-dim bucket: 32, 64, 128 or 256; covers any hdim_q, hdim_v <= hdim
     MaskKind mask;
+    bool aligned;   // true: every row start 16-byte aligned and hdims multiples of 8 (16-byte
+                    // cp.async); false: element-wise loads for any hdim / stride / alignment
 
     constexpr bool operator==(const FwdV2Key&) const = default;
 };

@@ -39,8 +39,6 @@ struct FwdParams {
     float scale_log2 = 1.f;    // factor applied inside exp2: scale_s*log2(e), or log2(e) with softcap
     float softcap = 0.f;       // > 0: logits = softcap * tanh(scale_s * qk / softcap)
     MaskSpec mask;
-
-    bool aligned16 = true;     // every row start 16-byte aligned: vectorized cp.async loads
 };
 
 }  // namespace aiter::fwd

@@ -1,6 +1,7 @@
 // aiter::mha_fwd: validation -> configuration key -> dispatcher table lookup + can_run ->
 // launch (optionally timed). See include/mha_fwd.h for the contract.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cmath>
 #include <stdexcept>
@@ -21,14 +22,17 @@ int hdim_bucket(int hdim_q, int hdim_v) {
     return d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256;
 }
 
+bool aligned16(const mha_fwd_args& a);
+
 FwdV2Key key_of(const mha_fwd_args& a) {
     return FwdV2Key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, hdim_bucket(a.hdim_q, a.hdim_v),
-                    a.mask_type == 0 ? MaskKind::none : MaskKind::window};
+                    a.mask_type == 0 ? MaskKind::none : MaskKind::window, aligned16(a)};
 }
 
 std::string key_str(const FwdV2Key& k) {
     return std::string(k.dtype == DType::bf16 ? "bf16" : "fp16") + " hdim<=" + std::to_string(k.hdim) +
-           (k.mask == MaskKind::window ? " masked" : " unmasked");
+           (k.mask == MaskKind::window ? " masked" : " unmasked") +
+           (k.aligned ? " 16-byte-aligned" : " unaligned (hdim or a stride not a multiple of 8, or a base pointer not 16-byte aligned)");
 }
 
 const FwdV2Instance* find_instance(const FwdV2Key& key) {
@@ -72,8 +76,7 @@ mha_check_result select(const mha_fwd_args& a, const FwdV2Instance** inst, bool 
     const FwdV2Instance* found = find_instance(key);
     if (found == nullptr) {
         r.reason = "no compiled v2 forward instance for " + key_str(key) +
-                   " (rebuild with an instance filter that includes it, e.g. compile.py --filter "
-                   "'fmha_fwd_v2_*')";
+                   " (rebuild with an instance set that includes it, e.g. compile.py --preset default)";
         return r;
     }
     if (query_device) {
@@ -145,7 +148,6 @@ FwdParams make_params(const mha_fwd_args& a) {
     p.scale_log2 = a.logits_soft_cap > 0.f ? kLog2e : a.scale_s * kLog2e;
     p.mask = MaskSpec{a.mask_type, a.mask_type == 0 ? -1 : a.window_size_left,
                       a.mask_type == 0 ? -1 : a.window_size_right};
-    p.aligned16 = aligned16(a);
     return p;
 }
 
@@ -184,17 +186,25 @@ float mha_fwd(mha_fwd_args args, const stream_config& s) {
     }
     for (int i = 0; i < s.cold_niters_; ++i) launch();
     const int n = std::max(1, s.nrepeat_);
-    cudaEvent_t start, stop;
-    fwd::check_cuda(cudaEventCreate(&start), "cudaEventCreate");
-    fwd::check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
-    fwd::check_cuda(cudaEventRecord(start, s.stream_id_), "cudaEventRecord");
-    for (int i = 0; i < n; ++i) launch();
-    fwd::check_cuda(cudaEventRecord(stop, s.stream_id_), "cudaEventRecord");
-    fwd::check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
     float ms = 0.f;
-    fwd::check_cuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
+    if (s.is_gpu_timer_) {
+        cudaEvent_t start, stop;
+        fwd::check_cuda(cudaEventCreate(&start), "cudaEventCreate");
+        fwd::check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
+        fwd::check_cuda(cudaEventRecord(start, s.stream_id_), "cudaEventRecord");
+        for (int i = 0; i < n; ++i) launch();
+        fwd::check_cuda(cudaEventRecord(stop, s.stream_id_), "cudaEventRecord");
+        fwd::check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
+        fwd::check_cuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+        cudaEventDestroy(start);
+        cudaEventDestroy(stop);
+    } else {
+        fwd::check_cuda(cudaStreamSynchronize(s.stream_id_), "cudaStreamSynchronize");
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < n; ++i) launch();
+        fwd::check_cuda(cudaStreamSynchronize(s.stream_id_), "cudaStreamSynchronize");
+        ms = std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
     return ms / n;
 }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <cuda_runtime_api.h>
+
 #include "mha_fwd.h"
 
 namespace {
@@ -97,6 +99,54 @@ int main() {
         if (aiter::mha_fwd(a, aiter::stream_config{}) != -1.f) {
             std::printf("FAIL alibi: mha_fwd did not return -1\n");
             ++failed;
+        }
+    }
+    // Device-side sequence arrays (needs a GPU): mha_fwd_check_seqlens names the array and index.
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        cudaGetLastError();
+        std::printf("skip-gpu seqlen array checks: no CUDA device\n");
+    } else {
+        struct SeqCase {
+            const char* name;
+            const char* field;
+            std::vector<int> seqstart_q, seqstart_k, seqlen_k;
+        };
+        const std::vector<SeqCase> seq_cases = {
+            {"seqstart_q not monotonic", "seqstart_q_ptr[2]", {0, 50, 40}, {0, 10, 20}, {}},
+            {"seqstart_k negative", "seqstart_k_ptr[0]", {0, 5, 10}, {-1, 10, 20}, {}},
+            {"seqlen_k beyond physical", "seqlen_k_ptr[1]", {0, 5, 10}, {0, 10, 20}, {3, 11}},
+            {"seqstart_q past seqlen_q", "seqstart_q_ptr[2]", {0, 5, 100}, {0, 10, 20}, {}},
+        };
+        for (const auto& c : seq_cases) {
+            aiter::mha_fwd_args a = valid_args();
+            a.is_group_mode = true;
+            a.batch = 2;
+            a.seqlen_q = 64;
+            a.seqlen_k = 64;
+            int* d = nullptr;
+            cudaMalloc(reinterpret_cast<void**>(&d), 16 * sizeof(int));
+            cudaMemcpy(d, c.seqstart_q.data(), 3 * sizeof(int), cudaMemcpyHostToDevice);
+            cudaMemcpy(d + 4, c.seqstart_k.data(), 3 * sizeof(int), cudaMemcpyHostToDevice);
+            a.seqstart_q_ptr = d;
+            a.seqstart_k_ptr = d + 4;
+            if (!c.seqlen_k.empty()) {
+                cudaMemcpy(d + 8, c.seqlen_k.data(), 2 * sizeof(int), cudaMemcpyHostToDevice);
+                a.seqlen_k_ptr = d + 8;
+            }
+            try {
+                aiter::mha_fwd_check_seqlens(a);
+                std::printf("FAIL %s: no exception\n", c.name);
+                ++failed;
+            } catch (const std::invalid_argument& e) {
+                if (std::string(e.what()).find(c.field) == std::string::npos) {
+                    std::printf("FAIL %s: message does not name '%s': %s\n", c.name, c.field, e.what());
+                    ++failed;
+                } else {
+                    std::printf("ok-gpu %s: %s\n", c.name, e.what());
+                }
+            }
+            cudaFree(d);
         }
     }
     std::printf("%d failed\n", failed);

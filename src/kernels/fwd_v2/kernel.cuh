@@ -68,11 +68,11 @@ __device__ __forceinline__ BlockInfo block_info(const FwdParams& p, int b, int h
 
 // The kernel takes the key's fields as separate template arguments: nvcc's host stubs cannot
 // spell class-type template arguments of __global__ functions.
-template <DType kDType, int kHdim, MaskKind kMask>
-__global__ void __launch_bounds__(FwdV2Traits<FwdV2Key{kDType, kHdim, kMask}>::kNThreads, 1)
+template <DType kDType, int kHdim, MaskKind kMask, bool kAligned>
+__global__ void __launch_bounds__(FwdV2Traits<FwdV2Key{kDType, kHdim, kMask, kAligned}>::kNThreads, 1)
     fwd_v2_kernel(const __grid_constant__ FwdParams p) {
     using namespace cute;
-    using T       = FwdV2Traits<FwdV2Key{kDType, kHdim, kMask}>;
+    using T       = FwdV2Traits<FwdV2Key{kDType, kHdim, kMask, kAligned}>;
     using Element = typename T::Element;
     constexpr int kBlockM  = T::kBlockM;
     constexpr int kBlockN  = T::kBlockN;
@@ -80,7 +80,9 @@ __global__ void __launch_bounds__(FwdV2Traits<FwdV2Key{kDType, kHdim, kMask}>::k
 
     extern __shared__ __align__(128) char smem[];
     const int tidx    = threadIdx.x;
-    const int m_block = blockIdx.x;
+    // Masked kernels take the row blocks in reverse: under a causal mask the last rows see the
+    // most keys, and starting them first leaves the light blocks for the tail of the grid.
+    const int m_block = T::kMasked ? int(gridDim.x) - 1 - int(blockIdx.x) : int(blockIdx.x);
     const int h       = blockIdx.y;
     const int b       = blockIdx.z;
 
@@ -162,9 +164,9 @@ __global__ void __launch_bounds__(FwdV2Traits<FwdV2Key{kDType, kHdim, kMask}>::k
     const float scale_over_cap = use_softcap ? p.scale_s / p.softcap : 0.f;
 
     if (n_begin < n_end) {
-        load_tile_async(gmem_copy, tQgQ, tQsQ, tQcQ, bi.sq - m0, p.hdim_q, p.aligned16);
-        load_tile_async(gmem_copy, tKgK(_, _, _, n_end - 1), tKsK, tKVcKV, bi.sk - (n_end - 1) * kBlockN,
-                        p.hdim_q, p.aligned16);
+        load_tile_async<kAligned>(gmem_copy, tQgQ, tQsQ, tQcQ, bi.sq - m0, p.hdim_q);
+        load_tile_async<kAligned>(gmem_copy, tKgK(_, _, _, n_end - 1), tKsK, tKVcKV, bi.sk - (n_end - 1) * kBlockN,
+                        p.hdim_q);
         cp_async_fence();
 
         for (int n = n_end - 1; n >= n_begin; --n) {
@@ -172,8 +174,7 @@ __global__ void __launch_bounds__(FwdV2Traits<FwdV2Key{kDType, kHdim, kMask}>::k
             clear(acc_s);
             cp_async_wait<0>();
             __syncthreads();  // K_n (and Q) landed; every warp is done reading V_{n+1}
-            load_tile_async(gmem_copy, tVgV(_, _, _, n), tVsV, tKVcKV, bi.sk - n * kBlockN, p.hdim_v,
-                            p.aligned16);
+            load_tile_async<kAligned>(gmem_copy, tVgV(_, _, _, n), tVsV, tKVcKV, bi.sk - n * kBlockN, p.hdim_v);
             cp_async_fence();
 
             gemm_smem_smem(acc_s, tSrQ, tSrK, tSsQ, tSsK, tiled_mma, smem_copy_Q, smem_copy_K, smem_thr_Q,
@@ -189,8 +190,8 @@ __global__ void __launch_bounds__(FwdV2Traits<FwdV2Key{kDType, kHdim, kMask}>::k
             cp_async_wait<0>();
             __syncthreads();  // V_n landed; every warp is done reading K_n
             if (n > n_begin) {
-                load_tile_async(gmem_copy, tKgK(_, _, _, n - 1), tKsK, tKVcKV, bi.sk - (n - 1) * kBlockN,
-                                p.hdim_q, p.aligned16);
+                load_tile_async<kAligned>(gmem_copy, tKgK(_, _, _, n - 1), tKsK, tKVcKV, bi.sk - (n - 1) * kBlockN,
+                                p.hdim_q);
                 cp_async_fence();
             }
 
@@ -237,7 +238,7 @@ __global__ void __launch_bounds__(FwdV2Traits<FwdV2Key{kDType, kHdim, kMask}>::k
     Tensor tOrO = make_tensor<Element>(shape(tOgO));
     copy(gmem_copy_O, tOsO, tOrO);
     Tensor tOcO_g = gmem_thr_O.partition_D(make_identity_tensor(Shape<Int<kBlockM>, Int<kHeadDim>>{}));
-    store_tile(gmem_copy_O, tOrO, tOgO, tOcO_g, bi.sq - m0, p.hdim_v, p.aligned16);
+    store_tile<kAligned>(gmem_copy_O, tOrO, tOgO, tOcO_g, bi.sq - m0, p.hdim_v);
 }
 
 }  // namespace aiter::fwd

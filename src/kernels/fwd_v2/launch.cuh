@@ -17,7 +17,7 @@ cudaError_t launch_fwd_v2(const FwdParams& params, cudaStream_t stream) {
     using T = FwdV2Traits<K>;
     const int m_blocks = (params.max_seqlen_q + T::kBlockM - 1) / T::kBlockM;
     if (m_blocks == 0 || params.batch == 0 || params.nhead_q == 0) return cudaSuccess;
-    auto kernel = &fwd_v2_kernel<K.dtype, K.hdim, K.mask>;
+    auto kernel = &fwd_v2_kernel<K.dtype, K.hdim, K.mask, K.aligned>;
     constexpr int smem = T::kSmemBytes;
     if constexpr (smem > 48 * 1024) {
         const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);

@@ -23,21 +23,32 @@ __device__ __forceinline__ bool block_needs_mask(const MaskSpec& mask, int m_fir
 }
 
 // s: (rows, cols) scores; coords: matching identity coordinates (row in tile, col in tile).
+// Row i's visible keys form the interval [i + off − left, i + off + right] ∩ [0, sk)
+// (MaskSpec::visible), so relative to the block's first key n0 both ends are a per-block base
+// plus the row's index in the tile: an element costs two compares.
 template <bool kMasked, class TS, class TC>
 __device__ __forceinline__ void apply_mask(TS& s, TC const& coords, const MaskSpec& mask, int m0,
                                            int n0, int sq, int sk) {
     using namespace cute;
+    constexpr int64_t kFar = int64_t(1) << 30;  // |bases| stay far from int overflow
+    auto clamp = [](int64_t v) { return int(v < -kFar ? -kFar : (v > kFar ? kFar : v)); };
+    int lo_base = -int(kFar), hi_base = int(kFar);
+    if constexpr (kMasked) {
+        const int64_t diag = int64_t(m0) + mask.offset(sq, sk) - n0;  // diagonal column of tile row 0
+        if (mask.left >= 0) lo_base = clamp(diag - mask.left);
+        if (mask.right >= 0) hi_base = clamp(diag + mask.right + 1);
+    }
+    const int hi_keys = sk - n0;
     CUTE_UNROLL
-    for (int i = 0; i < size(s); ++i) {
-        const int row = m0 + get<0>(coords(i));
-        const int col = n0 + get<1>(coords(i));
-        bool keep;
-        if constexpr (kMasked) {
-            keep = mask.visible(row, col, sq, sk);
-        } else {
-            keep = col < sk;
+    for (int r = 0; r < size<0>(s); ++r) {
+        const int row = get<0>(coords(r, 0));
+        const int lo  = lo_base + row;
+        const int hi  = min(hi_base + row, hi_keys);
+        CUTE_UNROLL
+        for (int c = 0; c < size<1>(s); ++c) {
+            const int col = get<1>(coords(r, c));
+            if (col < lo || col >= hi) s(r, c) = -INFINITY;
         }
-        if (!keep) s(i) = -INFINITY;
     }
 }
 

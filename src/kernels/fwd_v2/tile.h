@@ -25,7 +25,7 @@ struct FwdV2Tile {
 #define AITER_FWD_V2_TILE_D64_M 128
 #endif
 #ifndef AITER_FWD_V2_TILE_D64_N
-#define AITER_FWD_V2_TILE_D64_N 128
+#define AITER_FWD_V2_TILE_D64_N 64
 #endif
 #ifndef AITER_FWD_V2_TILE_D64_W
 #define AITER_FWD_V2_TILE_D64_W 4
@@ -49,7 +49,8 @@ struct FwdV2Tile {
 #define AITER_FWD_V2_TILE_D256_W 8
 #endif
 
-// hdim is the padded bucket (32, 64, 128, 256). Chosen on an H100 (docs/PERF.md).
+// hdim is the padded bucket (32, 64, 128, 256). Chosen by benchmark/tune_tiles.sh on an H200
+// (docs/PERF.md, "v2 tile sweep").
 constexpr FwdV2Tile fwd_v2_tile(int hdim) {
     return hdim <= 32    ? FwdV2Tile{AITER_FWD_V2_TILE_D32_M, AITER_FWD_V2_TILE_D32_N, AITER_FWD_V2_TILE_D32_W}
            : hdim <= 64  ? FwdV2Tile{AITER_FWD_V2_TILE_D64_M, AITER_FWD_V2_TILE_D64_N, AITER_FWD_V2_TILE_D64_W}

@@ -80,11 +80,20 @@ __global__ void __launch_bounds__(FwdV2Traits<FwdV2Key{kDType, kHdim, kMask, kAl
 
     extern __shared__ __align__(128) char smem[];
     const int tidx    = threadIdx.x;
-    // Masked kernels take the row blocks in reverse: under a causal mask the last rows see the
-    // most keys, and starting them first leaves the light blocks for the tail of the grid.
-    const int m_block = T::kMasked ? int(gridDim.x) - 1 - int(blockIdx.x) : int(blockIdx.x);
-    const int h       = blockIdx.y;
-    const int b       = blockIdx.z;
+    // Work order. Unmasked: row blocks of one (batch, head) run next to each other and share
+    // K/V in L2. Masked: heaviest first — under a causal mask the last row blocks see the most
+    // keys, so the launch order (blockIdx.x fastest) is remapped to "last row block of every
+    // (batch, head), then the one before, ..." and the light blocks fill the tail of the grid.
+    int m_block = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    if constexpr (T::kMasked) {
+        const int64_t heads   = gridDim.y;
+        const int64_t hb      = heads * gridDim.z;
+        const int64_t linear  = blockIdx.x + int64_t(gridDim.x) * (blockIdx.y + heads * blockIdx.z);
+        const int64_t rem     = linear % hb;
+        m_block = int(gridDim.x) - 1 - int(linear / hb);
+        h       = int(rem % heads);
+        b       = int(rem / heads);
+    }
 
     const BlockInfo bi = block_info(p, b, h);
     const int m0 = m_block * kBlockM;

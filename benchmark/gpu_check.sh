@@ -56,7 +56,9 @@ for step in "${steps[@]}"; do
     validate)
       note validate
       nvcc -std=c++20 -I include tests/cpp/fwd_validation.cpp -L build -lmha_fwd -Xlinker=-rpath=$PWD/build -o build/fwd_validation \
-        && ./build/fwd_validation | grep -vE '^ok ' ;;
+        && ./build/fwd_validation | grep -vE '^ok '
+      nvcc -std=c++20 -I include -I src -I benchmark tests/cpp/fwd_padding_gpu.cpp -L build -lmha_fwd -Xlinker=-rpath=$PWD/build \
+        -o build/fwd_padding_gpu && ./build/fwd_padding_gpu || status=1 ;;
     perf)
       note perf
       python3 benchmark/peer_compare.py --mode fwd --copy-bw --out-dir "$LOG_DIR" ${TAG:+--tag "$TAG"} ${PERF_ARGS:-} 2>&1 | tee "$LOG_DIR/perf.log" | tail -90 ;;

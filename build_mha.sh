@@ -3,7 +3,7 @@
 #
 #   ./build_mha.sh [fwd|bwd|fwd_v3|bwd_v3|fwd_splitkv] [--filter PATTERNS] [--arch LIST] [...]
 #
-# No api argument = fwd and bwd. Anything after the api is passed to compile.py
+# No api argument = fwd, fwd_splitkv and bwd. Anything after the api is passed to compile.py
 # (--filter, --arch, --preset, -j, --verbose ...). Output: ./build (or $BUILD_DIR):
 #   build/libmha_fwd.so, build/benchmark_mha_fwd (rpath $ORIGIN), and the bwd pair once it exists.
 # Environment passed through: MAX_JOBS, GPU_ARCHS, CUTLASS_DIR, CUDA_HOME; PYTHON picks the
@@ -18,7 +18,7 @@ if [[ $# -gt 0 && "$1" != -* ]]; then
     shift
 fi
 case "$api" in
-    "") api="fwd,bwd" ;;
+    "") api="fwd,fwd_splitkv,bwd" ;;
     fwd | bwd | fwd_v3 | bwd_v3 | fwd_splitkv) ;;
     *)
         echo "build_mha.sh: unknown api '$api'; expected one of fwd, bwd, fwd_v3, bwd_v3, fwd_splitkv" >&2

@@ -150,6 +150,10 @@ void register_flags(bench::ArgParser& p) {
         .add("num_splits", "1", "split-KV splits (split-KV API)")
         .add("page_block_size", "0", "paged-KV block size, 0 = not paged (split-KV API)")
         .add("cache_batch_idx", "0", "1: gather k/v batches through a cache batch index (split-KV API)")
+        .add("splitkv", "0",
+             "1: run aiter::mha_fwd_splitkv even with -num_splits=1 and no paging (0: only when\n"
+             "-num_splits != 1, -page_block_size > 0 or -cache_batch_idx=1). Split-KV GB/s counts\n"
+             "the K/V rows the mask lets each batch read, + Q read + O written")
         .add("warmup", "5", "untimed launches before timing")
         .add("repeat", "20", "timed launches (the mean is printed)")
         .add("fwd_v3", "0", "1: try the Hopper-native v3 kernels first (falls back to v2)")
@@ -184,7 +188,9 @@ struct Config {
     uint64_t drop_seed = 0, drop_offset = 0;
     bool drop_prefs = false, gpu_timer = true;
     int num_splits = 1, page_block_size = 0;
-    bool cache_batch_idx = false;
+    bool cache_batch_idx = false, splitkv = false;
+
+    bool use_splitkv() const { return splitkv || num_splits != 1 || page_block_size > 0 || cache_batch_idx; }
     int warmup = 5, repeat = 20;
     bool fwd_v3 = false;
     int v3_bf16_cvt = 0;
@@ -293,8 +299,10 @@ Config read_config(const bench::ArgParser& p) {
     c.num_splits = p.get_int("num_splits");
     require(c.num_splits >= 0 && c.num_splits <= 128, "num_splits", "0 (heuristic) .. 128", c.num_splits);
     c.page_block_size = p.get_int("page_block_size");
-    require(c.page_block_size >= 0, "page_block_size", "0 or a block size", c.page_block_size);
+    require(c.page_block_size == 0 || (c.page_block_size >= 16 && (c.page_block_size & (c.page_block_size - 1)) == 0),
+            "page_block_size", "0 (not paged) or a power of two >= 16", c.page_block_size);
     c.cache_batch_idx = p.get_bool("cache_batch_idx");
+    c.splitkv         = p.get_bool("splitkv");
     c.warmup          = p.get_int("warmup");
     require(c.warmup >= 0, "warmup", "a count >= 0", c.warmup);
     c.repeat = p.get_int("repeat");
@@ -548,6 +556,8 @@ std::string reference_gap(const Config& c) {
     return "";
 }
 
+#include "splitkv_runner.inc"  // run_splitkv(): the split-KV / paged-KV path of this runner
+
 // ------------------------------------------------------------------------------------------
 int run(const Config& c) {
     const std::string prefix = result_prefix(c);
@@ -556,9 +566,7 @@ int run(const Config& c) {
     // split-KV API; V column-major has no stride convention): not supported by this runner.
     std::string no_field;
     if (c.vlayout == "c") no_field = "-vlayout=c";
-    else if (c.num_splits != 1) no_field = "-num_splits=" + std::to_string(c.num_splits);
-    else if (c.page_block_size > 0) no_field = "-page_block_size=" + std::to_string(c.page_block_size);
-    else if (c.cache_batch_idx) no_field = "-cache_batch_idx=1";
+    if (no_field.empty() && c.use_splitkv()) return run_splitkv(c);
     if (!no_field.empty()) {
         std::cout << prefix << ", not supported yet" << std::endl;
         std::cerr << "benchmark_mha_fwd: " << no_field

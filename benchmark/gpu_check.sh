@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-call GPU session: build, correctness sweep, sanitizer, peer benchmark.
-# Usage: bash benchmark/gpu_check.sh [steps...]   steps: build smoke ref sanitize validate perf quickperf
+# Usage: bash benchmark/gpu_check.sh [steps...]   steps: build smoke ref sanitize validate python perf quickperf
 #        (default: build smoke sanitize validate perf)
 # Env:   LOG_DIR (default $OUT or ./gpu_logs), MAX_JOBS, FILTER (compile.py --filter), SMOKE_FILTER
 #        (smoke_test_fwd.sh -f), PERF_ARGS (extra peer_compare.py args), TAG (peer_compare --tag).
@@ -53,6 +53,13 @@ for step in "${steps[@]}"; do
           echo "[v=$v rc=$rc] $(echo "$out" | tail -1)"; [ $rc -eq 0 ] && echo "$out" | grep -q "valid:y" || status=1
         done
       done ;;
+    python)
+      note "python extension + tests/gpu (torch and cupy tensors)"
+      python3 -c "import sysconfig, os; p = sysconfig.get_paths()['include']; print('Python.h:', os.path.isfile(p + '/Python.h'), p)"
+      python3 compile.py --api fwd --python ${FILTER:+--filter "$FILTER"} -j "${MAX_JOBS:-16}" > "$LOG_DIR/build_python.log" 2>&1 \
+        || { tail -30 "$LOG_DIR/build_python.log"; status=1; continue; }
+      AITER_MHA_PY_BUILD_DIR=$PWD/build python3 -m pytest -q -p no:cacheprovider tests/gpu ${PYTEST_ARGS:-} 2>&1 | tee "$LOG_DIR/pytest_gpu.log" | tail -15
+      [ "${PIPESTATUS[0]}" -eq 0 ] || status=1 ;;
     validate)
       note validate
       nvcc -std=c++20 -I include tests/cpp/fwd_validation.cpp -L build -lmha_fwd -Xlinker=-rpath=$PWD/build -o build/fwd_validation \

@@ -128,7 +128,7 @@ def generate(output_dir, apis: Sequence[str] = ("fwd",), preset: str = "default"
         for inst in lib.instances:
             fam = next(f for f in table.FAMILIES if f.name == inst.family)
             path = out / inst.filename
-            contents[path] = env.get_template(fam.instance_template).render(inst=inst)
+            contents[path] = env.get_template(getattr(inst, "template", None) or fam.instance_template).render(inst=inst)
             lib.instance_files[inst.name] = path
         # Every table of the library is generated (empty when its family is not selected),
         # so the library's host code always links.

@@ -10,7 +10,7 @@ Structure:
              instances and the templates that render them.
     Presets  ("receipts") curated subsets by name: `default` (the full set) and `ci`.
 
-Families with no instances yet (bwd, fwd_splitkv, fwd_v3, bwd_v3) are listed so that asking
+Families with no instances yet (bwd, fwd_v3, bwd_v3) are listed so that asking
 for them answers "no <api> instances yet" instead of failing.
 """
 
@@ -96,6 +96,152 @@ def _fwd_v2_ci() -> List[FwdV2Instance]:
 
 
 # --------------------------------------------------------------------------------------
+# fwd_splitkv: split-KV / paged-KV decode kernels (CuTe mma.sync, sm_80+) + combine kernels
+# --------------------------------------------------------------------------------------
+
+SPLITKV_DTYPES = ("fp16", "bf16")
+SPLITKV_HDIMS = (64, 128, 256)
+SPLITKV_MASKS = ("nomask", "mask")
+
+
+@dataclass(frozen=True)
+class SplitkvInstance:
+    """One split-KV kernel: the fields of `aiter::fwd::SplitkvKey` (src/fwd/splitkv_key.h).
+    Always 16-byte-aligned loads (hdims multiples of 8; the API rejects others with a reason)."""
+
+    dtype: str  # 'fp16' | 'bf16'
+    hdim: int   # head-dim bucket: 64 | 128 | 256
+    mask: str   # 'nomask' | 'mask' (mask types 1/2/3)
+
+    api = "fwd_splitkv"
+    family = "fwd_splitkv"
+    template = "fwd_splitkv_instance.cu.j2"
+    kind = "main"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in SPLITKV_DTYPES:
+            raise ValueError(f"SplitkvInstance.dtype: expected one of {SPLITKV_DTYPES}, got {self.dtype!r}")
+        if self.hdim not in SPLITKV_HDIMS:
+            raise ValueError(f"SplitkvInstance.hdim: expected one of {SPLITKV_HDIMS}, got {self.hdim!r}")
+        if self.mask not in SPLITKV_MASKS:
+            raise ValueError(f"SplitkvInstance.mask: expected one of {SPLITKV_MASKS}, got {self.mask!r}")
+
+    @property
+    def name(self) -> str:
+        return f"fmha_fwd_splitkv_{self.dtype}_d{self.hdim}_{self.mask}"
+
+    @property
+    def cpp_key(self) -> str:
+        return f"SplitkvKey{{{_CPP_DTYPE[self.dtype]}, {self.hdim}, {_CPP_MASK[self.mask]}}}"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.cu"
+
+    def fields(self) -> Dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SplitkvCombineInstance:
+    """The combine kernel of one output dtype (any hdim_v <= 256), used when num_splits > 1."""
+
+    dtype: str
+
+    api = "fwd_splitkv"
+    family = "fwd_splitkv"
+    template = "fwd_splitkv_combine.cu.j2"
+    kind = "combine"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in SPLITKV_DTYPES:
+            raise ValueError(f"SplitkvCombineInstance.dtype: expected one of {SPLITKV_DTYPES}, got {self.dtype!r}")
+
+    @property
+    def name(self) -> str:
+        return f"fmha_fwd_splitkv_combine_{self.dtype}"
+
+    @property
+    def cpp_key(self) -> str:
+        return _CPP_DTYPE[self.dtype]
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.cu"
+
+    def fields(self) -> Dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+def _splitkv_all() -> List[object]:
+    return ([SplitkvInstance(dt, hd, mk) for dt in SPLITKV_DTYPES for hd in SPLITKV_HDIMS for mk in SPLITKV_MASKS]
+            + [SplitkvCombineInstance(dt) for dt in SPLITKV_DTYPES])
+
+
+def _splitkv_ci() -> List[object]:
+    return [SplitkvInstance("fp16", 64, "nomask"), SplitkvCombineInstance("fp16")]
+
+
+# --------------------------------------------------------------------------------------
+# bwd_v2: CuTe mma.sync + cp.async backward kernels (sm_80+)
+# --------------------------------------------------------------------------------------
+
+BWD_V2_DTYPES = FWD_V2_DTYPES
+BWD_V2_HDIMS = FWD_V2_HDIMS
+BWD_V2_MASKS = FWD_V2_MASKS
+
+
+@dataclass(frozen=True)
+class BwdV2Instance:
+    """One v2 backward kernel: the fields of `aiter::bwd::BwdV2Key` (src/bwd/bwd_key.h).
+    Only 16-byte-aligned rows (hdims and strides multiples of 8) for now."""
+
+    dtype: str           # 'fp16' | 'bf16'
+    hdim: int            # head-dim bucket: 32 | 64 | 128 | 256
+    mask: str            # 'nomask' | 'mask' (mask types 1/2/3)
+    deterministic: bool = False  # True: dQ by a separate kernel, no atomics ("_det" suffix)
+
+    api = "bwd"
+    family = "bwd_v2"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in BWD_V2_DTYPES:
+            raise ValueError(f"BwdV2Instance.dtype: expected one of {BWD_V2_DTYPES}, got {self.dtype!r}")
+        if self.hdim not in BWD_V2_HDIMS:
+            raise ValueError(f"BwdV2Instance.hdim: expected one of {BWD_V2_HDIMS}, got {self.hdim!r}")
+        if self.mask not in BWD_V2_MASKS:
+            raise ValueError(f"BwdV2Instance.mask: expected one of {BWD_V2_MASKS}, got {self.mask!r}")
+        if not isinstance(self.deterministic, bool):
+            raise ValueError(f"BwdV2Instance.deterministic: expected True or False, got {self.deterministic!r}")
+
+    @property
+    def name(self) -> str:
+        return f"fmha_bwd_v2_{self.dtype}_d{self.hdim}_{self.mask}" + ("_det" if self.deterministic else "")
+
+    @property
+    def cpp_key(self) -> str:
+        """C++ expression of the template argument, valid inside namespace aiter::bwd."""
+        det = "true" if self.deterministic else "false"
+        return f"BwdV2Key{{{_CPP_DTYPE[self.dtype]}, {self.hdim}, {_CPP_MASK[self.mask]}, {det}}}"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.cu"
+
+    def fields(self) -> Dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+def _bwd_v2_all() -> List[BwdV2Instance]:
+    return [BwdV2Instance(dt, hd, mk, det) for det in (False, True) for dt in BWD_V2_DTYPES
+            for hd in BWD_V2_HDIMS for mk in BWD_V2_MASKS]
+
+
+def _bwd_v2_ci() -> List[BwdV2Instance]:
+    return [BwdV2Instance("fp16", 64, "mask")]
+
+
+# --------------------------------------------------------------------------------------
 # Families
 # --------------------------------------------------------------------------------------
 
@@ -128,9 +274,25 @@ FAMILIES: List[Family] = [
         table_file="fwd_v2_table.cu",
     ),
     # Room for the next families: add instances (and templates) here and nowhere else.
-    Family(name="fwd_splitkv", api="fwd_splitkv", library="mha_fwd"),
+    Family(
+        name="fwd_splitkv",
+        api="fwd_splitkv",
+        library="mha_fwd",
+        presets={"default": _splitkv_all, "aligned": _splitkv_all, "ci": _splitkv_ci},
+        instance_template="fwd_splitkv_instance.cu.j2",  # combine instances name their own
+        table_template="fwd_splitkv_table.cu.j2",
+        table_file="fwd_splitkv_table.cu",
+    ),
     Family(name="fwd_v3", api="fwd_v3", library="mha_fwd"),
-    Family(name="bwd_v2", api="bwd", library="mha_bwd"),
+    Family(
+        name="bwd_v2",
+        api="bwd",
+        library="mha_bwd",
+        presets={"default": _bwd_v2_all, "aligned": _bwd_v2_all, "ci": _bwd_v2_ci},
+        instance_template="bwd_v2_instance.cu.j2",
+        table_template="bwd_v2_table.cu.j2",
+        table_file="bwd_v2_table.cu",
+    ),
     Family(name="bwd_v3", api="bwd_v3", library="mha_bwd"),
 ]
 

@@ -111,3 +111,5 @@ std::vector<std::string> mha_fwd_instances();
 void mha_fwd_check_seqlens(const mha_fwd_args& args, cudaStream_t stream = nullptr);
 
 }  // namespace aiter
+
+#include "mha_fwd_splitkv.h"  // aiter::mha_fwd_splitkv (split-KV / paged KV cache)

@@ -1,11 +1,12 @@
 """Shared fixtures and helpers of the test suite (CPU machines with nvcc; GPU tests skip).
 
 * `ci_build` (session fixture): the build folder of
-  `compile.py --preset ci --bench --arch sm_90a`, holding libmha_fwd.so (and
-  benchmark_mha_fwd once benchmark/benchmark_mha_fwd.cpp exists). Built once per session into
+  `compile.py --preset ci --bench --python --arch sm_90a`, holding libmha_fwd.so (and the other
+  libraries), the benchmarks and the Python extension _C*.so. Built once per session into
   the pytest cache (incremental across sessions: ninja rebuilds only what changed), or into
   $AITER_MHA_TEST_BUILD_DIR when set. A failed build fails every test that uses it, with the
   compiler output.
+* `python_build` (session fixture): where _C*.so lives: $AITER_MHA_PY_BUILD_DIR, else ci_build.
 * `gpu_available()` / `gpu_skip_reason()`: whether an NVIDIA GPU is usable. Tests under
   tests/gpu/ and tests marked `@pytest.mark.gpu` are skipped with the reason when there is none.
 * Markers: `slow` (builds with nvcc; runs by default, deselect with -m "not slow"), `gpu`.
@@ -24,7 +25,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 COMPILE_PY = REPO / "compile.py"
-CI_BUILD_ARGS = ["--preset", "ci", "--bench", "--arch", "sm_90a"]
+CI_BUILD_ARGS = ["--preset", "ci", "--bench", "--python", "--arch", "sm_90a"]
 
 
 def run(cmd, cwd=None, env=None, timeout=3600) -> subprocess.CompletedProcess:
@@ -91,3 +92,23 @@ def ci_build(request, tmp_path_factory) -> Path:
         pytest.fail(f"compile.py {' '.join(CI_BUILD_ARGS)} failed (exit {res.returncode}):\n"
                     f"{res.stdout[-20000:]}\n{res.stderr[-20000:]}", pytrace=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def python_build(request) -> Path:
+    """Folder holding the Python extension _C*.so (next to libmha_fwd.so): $AITER_MHA_PY_BUILD_DIR
+    when set (e.g. a full `compile.py --python` build on the GPU machine), else the ci build."""
+    env_dir = os.environ.get("AITER_MHA_PY_BUILD_DIR")
+    if env_dir:
+        return Path(env_dir).resolve()
+    return request.getfixturevalue("ci_build")
+
+
+@pytest.fixture(scope="session")
+def aiter_mha(python_build):
+    """The Python package python/aiter_mha, loading _C from python_build."""
+    os.environ["AITER_MHA_LIB_DIR"] = str(python_build)
+    sys.path.insert(0, str(REPO / "python"))
+    import aiter_mha  # noqa: PLC0415
+
+    return aiter_mha

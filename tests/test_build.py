@@ -56,9 +56,11 @@ def test_library_depends_only_on_the_cuda_runtime(ci_build):
 def test_generated_files_are_in_the_build_folder(ci_build):
     gen = ci_build / "gen"
     assert (gen / "manifest.json").is_file() and (gen / "fwd_v2_table.cu").is_file()
-    assert sorted(p.name for p in gen.glob("fmha_*.cu")) == [
+    assert sorted(p.name for p in gen.glob("fmha_fwd_v2_*.cu")) == [
         "fmha_fwd_v2_fp16_d64_mask.cu", "fmha_fwd_v2_fp16_d64_nomask.cu",
         "fmha_fwd_v2_fp16_d64_nomask_unaligned.cu"]
+    assert sorted(p.name for p in gen.glob("fmha_bwd_*.cu")) == ["fmha_bwd_v2_fp16_d64_mask.cu"]
+    assert (gen / "bwd_v2_table.cu").is_file()
     text = (ci_build / "build.ninja").read_text()
     assert "deps = gcc" in text and "-MD -MF $out.d" in text
     assert "-gencode=arch=compute_90a,code=sm_90a" in text
@@ -84,7 +86,8 @@ def test_second_run_is_a_no_op(ci_build):
 
 @pytest.mark.slow
 def test_build_mha_sh_passes_options_through(ci_build):
-    res = run(["bash", REPO / "build_mha.sh", "fwd", "--preset", "ci", "--arch", "sm_90a"],
+    # no api argument: the same default apis (fwd, fwd_splitkv, bwd) as the ci_build fixture
+    res = run(["bash", REPO / "build_mha.sh", "--preset", "ci", "--arch", "sm_90a"],
               cwd=ci_build, env={"BUILD_DIR": str(ci_build), "MAX_JOBS": "1"})
     assert res.returncode == 0, res.stdout + res.stderr
     assert "ninja: no work to do." in res.stdout
@@ -97,6 +100,8 @@ def test_cmake_consumer(ci_build, tmp_path):
     """add_subdirectory() + aiter::mha_fwd, reusing the ci build (compile.py is a no-op)."""
     build = tmp_path / "consumer"
     res = run(["cmake", "-S", REPO / "examples" / "cmake_consumer", "-B", build,
+               # the fixture's apis (compile.py's default), so that reusing its folder is a no-op
+               "-DAITER_MHA_API=fwd,fwd_splitkv,bwd",
                "-DAITER_MHA_PRESET=ci", "-DAITER_MHA_ARCH=sm_90a", f"-DAITER_MHA_BUILD_DIR={ci_build}",
                "-DAITER_MHA_COMPILE_ARGS=--bench"])
     assert res.returncode == 0, res.stdout + res.stderr
@@ -138,9 +143,9 @@ def test_invalid_gpu_archs_env(tmp_path):
 
 
 def test_apis_without_instances_are_skipped(tmp_path):
-    res = compile_py("--api", "bwd", "--api", "bwd_v3", "--bench", cwd=tmp_path)
+    res = compile_py("--api", "bwd_v3", "--bench", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "no bwd,bwd_v3 instances yet: skipping libmha_bwd.so" in res.stdout
+    assert "no bwd_v3 instances yet: skipping libmha_bwd.so" in res.stdout
     assert "nothing to build" in res.stdout
     assert not (tmp_path / "build" / "libmha_bwd.so").exists()
 
@@ -156,7 +161,7 @@ def test_compile_error_names_the_instance(tmp_path):
     """A failing compile is reported with the instance name and the compiler output."""
     broken = tmp_path / "broken.h"
     broken.write_text("#error forced compile error for the test\n")
-    res = compile_py("--filter", "fmha_fwd_v2_bf16_d32_mask", "--arch", "sm_90a", "--keep-going",
+    res = compile_py("--api", "fwd", "--filter", "fmha_fwd_v2_bf16_d32_mask", "--arch", "sm_90a", "--keep-going",
                      "--output-dir", tmp_path / "build",
                      env={"NVCC_APPEND_FLAGS": f"-include {broken}"})
     assert res.returncode == 1

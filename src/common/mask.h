@@ -51,6 +51,21 @@ struct MaskSpec {
         *lo = l;
         *hi = h;
     }
+
+    // Query rows [lo, hi) that may see some key of [col_begin, col_end): the transpose of
+    // key_range (row i sees j iff j - off - right <= i <= j - off + left), used by the
+    // backward pass to skip whole query blocks. Clamped to [0, sq).
+    AITER_HD void row_range(int64_t col_begin, int64_t col_end, int64_t sq, int64_t sk,
+                            int64_t* lo, int64_t* hi) const {
+        int64_t l = 0, h = sq;
+        if (type != 0 && col_end > col_begin) {
+            const int64_t off = offset(sq, sk);
+            if (right >= 0) { const int64_t v = col_begin - off - right; l = v > 0 ? v : 0; }
+            if (left >= 0) { const int64_t v = col_end - 1 - off + left + 1; h = v < sq ? v : sq; }
+        }
+        *lo = l;
+        *hi = h;
+    }
 };
 
 }  // namespace aiter

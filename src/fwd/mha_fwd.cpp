@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fwd/fwd_key.h"
+#include "fwd/host_common.h"
 #include "fwd/validate.h"
 #include "kernels/fwd_v2/tile.h"
 #include "mha_fwd.h"
@@ -151,35 +152,13 @@ FwdParams make_params(const mha_fwd_args& a) {
     return p;
 }
 
-void check_cuda(cudaError_t e, const char* what) {
-    if (e != cudaSuccess)
-        throw std::runtime_error(std::string("mha_fwd: ") + what + ": " + cudaGetErrorString(e));
-}
 
 }  // namespace
-}  // namespace fwd
 
-mha_check_result mha_fwd_check(const mha_fwd_args& args) {
-    fwd::validate_fwd_args(args);
-    const fwd::FwdV2Instance* inst = nullptr;
-    return fwd::select(args, &inst, /*query_device=*/true);
-}
+FwdParams make_fwd_params(const mha_fwd_args& a) { return make_params(a); }
+int device_smem_optin_bytes() { return device_smem_optin(); }
 
-std::vector<std::string> mha_fwd_instances() { return fwd::instance_names(); }
-
-float mha_fwd(mha_fwd_args args, const stream_config& s) {
-    fwd::validate_fwd_args(args);
-    if (args.v3_api_check) return -1.f;  // no v3 (Hopper-native) forward kernels are built yet
-    // use_asm_v3: the v3 family does not exist yet, so every call falls back to v2.
-    const fwd::FwdV2Instance* inst = nullptr;
-    const mha_check_result sel = fwd::select(args, &inst, /*query_device=*/true);
-    if (!sel.supported) {
-        if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: not supported: %s\n", sel.reason.c_str());
-        return -1.f;
-    }
-    const fwd::FwdParams p = fwd::make_params(args);
-    auto launch = [&] { fwd::check_cuda(inst->launch(p, s.stream_id_), inst->name); };
-    if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: running %s\n", inst->name);
+float run_launches(const stream_config& s, const std::function<void()>& launch) {
     if (!s.time_kernel_) {
         launch();
         return 0.f;
@@ -206,6 +185,31 @@ float mha_fwd(mha_fwd_args args, const stream_config& s) {
         ms = std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }
     return ms / n;
+}
+
+}  // namespace fwd
+
+mha_check_result mha_fwd_check(const mha_fwd_args& args) {
+    fwd::validate_fwd_args(args);
+    const fwd::FwdV2Instance* inst = nullptr;
+    return fwd::select(args, &inst, /*query_device=*/true);
+}
+
+std::vector<std::string> mha_fwd_instances() { return fwd::instance_names(); }
+
+float mha_fwd(mha_fwd_args args, const stream_config& s) {
+    fwd::validate_fwd_args(args);
+    if (args.v3_api_check) return -1.f;  // no v3 (Hopper-native) forward kernels are built yet
+    // use_asm_v3: the v3 family does not exist yet, so every call falls back to v2.
+    const fwd::FwdV2Instance* inst = nullptr;
+    const mha_check_result sel = fwd::select(args, &inst, /*query_device=*/true);
+    if (!sel.supported) {
+        if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: not supported: %s\n", sel.reason.c_str());
+        return -1.f;
+    }
+    const fwd::FwdParams p = fwd::make_params(args);
+    if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: running %s\n", inst->name);
+    return fwd::run_launches(s, [&] { fwd::check_cuda(inst->launch(p, s.stream_id_), inst->name); });
 }
 
 }  // namespace aiter

@@ -5,37 +5,36 @@
 #include <stdexcept>
 
 namespace aiter::fwd {
-namespace {
-
-[[noreturn]] void fail(const std::string& field, const std::string& expected, const std::string& got) {
-    throw std::invalid_argument("mha_fwd: " + field + ": expected " + expected + ", got " + got);
+void fail_arg(const char* api, const std::string& field, const std::string& expected, const std::string& got) {
+    throw std::invalid_argument(std::string(api) + ": " + field + ": expected " + expected + ", got " + got);
 }
 
+void require_ptr(const char* api, const void* p, const char* field, const std::string& why) {
+    if (p == nullptr) fail_arg(api, field, "a device pointer (" + why + ")", "nullptr");
+}
+
+void require_nonneg(const char* api, int64_t v, const char* field) {
+    if (v < 0) fail_arg(api, field, "a value >= 0", arg_str(v));
+}
+
+namespace {
 template <class T>
 std::string str(const T& v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
+    return arg_str(v);
 }
-
-void require_ptr(const void* p, const char* field, const std::string& why) {
-    if (p == nullptr) fail(field, "a device pointer (" + why + ")", "nullptr");
-}
-
-void require_nonneg(int64_t v, const char* field) {
-    if (v < 0) fail(field, "a value >= 0", str(v));
-}
-
 }  // namespace
 
-void validate_fwd_args(const mha_fwd_args& a) {
+void validate_fwd_args(const mha_fwd_args& a, const char* api) {
+    auto fail = [api](const std::string& field, const std::string& expected, const std::string& got) {
+        fail_arg(api, field, expected, got);
+    };
     if (a.data_type != "fp16" && a.data_type != "bf16" && a.data_type != "fp8bf16")
         fail("data_type", "one of \"fp16\", \"bf16\", \"fp8bf16\"", "\"" + a.data_type + "\"");
 
-    require_nonneg(a.batch, "batch");
-    require_nonneg(a.seqlen_q, "seqlen_q");
-    require_nonneg(a.seqlen_k, "seqlen_k");
-    require_nonneg(a.max_seqlen_q, "max_seqlen_q");
+    require_nonneg(api, a.batch, "batch");
+    require_nonneg(api, a.seqlen_q, "seqlen_q");
+    require_nonneg(api, a.seqlen_k, "seqlen_k");
+    require_nonneg(api, a.max_seqlen_q, "max_seqlen_q");
     if (a.nhead_q <= 0) fail("nhead_q", "a value > 0", str(a.nhead_q));
     if (a.nhead_k <= 0) fail("nhead_k", "a value > 0", str(a.nhead_k));
     if (a.nhead_q % a.nhead_k != 0)
@@ -58,17 +57,17 @@ void validate_fwd_args(const mha_fwd_args& a) {
     const bool any_q = a.batch > 0 && a.seqlen_q > 0;
     const bool any_k = a.batch > 0 && a.seqlen_k > 0;
     if (any_q) {
-        require_ptr(a.q_ptr, "q_ptr", "query tensor");
-        require_ptr(a.o_ptr, "o_ptr", "output tensor");
-        if (a.has_lse) require_ptr(a.lse_ptr, "lse_ptr", "has_lse is true");
+        require_ptr(api, a.q_ptr, "q_ptr", "query tensor");
+        require_ptr(api, a.o_ptr, "o_ptr", "output tensor");
+        if (a.has_lse) require_ptr(api, a.lse_ptr, "lse_ptr", "has_lse is true");
     }
     if (any_k) {
-        require_ptr(a.k_ptr, "k_ptr", "key tensor");
-        require_ptr(a.v_ptr, "v_ptr", "value tensor");
+        require_ptr(api, a.k_ptr, "k_ptr", "key tensor");
+        require_ptr(api, a.v_ptr, "v_ptr", "value tensor");
     }
     if (a.is_group_mode && a.batch > 0) {
-        require_ptr(a.seqstart_q_ptr, "seqstart_q_ptr", "int32 [batch+1], required in group mode");
-        require_ptr(a.seqstart_k_ptr, "seqstart_k_ptr", "int32 [batch+1], required in group mode");
+        require_ptr(api, a.seqstart_q_ptr, "seqstart_q_ptr", "int32 [batch+1], required in group mode");
+        require_ptr(api, a.seqstart_k_ptr, "seqstart_k_ptr", "int32 [batch+1], required in group mode");
     }
 
     // Strides: non-negative; a row must not overlap the next one.
@@ -81,8 +80,8 @@ void validate_fwd_args(const mha_fwd_args& a) {
         {"batch_stride_k", a.batch_stride_k}, {"batch_stride_v", a.batch_stride_v},
         {"batch_stride_o", a.batch_stride_o}, {"batch_stride_lse", a.batch_stride_lse},
     };
-    for (const auto& s : strides) require_nonneg(s.v, s.name);
-    auto row_stride = [](const char* name, int64_t stride, int hdim, int rows) {
+    for (const auto& s : strides) require_nonneg(api, s.v, s.name);
+    auto row_stride = [&](const char* name, int64_t stride, int hdim, int rows) {
         if (rows > 1 && stride < hdim)
             fail(name, "a row stride >= the head dim (" + str(hdim) + ")", str(stride));
     };

@@ -1,0 +1,17 @@
+"""aiter-mha for CUDA, Python interface.
+
+Importable without torch: functions take any CUDA tensor that speaks DLPack (torch, cupy,
+jax) without copying, run on the caller's current stream, and allocate outputs in the caller's
+framework (torch or cupy; other frameworks pass `out=`). Names and arguments follow aiter's
+`aiter/ops/mha.py`.
+"""
+
+from .ops import (  # noqa: F401
+    flash_attn_func,
+    flash_attn_varlen_func,
+    fmha_v3_fwd,
+    fmha_v3_varlen_fwd,
+    fwd_instances,
+    mha_fwd,
+    mha_varlen_fwd,
+)

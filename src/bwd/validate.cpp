@@ -1,0 +1,154 @@
+#include "bwd/validate.h"
+
+#include <cmath>
+#include <cstdint>
+#include <sstream>
+#include <stdexcept>
+
+namespace aiter::bwd {
+namespace {
+
+[[noreturn]] void fail(const std::string& field, const std::string& expected, const std::string& got) {
+    throw std::invalid_argument("mha_bwd: " + field + ": expected " + expected + ", got " + got);
+}
+
+template <class T>
+std::string str(const T& v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+}
+
+void require_ptr(const void* p, const char* field, const std::string& why) {
+    if (p == nullptr) fail(field, "a device pointer (" + why + ")", "nullptr");
+}
+
+void require_nonneg(int64_t v, const char* field) {
+    if (v < 0) fail(field, "a value >= 0", str(v));
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
+void validate_bwd_args(const mha_bwd_args& a) {
+    if (a.data_type != "fp16" && a.data_type != "bf16")
+        fail("data_type", "\"fp16\" or \"bf16\"", "\"" + a.data_type + "\"");
+    require_nonneg(a.batch, "batch");
+    require_nonneg(a.seqlen_q, "seqlen_q");
+    require_nonneg(a.seqlen_k, "seqlen_k");
+    require_nonneg(a.max_seqlen_q, "max_seqlen_q");
+    require_nonneg(a.max_seqlen_k, "max_seqlen_k");
+    if (a.nhead_q <= 0) fail("nhead_q", "a value > 0", str(a.nhead_q));
+    if (a.nhead_k <= 0) fail("nhead_k", "a value > 0", str(a.nhead_k));
+    if (a.nhead_q % a.nhead_k != 0)
+        fail("nhead_k", "a divisor of nhead_q (" + str(a.nhead_q) + ")", str(a.nhead_k));
+    if (a.hdim_q < 1 || a.hdim_q > 256) fail("hdim_q", "a value in [1, 256]", str(a.hdim_q));
+    if (a.hdim_v < 1 || a.hdim_v > 256) fail("hdim_v", "a value in [1, 256]", str(a.hdim_v));
+    if (!(std::isfinite(a.scale) && a.scale > 0.f))
+        fail("scale", "a finite value > 0 (1/sqrt(hdim_q) is usual)", str(a.scale));
+    if (a.mask_type < 0 || a.mask_type > 3)
+        fail("mask_type", "0 (none), 1 (top-left), 2 (bottom-right) or 3 (generic window)", str(a.mask_type));
+    if (a.bias_type < 0 || a.bias_type > 2)
+        fail("bias_type", "0 (none), 1 (elementwise) or 2 (alibi)", str(a.bias_type));
+    if (a.has_dbias && a.bias_type != 1)
+        fail("has_dbias", "false unless bias_type is 1 (elementwise)", "true with bias_type " + str(a.bias_type));
+    if (!(a.p_drop >= 0.f && a.p_drop < 1.f)) fail("p_drop", "a value in [0, 1)", str(a.p_drop));
+    if (a.v3_bf16_cvt < 0 || a.v3_bf16_cvt > 2)
+        fail("v3_bf16_cvt", "0 (RTNE), 1 (RTNA) or 2 (RTZ)", str(a.v3_bf16_cvt));
+
+    // Pointers: a tensor with no elements may be null.
+    const bool any_q = a.batch > 0 && a.seqlen_q > 0;
+    const bool any_k = a.batch > 0 && a.seqlen_k > 0;
+    if (any_q) {
+        require_ptr(a.q_ptr, "q_ptr", "query tensor");
+        require_ptr(a.o_ptr, "o_ptr", "forward output");
+        require_ptr(a.do_ptr, "do_ptr", "output gradient");
+        require_ptr(a.lse_ptr, "lse_ptr", "fp32 log-sum-exp of the forward");
+        require_ptr(a.dq_ptr, "dq_ptr", "query gradient (output)");
+    }
+    if (any_k) {
+        require_ptr(a.k_ptr, "k_ptr", "key tensor");
+        require_ptr(a.v_ptr, "v_ptr", "value tensor");
+        require_ptr(a.dk_ptr, "dk_ptr", "key gradient (output)");
+        require_ptr(a.dv_ptr, "dv_ptr", "value gradient (output)");
+    }
+    if (a.is_group_mode && a.batch > 0) {
+        require_ptr(a.seqstart_q_ptr, "seqstart_q_ptr", "int32 [batch+1], required in group mode");
+        require_ptr(a.seqstart_k_ptr, "seqstart_k_ptr", "int32 [batch+1], required in group mode");
+    }
+
+    const struct { const char* name; int64_t v; } strides[] = {
+        {"stride_q", a.stride_q}, {"stride_k", a.stride_k}, {"stride_v", a.stride_v},
+        {"stride_o", a.stride_o}, {"stride_do", a.stride_do}, {"stride_dq", a.stride_dq},
+        {"stride_dk", a.stride_dk}, {"stride_dv", a.stride_dv},
+        {"nhead_stride_q", a.nhead_stride_q}, {"nhead_stride_k", a.nhead_stride_k},
+        {"nhead_stride_v", a.nhead_stride_v}, {"nhead_stride_o", a.nhead_stride_o},
+        {"nhead_stride_do", a.nhead_stride_do}, {"nhead_stride_lsed", a.nhead_stride_lsed},
+        {"nhead_stride_dq", a.nhead_stride_dq}, {"nhead_stride_dk", a.nhead_stride_dk},
+        {"nhead_stride_dv", a.nhead_stride_dv},
+        {"batch_stride_q", a.batch_stride_q}, {"batch_stride_k", a.batch_stride_k},
+        {"batch_stride_v", a.batch_stride_v}, {"batch_stride_o", a.batch_stride_o},
+        {"batch_stride_do", a.batch_stride_do}, {"batch_stride_lsed", a.batch_stride_lsed},
+        {"batch_stride_dq", a.batch_stride_dq}, {"batch_stride_dk", a.batch_stride_dk},
+        {"batch_stride_dv", a.batch_stride_dv},
+    };
+    for (const auto& s : strides) require_nonneg(s.v, s.name);
+    auto row_stride = [](const char* name, int64_t stride, int hdim, int rows) {
+        if (rows > 1 && stride < hdim)
+            fail(name, "a row stride >= the head dim (" + str(hdim) + ")", str(stride));
+    };
+    row_stride("stride_q", a.stride_q, a.hdim_q, a.seqlen_q);
+    row_stride("stride_dq", a.stride_dq, a.hdim_q, a.seqlen_q);
+    row_stride("stride_o", a.stride_o, a.hdim_v, a.seqlen_q);
+    row_stride("stride_do", a.stride_do, a.hdim_v, a.seqlen_q);
+    row_stride("stride_k", a.stride_k, a.hdim_q, a.seqlen_k);
+    row_stride("stride_dk", a.stride_dk, a.hdim_q, a.seqlen_k);
+    row_stride("stride_v", a.stride_v, a.hdim_v, a.seqlen_k);
+    row_stride("stride_dv", a.stride_dv, a.hdim_v, a.seqlen_k);
+}
+
+std::string unsupported_feature(const mha_bwd_args& a) {
+    if (a.bias_type != 0)
+        return "bias_type " + str(a.bias_type) + " (elementwise/alibi bias) is not supported yet (nor by the forward)";
+    if (a.has_dbias) return "has_dbias (bias gradient) is not supported yet";
+    if (a.has_dropout || a.p_drop > 0.f) return "dropout (has_dropout / p_drop > 0) is not supported yet (nor by the forward)";
+    if (a.is_store_randval) return "is_store_randval (storing dropout randoms) is not supported yet";
+    if (a.v3_bf16_cvt != 0) return "v3_bf16_cvt " + str(a.v3_bf16_cvt) + ": v2 rounds bf16 outputs to nearest even only (0)";
+    if (a.batch > 65535) return "batch " + str(a.batch) + " exceeds the grid limit 65535";
+    if (a.nhead_q > 65535) return "nhead_q " + str(a.nhead_q) + " exceeds the grid limit 65535";
+    // v2 backward kernels use 16-byte cp.async rows only (no element-wise variant yet).
+    auto str8 = [](int64_t s) { return s % 8 == 0; };
+    if (a.hdim_q % 8 != 0 || a.hdim_v % 8 != 0)
+        return "hdim_q " + str(a.hdim_q) + " / hdim_v " + str(a.hdim_v) +
+               ": the v2 backward needs head dims that are multiples of 8 (no unaligned variant yet)";
+    const struct { const char* name; const void* p; } ptrs[] = {
+        {"q_ptr", a.q_ptr}, {"k_ptr", a.k_ptr}, {"v_ptr", a.v_ptr}, {"o_ptr", a.o_ptr}, {"do_ptr", a.do_ptr},
+        {"dq_ptr", a.dq_ptr}, {"dk_ptr", a.dk_ptr}, {"dv_ptr", a.dv_ptr}};
+    for (const auto& p : ptrs)
+        if (!aligned16(p.p))
+            return std::string(p.name) + " is not 16-byte aligned: the v2 backward needs 16-byte aligned rows";
+    const struct { const char* name; int64_t v; } strides[] = {
+        {"stride_q", a.stride_q}, {"stride_k", a.stride_k}, {"stride_v", a.stride_v}, {"stride_o", a.stride_o},
+        {"stride_do", a.stride_do}, {"stride_dq", a.stride_dq}, {"stride_dk", a.stride_dk}, {"stride_dv", a.stride_dv},
+        {"nhead_stride_q", a.nhead_stride_q}, {"nhead_stride_k", a.nhead_stride_k},
+        {"nhead_stride_v", a.nhead_stride_v}, {"nhead_stride_o", a.nhead_stride_o},
+        {"nhead_stride_do", a.nhead_stride_do}, {"nhead_stride_dq", a.nhead_stride_dq},
+        {"nhead_stride_dk", a.nhead_stride_dk}, {"nhead_stride_dv", a.nhead_stride_dv}};
+    for (const auto& s : strides)
+        if (!str8(s.v))
+            return std::string(s.name) + " " + str(s.v) + " is not a multiple of 8 elements (16-byte rows needed)";
+    if (!a.is_group_mode) {
+        const struct { const char* name; int64_t v; } bs[] = {
+            {"batch_stride_q", a.batch_stride_q}, {"batch_stride_k", a.batch_stride_k},
+            {"batch_stride_v", a.batch_stride_v}, {"batch_stride_o", a.batch_stride_o},
+            {"batch_stride_do", a.batch_stride_do}, {"batch_stride_dq", a.batch_stride_dq},
+            {"batch_stride_dk", a.batch_stride_dk}, {"batch_stride_dv", a.batch_stride_dv}};
+        for (const auto& s : bs)
+            if (!str8(s.v))
+                return std::string(s.name) + " " + str(s.v) + " is not a multiple of 8 elements (16-byte rows needed)";
+    }
+    return {};
+}
+
+}  // namespace aiter::bwd

@@ -1,0 +1,76 @@
+// Host-side helpers shared by the forward and backward APIs (header only): head-dim buckets,
+// the device's shared-memory limit, CUDA error checks and the stream_config timing loop.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+
+#include "mha_common.h"
+
+namespace aiter::host {
+
+// Smallest of 32/64/128/256 that is >= both head dims.
+inline int hdim_bucket(int hdim_q, int hdim_v) {
+    const int d = std::max(hdim_q, hdim_v);
+    return d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256;
+}
+
+// Largest dynamic shared memory a block may opt into on the current device, or -1 when no
+// device can be queried.
+inline int device_smem_optin() {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) {
+        cudaGetLastError();
+        return -1;
+    }
+    int v = 0;
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+        cudaGetLastError();
+        return -1;
+    }
+    return v;
+}
+
+// Throws std::runtime_error "<api>: <what>: <CUDA error>" on failure.
+inline void check_cuda(cudaError_t e, const char* api, const std::string& what) {
+    if (e != cudaSuccess)
+        throw std::runtime_error(std::string(api) + ": " + what + ": " + cudaGetErrorString(e));
+}
+
+// The stream_config contract (include/mha_common.h): launch once and return 0, or warm up and
+// return the mean milliseconds of nrepeat_ launches (CUDA events or host clock).
+template <class Launch>
+float run_timed(const stream_config& s, const char* api, Launch&& launch) {
+    if (!s.time_kernel_) {
+        launch();
+        return 0.f;
+    }
+    for (int i = 0; i < s.cold_niters_; ++i) launch();
+    const int n = std::max(1, s.nrepeat_);
+    float ms = 0.f;
+    if (s.is_gpu_timer_) {
+        cudaEvent_t start, stop;
+        check_cuda(cudaEventCreate(&start), api, "cudaEventCreate");
+        check_cuda(cudaEventCreate(&stop), api, "cudaEventCreate");
+        check_cuda(cudaEventRecord(start, s.stream_id_), api, "cudaEventRecord");
+        for (int i = 0; i < n; ++i) launch();
+        check_cuda(cudaEventRecord(stop, s.stream_id_), api, "cudaEventRecord");
+        check_cuda(cudaEventSynchronize(stop), api, "cudaEventSynchronize");
+        check_cuda(cudaEventElapsedTime(&ms, start, stop), api, "cudaEventElapsedTime");
+        cudaEventDestroy(start);
+        cudaEventDestroy(stop);
+    } else {
+        check_cuda(cudaStreamSynchronize(s.stream_id_), api, "cudaStreamSynchronize");
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < n; ++i) launch();
+        check_cuda(cudaStreamSynchronize(s.stream_id_), api, "cudaStreamSynchronize");
+        ms = std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
+    return ms / n;
+}
+
+}  // namespace aiter::host

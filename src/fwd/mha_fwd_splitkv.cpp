@@ -1,0 +1,248 @@
+// aiter::mha_fwd_splitkv: validation -> num_splits (argument or heuristic) -> key -> table
+// lookup + can_run -> launch of the split kernel (+ the combine kernel when splits > 1).
+// See include/mha_fwd_splitkv.h for the contract.
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "fwd/host_common.h"
+#include "fwd/splitkv_heuristic.h"
+#include "fwd/splitkv_key.h"
+#include "fwd/validate.h"
+#include "kernels/fwd_splitkv/tile.h"
+#include "mha_fwd.h"
+
+namespace aiter {
+namespace fwd {
+namespace {
+
+constexpr const char* kApi = "mha_fwd_splitkv";
+
+int splitkv_bucket(const mha_fwd_splitkv_args& a) {
+    const int d = std::max(a.hdim_q, a.hdim_v);
+    return d <= 64 ? 64 : d <= 128 ? 128 : 256;
+}
+
+SplitkvKey key_of(const mha_fwd_splitkv_args& a) {
+    return SplitkvKey{a.data_type == "bf16" ? DType::bf16 : DType::fp16, splitkv_bucket(a),
+                      a.mask_type == 0 ? MaskKind::none : MaskKind::window};
+}
+
+std::string key_str(const SplitkvKey& k) {
+    return std::string(k.dtype == DType::bf16 ? "bf16" : "fp16") + " hdim<=" + std::to_string(k.hdim) +
+           (k.mask == MaskKind::window ? " masked" : " unmasked");
+}
+
+bool is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
+
+// Split-KV specific argument checks (the mha_fwd ones run first).
+void validate_splitkv(const mha_fwd_splitkv_args& a) {
+    validate_fwd_args(a, kApi);
+    if (a.num_splits < 0 || a.num_splits > kMaxSplits)
+        fail_arg(kApi, "num_splits", "0 (heuristic) or 1.." + std::to_string(kMaxSplits), arg_str(a.num_splits));
+    if (a.block_table_ptr != nullptr) {
+        if (!is_pow2(a.page_block_size) || a.page_block_size < 16)
+            fail_arg(kApi, "page_block_size", "a power of two >= 16 when block_table_ptr is set (16, 32, 64, ...)",
+                     arg_str(a.page_block_size));
+        require_nonneg(kApi, a.batch_stride_block_table, "batch_stride_block_table");
+        if (a.batch > 1 && a.batch_stride_block_table == 0)
+            fail_arg(kApi, "batch_stride_block_table", "> 0 (elements between block_table rows)", "0");
+    } else if (a.page_block_size != 0) {
+        fail_arg(kApi, "page_block_size", "0 when block_table_ptr is null (K/V not paged)",
+                 arg_str(a.page_block_size));
+    }
+    const struct { const char* name; int64_t v; } strides[] = {
+        {"split_stride_lse_acc", a.split_stride_lse_acc}, {"split_stride_o_acc", a.split_stride_o_acc},
+        {"nhead_stride_lse_acc", a.nhead_stride_lse_acc}, {"nhead_stride_o_acc", a.nhead_stride_o_acc},
+        {"batch_stride_lse_acc", a.batch_stride_lse_acc}, {"batch_stride_o_acc", a.batch_stride_o_acc},
+        {"stride_o_acc", a.stride_o_acc},
+    };
+    for (const auto& s : strides) require_nonneg(kApi, s.v, s.name);
+}
+
+// Requires the workspaces when `splits` > 1.
+void validate_workspaces(const mha_fwd_splitkv_args& a, int splits) {
+    if (splits <= 1 || a.batch == 0 || a.seqlen_q == 0) return;
+    const std::string why = " (num_splits resolves to " + std::to_string(splits) +
+                            " for these arguments; size it with mha_fwd_splitkv_num_splits)";
+    require_ptr(kApi, a.lse_acc_ptr, "lse_acc_ptr", "fp32 workspace [num_splits, batch, nhead_q, seqlen_q]" + why);
+    require_ptr(kApi, a.o_acc_ptr, "o_acc_ptr", "fp32 workspace [num_splits, batch, nhead_q, seqlen_q, hdim_v]" + why);
+    if (a.split_stride_o_acc == 0) fail_arg(kApi, "split_stride_o_acc", "> 0 when num_splits > 1", "0");
+    if (a.split_stride_lse_acc == 0) fail_arg(kApi, "split_stride_lse_acc", "> 0 when num_splits > 1", "0");
+    if (a.seqlen_q > 1 && a.stride_o_acc < a.hdim_v)
+        fail_arg(kApi, "stride_o_acc", "a row stride >= hdim_v (" + std::to_string(a.hdim_v) + ")",
+                 arg_str(a.stride_o_acc));
+}
+
+int num_sms() {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+        cudaGetLastError();
+        return 132;  // no device: answer as for an H100/H200
+    }
+    return v;
+}
+
+int smem_per_sm() {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev) != cudaSuccess) {
+        cudaGetLastError();
+        return 228 * 1024;
+    }
+    return v;
+}
+
+int resolve_splits(const mha_fwd_splitkv_args& a) {
+    if (a.num_splits > 0) return a.num_splits;
+    const int hdim = splitkv_bucket(a);
+    const SplitkvTile t = splitkv_tile(hdim);
+    SplitkvWork w;
+    w.batch = a.batch;
+    w.nhead_k = a.nhead_k;
+    w.m_blocks = (int64_t(a.seqlen_q) * (a.nhead_q / a.nhead_k) + t.block_m - 1) / t.block_m;
+    w.key_tiles = (int64_t(a.seqlen_k) + t.block_n - 1) / t.block_n;
+    w.num_sms = num_sms();
+    w.ctas_per_sm = std::max(1, smem_per_sm() / (splitkv_smem_bytes(hdim) + 1024));
+    return splitkv_heuristic(w);
+}
+
+std::vector<std::string> instance_names() {
+    std::vector<std::string> v;
+    for (int i = 0; i < kNumSplitkvInstances; ++i) v.emplace_back(kSplitkvInstances[i].name);
+    for (int i = 0; i < kNumSplitkvCombineInstances; ++i) v.emplace_back(kSplitkvCombineInstances[i].name);
+    return v;
+}
+
+std::string unsupported_splitkv(const mha_fwd_splitkv_args& a) {
+    if (std::string why = unsupported_feature(a); !why.empty()) return why;
+    if (a.is_group_mode) return "group mode is not supported by mha_fwd_splitkv yet (batch mode with seqlen_k_ptr is)";
+    if (a.seqstart_q_ptr || a.seqstart_k_ptr) return "seqstart_q_ptr / seqstart_k_ptr (group mode) are not supported by mha_fwd_splitkv";
+    if (a.hdim_q % 8 != 0 || a.hdim_v % 8 != 0)
+        return "hdim_q " + std::to_string(a.hdim_q) + " / hdim_v " + std::to_string(a.hdim_v) +
+               ": split-KV kernels need head dims that are multiples of 8";
+    auto ptr_ok = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+    const struct { const char* name; const void* p; } ptrs[] = {
+        {"q_ptr", a.q_ptr}, {"k_ptr", a.k_ptr}, {"v_ptr", a.v_ptr}, {"o_ptr", a.o_ptr}, {"o_acc_ptr", a.o_acc_ptr}};
+    for (const auto& p : ptrs)
+        if (!ptr_ok(p.p)) return std::string(p.name) + " is not 16-byte aligned (split-KV kernels use 16-byte loads)";
+    const struct { const char* name; int64_t v; int mult; } strides[] = {
+        {"stride_q", a.stride_q, 8}, {"stride_k", a.stride_k, 8}, {"stride_v", a.stride_v, 8}, {"stride_o", a.stride_o, 8},
+        {"nhead_stride_q", a.nhead_stride_q, 8}, {"nhead_stride_k", a.nhead_stride_k, 8},
+        {"nhead_stride_v", a.nhead_stride_v, 8}, {"nhead_stride_o", a.nhead_stride_o, 8},
+        {"batch_stride_q", a.batch_stride_q, 8}, {"batch_stride_k", a.batch_stride_k, 8},
+        {"batch_stride_v", a.batch_stride_v, 8}, {"batch_stride_o", a.batch_stride_o, 8},
+        {"split_stride_o_acc", a.split_stride_o_acc, 4}, {"batch_stride_o_acc", a.batch_stride_o_acc, 4},
+        {"nhead_stride_o_acc", a.nhead_stride_o_acc, 4}, {"stride_o_acc", a.stride_o_acc, 4}};
+    for (const auto& s : strides)
+        if (s.v % s.mult != 0)
+            return std::string(s.name) + " = " + std::to_string(s.v) + " is not a multiple of " +
+                   std::to_string(s.mult) + " elements (split-KV kernels use 16-byte loads and stores)";
+    if (a.nhead_k > 65535) return "nhead_k " + std::to_string(a.nhead_k) + " exceeds the grid limit 65535";
+    return {};
+}
+
+mha_check_result select(const mha_fwd_splitkv_args& a, int splits, const SplitkvInstance** inst,
+                        const SplitkvCombineInstance** combine) {
+    mha_check_result r;
+    r.candidates = instance_names();
+    *inst = nullptr;
+    *combine = nullptr;
+    if (std::string why = unsupported_splitkv(a); !why.empty()) {
+        r.reason = why;
+        return r;
+    }
+    const SplitkvKey key = key_of(a);
+    for (int i = 0; i < kNumSplitkvInstances; ++i)
+        if (kSplitkvInstances[i].key == key) *inst = &kSplitkvInstances[i];
+    if (*inst == nullptr) {
+        r.reason = "no compiled split-KV instance for " + key_str(key) +
+                   " (build with compile.py --api fwd_splitkv and an instance set that includes it)";
+        return r;
+    }
+    if (splits > 1) {
+        for (int i = 0; i < kNumSplitkvCombineInstances; ++i)
+            if (kSplitkvCombineInstances[i].dtype == key.dtype) *combine = &kSplitkvCombineInstances[i];
+        if (*combine == nullptr) {
+            *inst = nullptr;
+            r.reason = std::string("no compiled split-KV combine instance for ") + a.data_type + " (needed for num_splits > 1)";
+            return r;
+        }
+    }
+    const int optin = device_smem_optin_bytes();
+    if (optin >= 0 && (*inst)->smem_bytes() > optin) {
+        r.reason = std::string((*inst)->name) + " needs " + std::to_string((*inst)->smem_bytes()) +
+                   " bytes of shared memory per block; this device allows " + std::to_string(optin);
+        *inst = nullptr;
+        return r;
+    }
+    r.supported = true;
+    r.kernel_name = std::string((*inst)->name) + (*combine ? std::string("+") + (*combine)->name : "");
+    return r;
+}
+
+int log2i(int v) {
+    int l = 0;
+    while ((1 << l) < v) ++l;
+    return l;
+}
+
+SplitkvParams make_params(const mha_fwd_splitkv_args& a, int splits) {
+    SplitkvParams p;
+    p.f = make_fwd_params(a);
+    p.num_splits = splits;
+    p.block_table = static_cast<const int*>(a.block_table_ptr);
+    p.block_table_batch_stride = a.batch_stride_block_table;
+    p.page_log2 = a.block_table_ptr ? log2i(a.page_block_size) : 0;
+    p.cache_batch_idx = static_cast<const int*>(a.cache_batch_idx);
+    p.o_acc = static_cast<float*>(a.o_acc_ptr);
+    p.lse_acc = static_cast<float*>(a.lse_acc_ptr);
+    p.o_acc_split_stride = a.split_stride_o_acc;
+    p.o_acc_batch_stride = a.batch_stride_o_acc;
+    p.o_acc_head_stride = a.nhead_stride_o_acc;
+    p.o_acc_row_stride = a.stride_o_acc;
+    p.lse_acc_split_stride = a.split_stride_lse_acc;
+    p.lse_acc_batch_stride = a.batch_stride_lse_acc;
+    p.lse_acc_head_stride = a.nhead_stride_lse_acc;
+    return p;
+}
+
+}  // namespace
+}  // namespace fwd
+
+int mha_fwd_splitkv_num_splits(const mha_fwd_splitkv_args& args) {
+    fwd::validate_splitkv(args);
+    return fwd::resolve_splits(args);
+}
+
+mha_check_result mha_fwd_splitkv_check(const mha_fwd_splitkv_args& args) {
+    fwd::validate_splitkv(args);
+    const int splits = fwd::resolve_splits(args);
+    const fwd::SplitkvInstance* inst = nullptr;
+    const fwd::SplitkvCombineInstance* combine = nullptr;
+    return fwd::select(args, splits, &inst, &combine);
+}
+
+std::vector<std::string> mha_fwd_splitkv_instances() { return fwd::instance_names(); }
+
+float mha_fwd_splitkv(mha_fwd_splitkv_args args, const stream_config& s) {
+    fwd::validate_splitkv(args);
+    const int splits = fwd::resolve_splits(args);
+    fwd::validate_workspaces(args, splits);
+    const fwd::SplitkvInstance* inst = nullptr;
+    const fwd::SplitkvCombineInstance* combine = nullptr;
+    const mha_check_result sel = fwd::select(args, splits, &inst, &combine);
+    if (!sel.supported) {
+        if (s.log_level_ > 0) fprintf(stderr, "mha_fwd_splitkv: not supported: %s\n", sel.reason.c_str());
+        return -1.f;
+    }
+    const fwd::SplitkvParams p = fwd::make_params(args, splits);
+    if (s.log_level_ > 0) fprintf(stderr, "mha_fwd_splitkv: running %s, %d split(s)\n", sel.kernel_name.c_str(), splits);
+    return fwd::run_launches(s, [&] {
+        fwd::check_cuda(inst->launch(p, s.stream_id_), inst->name);
+        if (combine) fwd::check_cuda(combine->launch(p, s.stream_id_), combine->name);
+    });
+}
+
+}  // namespace aiter

@@ -1,0 +1,50 @@
+// Host-side launch of one v2 backward instance (the dK/dV kernel, plus the dQ kernel in
+// deterministic mode). Included only by the generated instance files (one explicit
+// instantiation each, see codegen/).
+#pragma once
+
+#include "bwd/bwd_key.h"
+#include "kernels/bwd_v2/kernel.cuh"
+
+namespace aiter::bwd {
+
+template <BwdV2Key K>
+int bwd_v2_smem_bytes() {
+    return BwdV2Traits<K>::kSmemBytes;
+}
+
+template <class Kernel>
+cudaError_t launch_with_smem(Kernel kernel, dim3 grid, int threads, int smem, const BwdParams& params,
+                             cudaStream_t stream) {
+    if (smem > 48 * 1024) {
+        const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        if (e != cudaSuccess) return e;
+    }
+    kernel<<<grid, threads, smem, stream>>>(params);
+    return cudaGetLastError();
+}
+
+template <BwdV2Key K>
+cudaError_t launch_bwd_v2(const BwdParams& params, cudaStream_t stream) {
+    using T = BwdV2Traits<K>;
+    if (params.batch == 0 || params.nhead_q == 0) return cudaSuccess;
+    const int n_blocks = (params.max_seqlen_k + T::kBlockN - 1) / T::kBlockN;
+    if (n_blocks > 0) {
+        const cudaError_t e =
+            launch_with_smem(&bwd_v2_dkdv_kernel<K.dtype, K.hdim, K.mask, K.deterministic>,
+                             dim3(n_blocks, params.nhead_k, params.batch), T::kNThreads, T::kSmemBytes, params, stream);
+        if (e != cudaSuccess) return e;
+    }
+    if constexpr (K.deterministic) {
+        const int m_blocks = (params.max_seqlen_q + T::kBlockM - 1) / T::kBlockM;
+        if (m_blocks > 0) {
+            const cudaError_t e =
+                launch_with_smem(&bwd_v2_dq_kernel<K.dtype, K.hdim, K.mask>,
+                                 dim3(m_blocks, params.nhead_q, params.batch), T::kNThreads, T::kSmemBytes, params, stream);
+            if (e != cudaSuccess) return e;
+        }
+    }
+    return cudaSuccess;
+}
+
+}  // namespace aiter::bwd

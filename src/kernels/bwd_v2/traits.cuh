@@ -1,0 +1,88 @@
+// CuTe types of one v2 backward configuration, all derived from BwdV2Key and tile.h: element
+// type, the warp-level MMA (mma.sync m16n8k16, fp32 accumulate), swizzled shared-memory layouts
+// with their transposed views (the backward multiplies by Pᵀ, dSᵀ, Qᵀ, dOᵀ, Kᵀ), copy atoms.
+#pragma once
+
+#include <cute/tensor.hpp>
+#include <cutlass/numeric_types.h>
+
+#include "bwd/bwd_key.h"
+#include "kernels/bwd_v2/tile.h"
+
+namespace aiter::bwd {
+
+template <BwdV2Key K>
+struct BwdV2Traits {
+    using Element = std::conditional_t<K.dtype == DType::fp16, cutlass::half_t, cutlass::bfloat16_t>;
+
+    static constexpr BwdV2Tile kTile = bwd_v2_tile(K.hdim);
+    static constexpr int kBlockM   = kTile.block_m;
+    static constexpr int kBlockN   = kTile.block_n;
+    static constexpr int kNWarps   = kTile.warps;
+    static constexpr int kWarpsN   = kNWarps / 4;
+    static constexpr int kNThreads = kNWarps * 32;
+    static constexpr int kHeadDim  = K.hdim;
+    static constexpr bool kMasked  = K.mask == MaskKind::window;
+    // dQ = dS·K of the dK/dV kernel is computed in column chunks (bounded registers).
+    static constexpr int kDQChunk  = kHeadDim < 128 ? kHeadDim : 128;
+
+    static_assert(kBlockM == 64 && kBlockN == 64, "the TiledMMA's first dimension is 64");
+    static_assert(kHeadDim % (16 * kWarpsN) == 0 && kDQChunk % (16 * kWarpsN) == 0, "MMA tile");
+
+    using MmaAtom = std::conditional_t<K.dtype == DType::fp16,
+                                       cute::MMA_Atom<cute::SM80_16x8x16_F32F16F16F32_TN>,
+                                       cute::MMA_Atom<cute::SM80_16x8x16_F32BF16BF16F32_TN>>;
+    using TiledMma = cute::TiledMMA<MmaAtom, cute::Layout<cute::Shape<cute::_4, cute::Int<kWarpsN>, cute::_1>>,
+                                    cute::Tile<cute::_64, cute::Int<16 * kWarpsN>, cute::_16>>;
+
+    // (rows, D) tiles: rows of kBlockKSmem elements, XOR-swizzled (ldmatrix / cp.async bank spread).
+    static constexpr int kBlockKSmem = kHeadDim % 64 == 0 ? 64 : 32;
+    static constexpr int kSwizzleB   = kBlockKSmem == 32 ? 2 : 3;
+    using SmemLayoutAtom = decltype(cute::composition(
+        cute::Swizzle<kSwizzleB, 3, 3>{},
+        cute::Layout<cute::Shape<cute::_8, cute::Int<kBlockKSmem>>, cute::Stride<cute::Int<kBlockKSmem>, cute::_1>>{}));
+    using SmemLayoutQ  = decltype(cute::tile_to_shape(SmemLayoutAtom{}, cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDim>>{}));  // (M, D): Q, dO
+    using SmemLayoutKV = decltype(cute::tile_to_shape(SmemLayoutAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>>{}));  // (N, D): K, V
+    using SmemLayoutQt = decltype(cute::composition(
+        SmemLayoutQ{}, cute::make_layout(cute::Shape<cute::Int<kHeadDim>, cute::Int<kBlockM>>{}, cute::GenRowMajor{})));  // (D, M)
+    using SmemLayoutQtNoSwizzle = decltype(cute::get_nonswizzle_portion(SmemLayoutQt{}));
+    // One column chunk of K (tiles are laid out column block after column block, so chunk c
+    // starts kBlockN * kDQChunk elements after chunk c-1, a multiple of the swizzle period).
+    using SmemLayoutKChunk = decltype(cute::tile_to_shape(SmemLayoutAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kDQChunk>>{}));
+    using SmemLayoutKtChunk = decltype(cute::composition(
+        SmemLayoutKChunk{}, cute::make_layout(cute::Shape<cute::Int<kDQChunk>, cute::Int<kBlockN>>{}, cute::GenRowMajor{})));  // (Dc, N)
+    using SmemLayoutKtChunkNoSwizzle = decltype(cute::get_nonswizzle_portion(SmemLayoutKtChunk{}));
+
+    // (M, N) tiles of P and dS, and their (N, M) transposed views.
+    using SmemLayoutAtomP = decltype(cute::composition(
+        cute::Swizzle<3, 3, 3>{}, cute::Layout<cute::Shape<cute::_8, cute::_64>, cute::Stride<cute::_64, cute::_1>>{}));
+    using SmemLayoutP  = decltype(cute::tile_to_shape(SmemLayoutAtomP{}, cute::Shape<cute::Int<kBlockM>, cute::Int<kBlockN>>{}));
+    using SmemLayoutPt = decltype(cute::composition(
+        SmemLayoutP{}, cute::make_layout(cute::Shape<cute::Int<kBlockN>, cute::Int<kBlockM>>{}, cute::GenRowMajor{})));  // (N, M)
+    using SmemLayoutPtNoSwizzle = decltype(cute::get_nonswizzle_portion(SmemLayoutPt{}));
+
+    using SmemCopyAtom           = cute::Copy_Atom<cute::SM75_U32x4_LDSM_N, Element>;
+    using SmemCopyAtomTransposed = cute::Copy_Atom<cute::SM75_U16x8_LDSM_T, Element>;
+    using SmemCopyAtomC          = cute::Copy_Atom<cute::AutoVectorizingCopyWithAssumedAlignment<32>, Element>;
+
+    // Global <-> shared: each thread moves 8 contiguous elements (16 bytes).
+    static constexpr int kGmemElems      = 8;
+    static constexpr int kGmemThreadsRow = kBlockKSmem / kGmemElems;
+    using GmemThreadLayout = cute::Layout<cute::Shape<cute::Int<kNThreads / kGmemThreadsRow>, cute::Int<kGmemThreadsRow>>,
+                                          cute::Stride<cute::Int<kGmemThreadsRow>, cute::_1>>;
+    using GmemTiledCopyLoad = decltype(cute::make_tiled_copy(
+        cute::Copy_Atom<cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>, Element>{}, GmemThreadLayout{},
+        cute::Layout<cute::Shape<cute::_1, cute::Int<kGmemElems>>>{}));
+    using GmemTiledCopyStore = decltype(cute::make_tiled_copy(
+        cute::Copy_Atom<cute::UniversalCopy<cute::uint128_t>, Element>{}, GmemThreadLayout{},
+        cute::Layout<cute::Shape<cute::_1, cute::Int<kGmemElems>>>{}));
+
+    // Shared memory: Q | dO | K | V | P | dS | LSE·log2e [M] | D [M]
+    static constexpr int kQElems  = int(cute::cosize_v<SmemLayoutQ>);
+    static constexpr int kKVElems = int(cute::cosize_v<SmemLayoutKV>);
+    static constexpr int kPElems  = int(cute::cosize_v<SmemLayoutP>);
+    static constexpr int kSmemBytes =
+        (2 * kQElems + 2 * kKVElems + 2 * kPElems) * int(sizeof(Element)) + 2 * kBlockM * int(sizeof(float));
+};
+
+}  // namespace aiter::bwd

@@ -1,0 +1,46 @@
+// Host-side launch of one split-KV instance and of the combine kernels. Included only by the
+// generated instance files (one explicit instantiation each, see codegen/).
+//
+// Grid of the main kernel: (m_blocks * num_splits, nhead_k, batch), m_blocks =
+// ⌈max_seqlen_q * (nhead_q / nhead_k) / 16⌉ packed rows. Combine: (⌈seqlen_q * nhead_q / 4⌉,
+// batch) blocks of 4 warps, launched only when num_splits > 1.
+#pragma once
+
+#include "fwd/splitkv_key.h"
+#include "kernels/fwd_splitkv/combine.cuh"
+#include "kernels/fwd_splitkv/kernel.cuh"
+
+namespace aiter::fwd {
+
+template <SplitkvKey K>
+int fwd_splitkv_smem_bytes() {
+    return SplitkvTraits<K>::kSmemBytes;
+}
+
+template <SplitkvKey K>
+cudaError_t launch_fwd_splitkv(const SplitkvParams& params, cudaStream_t stream) {
+    using T = SplitkvTraits<K>;
+    const int64_t rows  = int64_t(params.f.seqlen_q) * params.f.h_ratio;
+    const int64_t m_blk = (rows + T::kBlockM - 1) / T::kBlockM;
+    if (m_blk == 0 || params.f.batch == 0) return cudaSuccess;
+    auto kernel = &fwd_splitkv_kernel<K.dtype, K.hdim, K.mask>;
+    constexpr int smem = T::kSmemBytes;
+    if constexpr (smem > 48 * 1024) {
+        const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        if (e != cudaSuccess) return e;
+    }
+    const dim3 grid(unsigned(m_blk * params.num_splits), params.f.nhead_k, params.f.batch);
+    kernel<<<grid, T::kNThreads, smem, stream>>>(params);
+    return cudaGetLastError();
+}
+
+template <DType D>
+cudaError_t launch_fwd_splitkv_combine(const SplitkvParams& params, cudaStream_t stream) {
+    const int64_t rows = int64_t(params.f.seqlen_q) * params.f.nhead_q;
+    if (rows == 0 || params.f.batch == 0) return cudaSuccess;
+    const dim3 grid(unsigned((rows + 3) / 4), params.f.batch);
+    fwd_splitkv_combine_kernel<D><<<grid, 128, 0, stream>>>(params);
+    return cudaGetLastError();
+}
+
+}  // namespace aiter::fwd

@@ -1,0 +1,106 @@
+"""GPU: aiter_mha.mha_fwd / fmha_v3_fwd against an fp32 torch reference (after aiter's
+op_tests/test_mha.py). Pass rule: max|out - ref| <= 2 * max|out_pt - ref| + eps, where out_pt
+is the same math in the input precision; LSE within 1e-3 of the fp32 LSE. Outputs are poisoned
+(NaN) before every call."""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the GPU tests compare against torch")
+from attn_ref import assert_close_to_ref, assert_lse_close, attention_ref  # noqa: E402
+
+HDIMS = [32, 40, 59, 64, 96, 111, 128, 160, 192, 224, 256, (192, 128)]
+SEQLENS = [(113, 203), (128, 217), (113, 211), (108, 256), (256, 512), (512, 256), (1024, 1024),
+           (1023, 1024), (1024, 1023), (2048, 2048), (1, 147)]
+LAYOUTS = ["BSHD", "BHSD", "SBHD", "KVPACKED"]
+DTYPES = ["float16", "bfloat16"]
+HEADS = [(4, 4), (4, 2), (4, 1)]  # MHA, GQA, MQA
+MASKS = [("none", False, (-1, -1)), ("causal", True, (-1, -1)), ("local", False, (64, 16))]
+
+
+def _cases():
+    out = []
+    for n, (layout, dtype, hd, sl) in enumerate(itertools.product(LAYOUTS, DTYPES, HDIMS, SEQLENS)):
+        d, dv = hd if isinstance(hd, tuple) else (hd, hd)
+        if layout == "KVPACKED" and d != dv:
+            continue
+        heads = HEADS[n % 3]
+        mask = MASKS[(n // 3) % 3]
+        v3 = n % 2 == 1
+        out.append(pytest.param(layout, dtype, d, dv, sl, heads, mask, v3,
+                                id=f"{layout}-{dtype}-d{d}x{dv}-s{sl[0]}x{sl[1]}-h{heads[0]}x{heads[1]}-{mask[0]}"
+                                   + ("-v3" if v3 else "")))
+    return out
+
+
+def make_qkv(layout, dtype, b, sq, sk, hq, hk, d, dv, gen):
+    dt = getattr(torch, dtype)
+    r = lambda *s: torch.randn(*s, generator=gen, device="cuda", dtype=torch.float32).to(dt)  # noqa: E731
+    if layout == "BSHD":
+        return r(b, sq, hq, d), r(b, sk, hk, d), r(b, sk, hk, dv)
+    if layout == "BHSD":
+        return r(b, hq, sq, d).transpose(1, 2), r(b, hk, sk, d).transpose(1, 2), r(b, hk, sk, dv).transpose(1, 2)
+    if layout == "SBHD":
+        return r(sq, b, hq, d).transpose(0, 1), r(sk, b, hk, d).transpose(0, 1), r(sk, b, hk, dv).transpose(0, 1)
+    kv = r(b, sk, 2, hk, d)
+    return r(b, sq, hq, d), kv[:, :, 0], kv[:, :, 1]
+
+
+@pytest.mark.parametrize("layout,dtype,d,dv,seqlens,heads,mask,v3", _cases())
+def test_mha_fwd(aiter_mha, layout, dtype, d, dv, seqlens, heads, mask, v3):
+    gen = torch.Generator(device="cuda").manual_seed(zlib.crc32(repr((layout, dtype, d, dv, seqlens, heads)).encode()))
+    b, (sq, sk), (hq, hk) = 2, seqlens, heads
+    q, k, v = make_qkv(layout, dtype, b, sq, sk, hq, hk, d, dv, gen)
+    _, causal, window = mask
+    out = torch.full((b, sq, hq, dv), float("nan"), dtype=q.dtype, device="cuda")
+    fn = aiter_mha.fmha_v3_fwd if v3 else aiter_mha.mha_fwd
+    kwargs = dict(is_causal=causal, window_size_left=window[0], window_size_right=window[1],
+                  return_softmax_lse=True, out=out)
+    o, lse, _, _ = fn(q, k, v, 0.0, None, **kwargs)
+    assert o.data_ptr() == out.data_ptr()
+    out_ref, lse_ref = attention_ref(q, k, v, causal, window)
+    out_pt, _ = attention_ref(q, k, v, causal, window, upcast=False)
+    assert not torch.isnan(o).any(), "unwritten (NaN) output elements"
+    assert_close_to_ref(o, out_ref, out_pt)
+    assert_lse_close(lse, lse_ref)
+
+
+def test_runs_on_the_current_stream(aiter_mha):
+    q = torch.randn(2, 300, 4, 64, device="cuda", dtype=torch.float16)
+    s = torch.cuda.Stream()
+    with torch.cuda.stream(s):
+        o, _, _, _ = aiter_mha.mha_fwd(q, q, q, return_softmax_lse=False)
+    s.synchronize()
+    ref, _ = attention_ref(q, q, q)
+    pt, _ = attention_ref(q, q, q, upcast=False)
+    assert_close_to_ref(o, ref, pt)
+
+
+def test_cupy_tensors(aiter_mha):
+    cupy = pytest.importorskip("cupy")
+    q_t = torch.randn(1, 130, 2, 64, device="cuda", dtype=torch.float16)
+    k_t = torch.randn(1, 257, 2, 64, device="cuda", dtype=torch.float16)
+    q, k = cupy.asarray(q_t), cupy.asarray(k_t)
+    o, lse, _, _ = aiter_mha.mha_fwd(q, k, k, is_causal=True)
+    assert isinstance(o, cupy.ndarray) and isinstance(lse, cupy.ndarray)
+    cupy.cuda.get_current_stream().synchronize()
+    ref, lse_ref = attention_ref(q_t, k_t, k_t, causal=True)
+    pt, _ = attention_ref(q_t, k_t, k_t, causal=True, upcast=False)
+    assert_close_to_ref(torch.as_tensor(o, device="cuda"), ref, pt)
+    assert_lse_close(torch.as_tensor(lse, device="cuda"), lse_ref)
+
+
+def test_flash_attn_func_forward_and_grad_refusal(aiter_mha):
+    q = torch.randn(2, 100, 4, 128, device="cuda", dtype=torch.bfloat16)
+    with torch.no_grad():
+        o, lse = aiter_mha.flash_attn_func(q, q, q, causal=True, return_lse=True)
+    ref, lse_ref = attention_ref(q, q, q, causal=True)
+    pt, _ = attention_ref(q, q, q, causal=True, upcast=False)
+    assert_close_to_ref(o, ref, pt)
+    assert_lse_close(lse, lse_ref)
+    with pytest.raises(NotImplementedError, match="backward"):
+        aiter_mha.flash_attn_func(q.requires_grad_(), q, q)

@@ -1,5 +1,7 @@
 #include "bwd/validate.h"
 
+#include "common/arg_check.h"
+
 #include <cmath>
 #include <cstdint>
 #include <sstream>
@@ -8,24 +10,20 @@
 namespace aiter::bwd {
 namespace {
 
+constexpr const char* kApi = "mha_bwd";
+
 [[noreturn]] void fail(const std::string& field, const std::string& expected, const std::string& got) {
-    throw std::invalid_argument("mha_bwd: " + field + ": expected " + expected + ", got " + got);
+    host::fail_arg(kApi, field, expected, got);
 }
 
 template <class T>
 std::string str(const T& v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
+    return host::arg_str(v);
 }
 
-void require_ptr(const void* p, const char* field, const std::string& why) {
-    if (p == nullptr) fail(field, "a device pointer (" + why + ")", "nullptr");
-}
+void require_ptr(const void* p, const char* field, const std::string& why) { host::require_ptr(kApi, p, field, why); }
 
-void require_nonneg(int64_t v, const char* field) {
-    if (v < 0) fail(field, "a value >= 0", str(v));
-}
+void require_nonneg(int64_t v, const char* field) { host::require_nonneg(kApi, v, field); }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 

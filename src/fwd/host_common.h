@@ -1,10 +1,10 @@
 // Host helpers shared by the forward entry points (mha_fwd.cpp, mha_fwd_splitkv.cpp).
 #pragma once
 
-#include <functional>
 #include <stdexcept>
 #include <string>
 
+#include "common/host_util.h"
 #include "fwd/fwd_params.h"
 #include "mha_fwd.h"
 
@@ -13,15 +13,6 @@ namespace aiter::fwd {
 // Device parameters of validated forward arguments (64-bit strides, mask, scales).
 FwdParams make_fwd_params(const mha_fwd_args& a);
 
-// Largest dynamic shared memory a block may opt into on the current device; -1 without one.
-int device_smem_optin_bytes();
-
-// The stream_config contract: one launch (returns 0), or warm-ups + timed launches (returns
-// the mean ms per call, CUDA events or host clock). `launch` throws on a CUDA error.
-float run_launches(const stream_config& s, const std::function<void()>& launch);
-
-inline void check_cuda(cudaError_t e, const char* what) {
-    if (e != cudaSuccess) throw std::runtime_error(std::string("mha_fwd: ") + what + ": " + cudaGetErrorString(e));
-}
+inline void check_cuda(cudaError_t e, const char* what) { host::check_cuda(e, "mha_fwd", what); }
 
 }  // namespace aiter::fwd

@@ -1,13 +1,13 @@
 // aiter::mha_fwd: validation -> configuration key -> dispatcher table lookup + can_run ->
 // launch (optionally timed). See include/mha_fwd.h for the contract.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "common/host_util.h"
 #include "fwd/fwd_key.h"
 #include "fwd/host_common.h"
 #include "fwd/validate.h"
@@ -18,15 +18,10 @@ namespace aiter {
 namespace fwd {
 namespace {
 
-int hdim_bucket(int hdim_q, int hdim_v) {
-    const int d = std::max(hdim_q, hdim_v);
-    return d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256;
-}
-
 bool aligned16(const mha_fwd_args& a);
 
 FwdV2Key key_of(const mha_fwd_args& a) {
-    return FwdV2Key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, hdim_bucket(a.hdim_q, a.hdim_v),
+    return FwdV2Key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, host::hdim_bucket(a.hdim_q, a.hdim_v),
                     a.mask_type == 0 ? MaskKind::none : MaskKind::window, aligned16(a)};
 }
 
@@ -42,21 +37,6 @@ const FwdV2Instance* find_instance(const FwdV2Key& key) {
     return nullptr;
 }
 
-// Largest dynamic shared memory a block may opt into on the current device, or -1 when no
-// device can be queried.
-int device_smem_optin() {
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) {
-        cudaGetLastError();
-        return -1;
-    }
-    int v = 0;
-    if (cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
-        cudaGetLastError();
-        return -1;
-    }
-    return v;
-}
 
 std::vector<std::string> instance_names() {
     std::vector<std::string> v;
@@ -81,7 +61,7 @@ mha_check_result select(const mha_fwd_args& a, const FwdV2Instance** inst, bool 
         return r;
     }
     if (query_device) {
-        const int optin = device_smem_optin();
+        const int optin = host::device_smem_optin();
         if (optin >= 0 && found->smem_bytes() > optin) {
             r.reason = std::string(found->name) + " needs " + std::to_string(found->smem_bytes()) +
                        " bytes of shared memory per block; this device allows " + std::to_string(optin);
@@ -152,40 +132,9 @@ FwdParams make_params(const mha_fwd_args& a) {
     return p;
 }
 
-
 }  // namespace
 
 FwdParams make_fwd_params(const mha_fwd_args& a) { return make_params(a); }
-int device_smem_optin_bytes() { return device_smem_optin(); }
-
-float run_launches(const stream_config& s, const std::function<void()>& launch) {
-    if (!s.time_kernel_) {
-        launch();
-        return 0.f;
-    }
-    for (int i = 0; i < s.cold_niters_; ++i) launch();
-    const int n = std::max(1, s.nrepeat_);
-    float ms = 0.f;
-    if (s.is_gpu_timer_) {
-        cudaEvent_t start, stop;
-        fwd::check_cuda(cudaEventCreate(&start), "cudaEventCreate");
-        fwd::check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
-        fwd::check_cuda(cudaEventRecord(start, s.stream_id_), "cudaEventRecord");
-        for (int i = 0; i < n; ++i) launch();
-        fwd::check_cuda(cudaEventRecord(stop, s.stream_id_), "cudaEventRecord");
-        fwd::check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
-        fwd::check_cuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-        cudaEventDestroy(start);
-        cudaEventDestroy(stop);
-    } else {
-        fwd::check_cuda(cudaStreamSynchronize(s.stream_id_), "cudaStreamSynchronize");
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < n; ++i) launch();
-        fwd::check_cuda(cudaStreamSynchronize(s.stream_id_), "cudaStreamSynchronize");
-        ms = std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    }
-    return ms / n;
-}
 
 }  // namespace fwd
 
@@ -209,7 +158,7 @@ float mha_fwd(mha_fwd_args args, const stream_config& s) {
     }
     const fwd::FwdParams p = fwd::make_params(args);
     if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: running %s\n", inst->name);
-    return fwd::run_launches(s, [&] { fwd::check_cuda(inst->launch(p, s.stream_id_), inst->name); });
+    return host::run_timed(s, "mha_fwd", [&] { fwd::check_cuda(inst->launch(p, s.stream_id_), inst->name); });
 }
 
 }  // namespace aiter

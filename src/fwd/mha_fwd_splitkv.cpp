@@ -170,7 +170,7 @@ mha_check_result select(const mha_fwd_splitkv_args& a, int splits, const Splitkv
             return r;
         }
     }
-    const int optin = device_smem_optin_bytes();
+    const int optin = host::device_smem_optin();
     if (optin >= 0 && (*inst)->smem_bytes() > optin) {
         r.reason = std::string((*inst)->name) + " needs " + std::to_string((*inst)->smem_bytes()) +
                    " bytes of shared memory per block; this device allows " + std::to_string(optin);
@@ -239,7 +239,7 @@ float mha_fwd_splitkv(mha_fwd_splitkv_args args, const stream_config& s) {
     }
     const fwd::SplitkvParams p = fwd::make_params(args, splits);
     if (s.log_level_ > 0) fprintf(stderr, "mha_fwd_splitkv: running %s, %d split(s)\n", sel.kernel_name.c_str(), splits);
-    return fwd::run_launches(s, [&] {
+    return host::run_timed(s, "mha_fwd_splitkv", [&] {
         fwd::check_cuda(inst->launch(p, s.stream_id_), inst->name);
         if (combine) fwd::check_cuda(combine->launch(p, s.stream_id_), combine->name);
     });

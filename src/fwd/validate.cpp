@@ -5,18 +5,6 @@
 #include <stdexcept>
 
 namespace aiter::fwd {
-void fail_arg(const char* api, const std::string& field, const std::string& expected, const std::string& got) {
-    throw std::invalid_argument(std::string(api) + ": " + field + ": expected " + expected + ", got " + got);
-}
-
-void require_ptr(const char* api, const void* p, const char* field, const std::string& why) {
-    if (p == nullptr) fail_arg(api, field, "a device pointer (" + why + ")", "nullptr");
-}
-
-void require_nonneg(const char* api, int64_t v, const char* field) {
-    if (v < 0) fail_arg(api, field, "a value >= 0", arg_str(v));
-}
-
 namespace {
 template <class T>
 std::string str(const T& v) {

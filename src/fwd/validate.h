@@ -3,10 +3,9 @@
 //   "mha_fwd: nhead_k: expected a divisor of nhead_q (8), got 3"
 #pragma once
 
-#include <cstdint>
-#include <sstream>
 #include <string>
 
+#include "common/arg_check.h"
 #include "mha_fwd.h"
 
 namespace aiter::fwd {
@@ -15,18 +14,11 @@ namespace aiter::fwd {
 // the message ("mha_fwd", "mha_fwd_splitkv").
 void validate_fwd_args(const mha_fwd_args& a, const char* api = "mha_fwd");
 
-// The helpers behind it, shared by the other forward entry points (mha_fwd_splitkv):
-// throw std::invalid_argument("<api>: <field>: expected <expected>, got <got>").
-[[noreturn]] void fail_arg(const char* api, const std::string& field, const std::string& expected,
-                           const std::string& got);
-void require_ptr(const char* api, const void* p, const char* field, const std::string& why);
-void require_nonneg(const char* api, int64_t v, const char* field);
-template <class T>
-std::string arg_str(const T& v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
-}
+// The helpers behind it (src/common/arg_check.h), also used by mha_fwd_splitkv.
+using host::arg_str;
+using host::fail_arg;
+using host::require_nonneg;
+using host::require_ptr;
 
 // Empty when some kernel family can, in principle, run `a`; otherwise why not (valid but
 // unsupported configuration: the API returns -1).

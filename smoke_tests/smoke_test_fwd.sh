@@ -16,29 +16,7 @@
 # Extra benchmark flags can be given in $SMOKE_ARGS (default "-warmup=0 -repeat=1").
 set -u -o pipefail
 
-BENCH="${BENCH:-./build/benchmark_mha_fwd}"
-FILTER=""
-JOBS=1
-QUIET=0
-while getopts "b:f:j:qh" opt; do
-    case "$opt" in
-        b) BENCH="$OPTARG" ;;
-        f) FILTER="$OPTARG" ;;
-        j) JOBS="$OPTARG" ;;
-        q) QUIET=1 ;;
-        h) sed -n '2,15p' "$0"; exit 0 ;;
-        *) echo "usage: $0 [-b benchmark] [-f pattern] [-j N] [-q]" >&2; exit 2 ;;
-    esac
-done
-if ! [[ "$JOBS" =~ ^[1-9][0-9]*$ ]]; then
-    echo "smoke_test_fwd.sh: -j expects a positive integer, got '$JOBS'" >&2
-    exit 2
-fi
-if [[ ! -x "$BENCH" ]]; then
-    echo "smoke_test_fwd.sh: benchmark '$BENCH' not found or not executable (use -b or BENCH=)" >&2
-    exit 2
-fi
-COMMON_ARGS="-v=1 ${SMOKE_ARGS:--warmup=0 -repeat=1}"
+DEFAULT_BENCH=./build/benchmark_mha_fwd
 
 # ---- the case list ------------------------------------------------------------------------
 cases() {
@@ -69,61 +47,6 @@ cases() {
     done; done; done; done
 }
 
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-
-if [[ -n "$FILTER" ]]; then
-    cases | grep -e "$FILTER" > "$WORK/cases" || true
-else
-    cases > "$WORK/cases"
-fi
-TOTAL=$(wc -l < "$WORK/cases")
-if [[ "$TOTAL" -eq 0 ]]; then
-    echo "smoke_test_fwd.sh: no case matches -f '$FILTER'" >&2
-    echo "0 passed, 0 failed"
-    exit 1
-fi
-
-# ---- case n (1-based line of $WORK/cases): writes $WORK/n.status ("PASS" / "FAIL why") ------
-run_case() {
-    local n="$1" cmd out rc why=""
-    cmd="$(sed -n "${n}p" "$WORK/cases")"
-    out="$WORK/$n.out"
-    # shellcheck disable=SC2086  # the command line is split into words on purpose
-    $cmd > "$out" 2>&1
-    rc=$?
-    if [[ $rc -ne 0 ]]; then
-        why="exit code $rc"
-    elif grep -q "not supported yet" "$out"; then
-        why="not supported yet"
-    elif grep -q "valid:n" "$out"; then
-        why="valid:n"
-    elif ! grep -q "valid:y" "$out"; then
-        why="no result line"
-    fi
-    if [[ -z "$why" ]]; then echo "PASS" > "$WORK/$n.status"; else echo "FAIL $why" > "$WORK/$n.status"; fi
-}
-export -f run_case
-export WORK
-
-seq 1 "$TOTAL" | xargs -P "$JOBS" -I{} bash -c 'run_case {}'
-
-# ---- report --------------------------------------------------------------------------------
-PASSED=0
-FAILED=0
-n=0
-while IFS= read -r cmd; do
-    n=$((n + 1))
-    status="$(cat "$WORK/$n.status" 2>/dev/null || echo "FAIL did not run")"
-    if [[ "$status" == PASS ]]; then
-        PASSED=$((PASSED + 1))
-        [[ $QUIET -eq 1 ]] || grep -h "valid:y" "$WORK/$n.out"
-    else
-        FAILED=$((FAILED + 1))
-        echo "FAILED (${status#FAIL }): $cmd"
-        if [[ $QUIET -eq 0 ]]; then sed 's/^/    /' "$WORK/$n.out" | head -n 20; fi
-    fi
-done < "$WORK/cases"
-
-echo "$PASSED passed, $FAILED failed"
-[[ $FAILED -eq 0 ]]
+# shellcheck source=smoke_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/smoke_lib.sh"
+smoke_main "$@"

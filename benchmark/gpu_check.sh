@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
-# One-call GPU session: build, correctness sweep, sanitizer, peer benchmark.
-# Usage: bash benchmark/gpu_check.sh [steps...]   steps: build smoke ref sanitize validate python perf quickperf
-#        (default: build smoke sanitize validate perf)
-# Env:   LOG_DIR (default $OUT or ./gpu_logs), MAX_JOBS, FILTER (compile.py --filter), SMOKE_FILTER
-#        (smoke_test_fwd.sh -f), PERF_ARGS (extra peer_compare.py args), TAG (peer_compare --tag).
+# One-call GPU session: build, correctness sweeps, sanitizer, peer benchmarks — pick the steps.
+#
+# Usage: bash benchmark/gpu_check.sh [steps...]
+#   build       compile.py --api $API --bench (default API: fwd,fwd_splitkv,bwd)
+#   smoke       smoke_test_fwd.sh -j 16                      (forward v2, 608 cases)
+#   ref         forward -v=2 (GPU reference) on large shapes, -v=1 vs -v=2 on medium ones
+#   validate    tests/cpp/fwd_validation.cpp (device seqlen arrays) + fwd_padding_gpu.cpp
+#   sanitize    compute-sanitizer memcheck + racecheck on forward cases
+#   splitkv     split-KV: quick cases, sanitizer on paged cases, smoke sweep per dtype
+#               (each half under SMOKE_LIMIT seconds, default 170; SPLITKV_FILTER narrows it)
+#   bwd         backward: smoke_test_bwd.sh, a 100-run determinism check, sanitizer
+#   python      the Python extension (compile.py --python) + pytest tests/gpu
+#   perf        peer_compare.py --mode fwd (ours vs SDPA cuDNN / FA2), table + PNG
+#   bwd_perf    peer_compare.py --mode bwd
+#   decode_perf peer_decode.py (split-KV decode vs SDPA and copy bandwidth)
+#   quickperf   peer_compare.py --quick
+#   (default: build smoke sanitize validate perf)
+# Env: LOG_DIR (default $OUT or ./gpu_logs), MAX_JOBS, API, FILTER (compile.py --filter),
+#      SMOKE_FILTER (smoke_test_fwd.sh -f), SMOKE_LIMIT, SPLITKV_FILTER, PERF_ARGS, TAG,
+#      PYTEST_ARGS.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LOG_DIR=${LOG_DIR:-${OUT:-./gpu_logs}}
@@ -11,8 +26,22 @@ mkdir -p "$LOG_DIR"
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(build smoke sanitize validate perf)
 BENCH=./build/benchmark_mha_fwd
+BENCH_BWD=./build/benchmark_mha_bwd
 status=0
 note() { echo "=== $* ($(date +%T))"; }
+
+# sanitize_cases BENCH "case" ...: memcheck + racecheck, one line per run, logs appended.
+sanitize_cases() {
+  local bench=$1 args tool rc
+  shift
+  for args in "$@"; do
+    for tool in memcheck racecheck; do
+      compute-sanitizer --tool $tool --error-exitcode 9 $bench $args -v=1 -warmup=0 -repeat=1 > "$LOG_DIR/san.tmp" 2>&1
+      rc=$?; echo "[$tool rc=$rc] $args :: $(grep -E 'ERROR SUMMARY|valid' "$LOG_DIR/san.tmp" | tr '\n' ' ')"
+      cat "$LOG_DIR/san.tmp" >> "$LOG_DIR/sanitize.log"; [ $rc -eq 0 ] || status=1
+    done
+  done
+}
 
 for step in "${steps[@]}"; do
   case "$step" in
@@ -20,25 +49,13 @@ for step in "${steps[@]}"; do
       note build
       nvidia-smi --query-gpu=name,compute_cap,clocks.sm,clocks.mem --format=csv | tee "$LOG_DIR/gpu.txt"
       t0=$(date +%s)
-      python3 compile.py --api fwd --bench ${FILTER:+--filter "$FILTER"} -j "${MAX_JOBS:-16}" > "$LOG_DIR/build.log" 2>&1 \
-        || { tail -50 "$LOG_DIR/build.log"; exit 1; }
-      echo "build wall $(( $(date +%s) - t0 )) s"; tail -3 "$LOG_DIR/build.log"; ls -l build/libmha_fwd.so ;;
+      python3 compile.py --api "${API:-fwd,fwd_splitkv,bwd}" --bench ${FILTER:+--filter "$FILTER"} -j "${MAX_JOBS:-16}" \
+        > "$LOG_DIR/build.log" 2>&1 || { tail -50 "$LOG_DIR/build.log"; exit 1; }
+      echo "build wall $(( $(date +%s) - t0 )) s"; tail -6 "$LOG_DIR/build.log" ;;
     smoke)
       note smoke
-      bash smoke_tests/smoke_test_fwd.sh -b "$BENCH" -j 16 ${SMOKE_FILTER:+-f "$SMOKE_FILTER"} > "$LOG_DIR/smoke_fwd.log" 2>&1 || status=1
-      grep -E "FAIL|failed" "$LOG_DIR/smoke_fwd.log" | head -40; tail -1 "$LOG_DIR/smoke_fwd.log" ;;
-    sanitize)
-      note sanitize
-      for args in "-b=2 -h=2 -h_k=1 -d=64 -s=99 -s_k=131 -mask=b:4,35 -lse=1" \
-                  "-mode=1 -b=3 -h=2 -d=128 -s=55,200,1 -s_k=256,0,33 -mask=1 -lse=1" \
-                  "-b=1 -h=2 -d=59 -d_v=24 -s=77 -s_k=93 -iperm=0 -operm=0 -prec=bf16" \
-                  "-b=1 -h=1 -d=256 -s=130 -s_k=70 -mask=2 -lse=1"; do
-        for tool in memcheck racecheck; do
-          compute-sanitizer --tool $tool --error-exitcode 9 $BENCH $args -v=1 -warmup=0 -repeat=1 > "$LOG_DIR/san.tmp" 2>&1
-          rc=$?; echo "[$tool rc=$rc] $args :: $(grep -E 'ERROR SUMMARY|valid' "$LOG_DIR/san.tmp" | tr '\n' ' ')"
-          cat "$LOG_DIR/san.tmp" >> "$LOG_DIR/sanitize.log"; [ $rc -eq 0 ] || status=1
-        done
-      done ;;
+      bash smoke_tests/smoke_test_fwd.sh -b "$BENCH" -j 16 -q ${SMOKE_FILTER:+-f "$SMOKE_FILTER"} > "$LOG_DIR/smoke_fwd.log" 2>&1 || status=1
+      grep -E "FAILED" "$LOG_DIR/smoke_fwd.log" | head -40; tail -1 "$LOG_DIR/smoke_fwd.log" ;;
     ref)
       note "GPU reference (-v=2) on large shapes, and -v=1 vs -v=2 on medium ones"
       for args in "-b=1 -h=16 -s=4096 -d=128 -prec=bf16 -mask=2 -lse=1 -iperm=0 -operm=0" \
@@ -53,6 +70,43 @@ for step in "${steps[@]}"; do
           echo "[v=$v rc=$rc] $(echo "$out" | tail -1)"; [ $rc -eq 0 ] && echo "$out" | grep -q "valid:y" || status=1
         done
       done ;;
+    validate)
+      note validate
+      nvcc -std=c++20 -I include tests/cpp/fwd_validation.cpp -L build -lmha_fwd -Xlinker=-rpath=$PWD/build -o build/fwd_validation \
+        && ./build/fwd_validation | grep -vE '^ok '
+      nvcc -std=c++20 -I include -I src -I benchmark tests/cpp/fwd_padding_gpu.cpp -L build -lmha_fwd -Xlinker=-rpath=$PWD/build \
+        -o build/fwd_padding_gpu && ./build/fwd_padding_gpu || status=1 ;;
+    sanitize)
+      note sanitize
+      sanitize_cases "$BENCH" "-b=2 -h=2 -h_k=1 -d=64 -s=99 -s_k=131 -mask=b:4,35 -lse=1" \
+                     "-mode=1 -b=3 -h=2 -d=128 -s=55,200,1 -s_k=256,0,33 -mask=1 -lse=1" \
+                     "-b=1 -h=2 -d=59 -d_v=24 -s=77 -s_k=93 -iperm=0 -operm=0 -prec=bf16" \
+                     "-b=1 -h=1 -d=256 -s=130 -s_k=70 -mask=2 -lse=1" ;;
+    splitkv)
+      note "split-KV quick cases"
+      for a in "-b=2 -h=8 -h_k=2 -s=1 -s_k=1000 -num_splits=3 -page_block_size=16 -cache_batch_idx=1 -mask=2" \
+               "-b=2 -h=4 -h_k=2 -s=100 -s_k=4097 -num_splits=0 -prec=fp16" "-b=1 -h=4 -h_k=1 -s=4 -s_k=63 -d=256 -num_splits=1 -splitkv=1"; do
+        $BENCH $a -prec=bf16 -d=128 -lse=1 -kname=1 -warmup=0 -repeat=1 2>&1 | tail -2
+      done
+      note "split-KV sanitizer (paged)"
+      sanitize_cases "$BENCH" "-b=2 -h=8 -h_k=2 -s=4 -s_k=1000 -num_splits=3 -page_block_size=16 -cache_batch_idx=1 -mask=2 -lse=1" \
+                     "-b=2 -h=16 -h_k=2 -s=1 -s_k=777 -num_splits=0 -page_block_size=128 -iperm=0 -operm=0 -d=64 -lse=1"
+      for prec in bf16 fp16; do
+        note "split-KV smoke $prec"; t0=$(date +%s)
+        timeout "${SMOKE_LIMIT:-170}" bash smoke_tests/smoke_test_splitkv.sh -b $BENCH -j 16 -q \
+          -f "prec=$prec${SPLITKV_FILTER:+.*$SPLITKV_FILTER}" > "$LOG_DIR/smoke_splitkv_$prec.log" 2>&1 || status=1
+        echo "wall $(( $(date +%s) - t0 )) s"; grep FAILED "$LOG_DIR/smoke_splitkv_$prec.log" | head -15
+        tail -1 "$LOG_DIR/smoke_splitkv_$prec.log"
+      done ;;
+    bwd)
+      note "backward smoke"
+      bash smoke_tests/smoke_test_bwd.sh -b "$BENCH_BWD" -j 16 -q > "$LOG_DIR/smoke_bwd.log" 2>&1 || status=1
+      grep FAILED "$LOG_DIR/smoke_bwd.log" | head -30; tail -1 "$LOG_DIR/smoke_bwd.log"
+      note "backward determinism (100 runs)"
+      $BENCH_BWD -deterministic=1 -det_runs=100 -prec=bf16 -d=128 -mask=1 -b=1 -s=500 -s_k=251 -h=4 -h_k=1 2>&1 | tail -3 || status=1
+      note "backward sanitizer"
+      sanitize_cases "$BENCH_BWD" "-d=64 -mask=2 -h=2 -h_k=1 -mode=1 -b=2 -s=77,130 -s_k=203,64" \
+                     "-d=128 -mask=t:40,3 -h=4 -h_k=2 -b=1 -s=100 -s_k=70 -deterministic=1" ;;
     python)
       note "python extension + tests/gpu (torch and cupy tensors)"
       python3 -c "import sysconfig, os; p = sysconfig.get_paths()['include']; print('Python.h:', os.path.isfile(p + '/Python.h'), p)"
@@ -60,19 +114,19 @@ for step in "${steps[@]}"; do
         || { tail -30 "$LOG_DIR/build_python.log"; status=1; continue; }
       AITER_MHA_PY_BUILD_DIR=$PWD/build python3 -m pytest -q -p no:cacheprovider tests/gpu ${PYTEST_ARGS:-} 2>&1 | tee "$LOG_DIR/pytest_gpu.log" | tail -15
       [ "${PIPESTATUS[0]}" -eq 0 ] || status=1 ;;
-    validate)
-      note validate
-      nvcc -std=c++20 -I include tests/cpp/fwd_validation.cpp -L build -lmha_fwd -Xlinker=-rpath=$PWD/build -o build/fwd_validation \
-        && ./build/fwd_validation | grep -vE '^ok '
-      nvcc -std=c++20 -I include -I src -I benchmark tests/cpp/fwd_padding_gpu.cpp -L build -lmha_fwd -Xlinker=-rpath=$PWD/build \
-        -o build/fwd_padding_gpu && ./build/fwd_padding_gpu || status=1 ;;
     perf)
       note perf
       python3 benchmark/peer_compare.py --mode fwd --copy-bw --out-dir "$LOG_DIR" ${TAG:+--tag "$TAG"} ${PERF_ARGS:-} 2>&1 | tee "$LOG_DIR/perf.log" | tail -90 ;;
+    bwd_perf)
+      note bwd_perf
+      python3 benchmark/peer_compare.py --mode bwd --out-dir "$LOG_DIR" ${TAG:+--tag "$TAG"} ${PERF_ARGS:-} 2>&1 | tee "$LOG_DIR/perf_bwd.log" | tail -90 ;;
+    decode_perf)
+      note decode_perf
+      timeout "${PERF_LIMIT:-240}" python3 benchmark/peer_decode.py --out-dir "$LOG_DIR" ${PERF_ARGS:-} 2>&1 | tail -30 ;;
     quickperf)
       note quickperf
       python3 benchmark/peer_compare.py --mode fwd --quick --no-plot --out-dir "$LOG_DIR" ${PERF_ARGS:-} 2>&1 | tail -30 ;;
-    *) echo "unknown step $step"; exit 2 ;;
+    *) echo "unknown step $step (see the header of $0)"; exit 2 ;;
   esac
 done
 exit $status

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "common/args.h"
+#include "common/device.h"
 #include "common/cli_mask.h"
 #include "common/mask.h"
 #include "mha_bwd.h"
@@ -43,56 +44,18 @@
 #include "reference/mha_bwd_ref.h"
 #include "reference/mha_fwd_ref.h"
 
+const char* const bench::kProgram = "benchmark_mha_bwd";
+
 namespace {
 
-constexpr int kExitPass      = 0;
-constexpr int kExitBadArg    = -1;
-constexpr int kExitFail      = -2;
-constexpr int kExitBadPrec   = -3;
-constexpr int kExitCudaError = 1;
+using bench::DeviceBuffer;
+using bench::kExitBadArg;
+using bench::kExitBadPrec;
+using bench::kExitCudaError;
+using bench::kExitFail;
+using bench::kExitPass;
+using bench::to_device;
 constexpr int kMaxMismatches = 8;
-
-void cuda_check(cudaError_t e, const char* what, const char* file, int line) {
-    if (e == cudaSuccess) return;
-    std::cerr << "benchmark_mha_bwd: CUDA error " << cudaGetErrorName(e) << " (" << cudaGetErrorString(e)
-              << ") in " << what << " at " << file << ":" << line << std::endl;
-    std::exit(kExitCudaError);
-}
-#define CUDA_CHECK(expr) cuda_check((expr), #expr, __FILE__, __LINE__)
-
-// Device buffer (never a null pointer: at least 256 bytes, so empty tensors stay valid).
-struct DeviceBuffer {
-    void* ptr    = nullptr;
-    size_t bytes = 0;
-    DeviceBuffer() = default;
-    explicit DeviceBuffer(size_t n) : bytes(n) { CUDA_CHECK(cudaMalloc(&ptr, std::max<size_t>(n, 256))); }
-    DeviceBuffer(const DeviceBuffer&)            = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-    DeviceBuffer(DeviceBuffer&& o) noexcept : ptr(o.ptr), bytes(o.bytes) { o.ptr = nullptr; }
-    DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
-        std::swap(ptr, o.ptr);
-        std::swap(bytes, o.bytes);
-        return *this;
-    }
-    ~DeviceBuffer() {
-        if (ptr) cudaFree(ptr);
-    }
-    template <typename T>
-    T* as() const { return static_cast<T*>(ptr); }
-    void upload(const void* src, size_t n) {
-        if (n) CUDA_CHECK(cudaMemcpy(ptr, src, n, cudaMemcpyHostToDevice));
-    }
-    void download(void* dst, size_t n) const {
-        if (n) CUDA_CHECK(cudaMemcpy(dst, ptr, n, cudaMemcpyDeviceToHost));
-    }
-};
-
-template <typename T>
-DeviceBuffer to_device(const std::vector<T>& v) {
-    DeviceBuffer d(v.size() * sizeof(T));
-    d.upload(v.data(), v.size() * sizeof(T));
-    return d;
-}
 
 struct PrecError : bench::ArgError {
     using bench::ArgError::ArgError;

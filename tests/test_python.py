@@ -166,3 +166,32 @@ def test_outputs_of_unknown_frameworks_must_be_passed(aiter_mha):
     q = FakeCudaTensor((1, 8, 2, 64))
     with pytest.raises(TypeError, match=r"out: cannot allocate it for a"):
         aiter_mha.mha_fwd(q, q, q, stream=0)
+
+
+@pytest.mark.parametrize("case,match", [
+    ("block_table_dtype", r"block_table: expected dtype int32, got float16"),
+    ("block_table_rows", r"block_table: expected shape \[2, max_blocks\]"),
+    ("cache_rows_without_idx", r"k_cache: expected shape\[0\] == batch \(2\) without cache_batch_idx, got 5"),
+    ("v_cache_shape", r"v_cache: expected shape \[2, 64, 2, 64\]"),
+    ("seqlens_len", r"cache_seqlens: expected shape \[2\]"),
+    ("page_size", r"page_block_size: expected a power of two >= 16"),
+])
+def test_splitkv_argument_errors(aiter_mha, case, match):
+    q = FakeCudaTensor((2, 1, 4, 64))
+    k = v = FakeCudaTensor((2, 64, 2, 64))
+    kw = dict(out=FakeCudaTensor((2, 1, 4, 64)), return_softmax_lse=False, stream=0)
+    if case == "block_table_dtype":
+        kw["block_table"] = FakeCudaTensor((2, 4))
+    elif case == "block_table_rows":
+        kw["block_table"] = FakeCudaTensor((3, 4), dtype="int32")
+    elif case == "cache_rows_without_idx":
+        k = v = FakeCudaTensor((5, 64, 2, 64))
+    elif case == "v_cache_shape":
+        v = FakeCudaTensor((2, 32, 2, 64))
+    elif case == "seqlens_len":
+        kw["cache_seqlens"] = FakeCudaTensor((3,), dtype="int32")
+    elif case == "page_size":
+        k = v = FakeCudaTensor((10, 24, 2, 64))
+        kw["block_table"] = FakeCudaTensor((2, 4), dtype="int32")
+    with pytest.raises(ValueError, match=match):
+        aiter_mha.mha_fwd_splitkv(q, k, v, **kw)

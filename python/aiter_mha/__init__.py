@@ -13,5 +13,6 @@ from .ops import (  # noqa: F401
     fmha_v3_varlen_fwd,
     fwd_instances,
     mha_fwd,
+    mha_fwd_splitkv,
     mha_varlen_fwd,
 )

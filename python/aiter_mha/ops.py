@@ -4,10 +4,11 @@ Layouts (strides are free; the last dimension must be contiguous):
   mha_fwd / fmha_v3_fwd / flash_attn_func        q [b, sq, hq, d], k/v [b, sk, hk, d|dv]
   mha_varlen_fwd / fmha_v3_varlen_fwd / ..._varlen q [total_q, hq, d], k/v [total_k, hk, d|dv],
                                                   cu_seqlens_* int32 [b+1]
+  mha_fwd_splitkv                                q [b, sq, hq, d], K/V caches (paged or not)
 Returned LSE: [b, hq, sq] (batch) or [hq, total_q] (varlen), float32, natural log.
 Causal is bottom-right aligned (as aiter and FlashAttention); window_size_left/right < 0 are
 unbounded. Not built yet (NotImplementedError): dropout, bias, ALiBi, fp8 descale, sinks,
-paged KV here, and the backward pass (so flash_attn_func cannot be differentiated yet).
+and the backward pass (so flash_attn_func cannot be differentiated yet).
 """
 
 from __future__ import annotations
@@ -185,6 +186,35 @@ def fmha_v3_varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q: int, m
                           dropout_p, softmax_scale, logits_soft_cap, zero_tensors, is_causal, window_size_left,
                           window_size_right, 0, return_softmax_lse, return_dropout_randval, out, block_table,
                           bias, alibi_slopes, gen, cu_seqlens_q_padded, cu_seqlens_k_padded, stream, _use_v3=True)
+
+
+def mha_fwd_splitkv(q, k_cache, v_cache, cache_seqlens=None, block_table=None, cache_batch_idx=None,
+                    num_splits: int = 0, softmax_scale: Optional[float] = None, is_causal: bool = False,
+                    window_size_left: int = -1, window_size_right: int = -1, logits_soft_cap: float = 0.0,
+                    return_softmax_lse: bool = True, out=None, stream: Optional[int] = None):
+    """Decode / KV-cache attention through aiter::mha_fwd_splitkv (batch mode).
+    q [b, sq, hq, d]; k_cache / v_cache [b_cache, s_cap, hk, d|dv], or paged
+    [num_pages, page_size, hk, d|dv] with block_table int32 [b, max_blocks] (page_size a power of
+    two >= 16); cache_seqlens int32 [b] logical key lengths; cache_batch_idx int32 [b] picks each
+    sequence's cache row (or block-table row). num_splits 0 = the library's heuristic.
+    Returns (out [b, sq, hq, dv], softmax_lse [b, hq, sq] or None)."""
+    _check_inputs(q, k_cache, v_cache, 4, "(batch, seqlen, heads, head_dim)")
+    for name, x in (("cache_seqlens", cache_seqlens), ("block_table", block_table),
+                    ("cache_batch_idx", cache_batch_idx)):
+        if x is not None:
+            fw.require_dlpack(x, name)
+    b, sq, hq, d = (int(x) for x in q.shape)
+    dv = int(v_cache.shape[3])
+    if out is None:
+        out = fw.empty(q, (b, sq, hq, dv), "same", "out")
+    lse = fw.empty(q, (b, hq, sq), "float32", "softmax_lse") if return_softmax_lse else None
+    s = fw.current_stream(q, stream)
+    cap = lambda x: fw.capsule(x, s)  # noqa: E731
+    mask_type, left, right = _mask(is_causal, window_size_left, window_size_right)
+    _ext().fwd_splitkv(cap(q), cap(k_cache), cap(v_cache), cap(out), cap(lse), cap(block_table), cap(cache_seqlens),
+                       cap(cache_batch_idx), int(num_splits), _scale(softmax_scale, d), float(logits_soft_cap),
+                       mask_type, int(left), int(right), s)
+    return out, lse
 
 
 def _needs_grad(*xs) -> bool:

@@ -1,4 +1,5 @@
-// aiter_mha._C: a torch-free pybind11 bridge from DLPack tensors to the C++ API.
+// aiter_mha._C: a torch-free pybind11 bridge from DLPack tensors to the C++ API
+// (aiter::mha_fwd and aiter::mha_fwd_splitkv).
 //
 // Every tensor argument is a DLPack capsule (the result of `x.__dlpack__(stream=...)`), or None.
 // The capsule is consumed for the duration of the call only: the producer's deleter runs before
@@ -130,6 +131,19 @@ int to_int(int64_t x, const std::string& what) {
     return static_cast<int>(x);
 }
 
+// q, k, v, out: same CUDA device, fp16/bf16 alike, last dimension contiguous. Returns the dtype.
+std::string check_qkvo(const View& q, const View& k, const View& v, const View& o) {
+    for (const View* t : {&q, &k, &v, &o}) {
+        require_cuda(*t, q.device_id);
+        require_last_contiguous(*t);
+    }
+    const std::string dt = q.dtype_name();
+    if (dt != "float16" && dt != "bfloat16") bad("q: expected dtype float16 or bfloat16, got " + dt);
+    for (const View* t : {&k, &v, &o})
+        if (t->dtype_name() != dt) bad(t->name + ": expected dtype " + dt + " (as q), got " + t->dtype_name());
+    return dt;
+}
+
 // Builds aiter::mha_fwd_args from the views and runs (or, with check_only, only selects).
 float run_fwd(py::handle q_c, py::handle k_c, py::handle v_c, py::handle o_c, py::handle lse_c,
               py::handle seqstart_q_c, py::handle seqstart_k_c, py::handle cu_q_c, py::handle cu_k_c,
@@ -143,14 +157,7 @@ float run_fwd(py::handle q_c, py::handle k_c, py::handle v_c, py::handle o_c, py
     const bool varlen = ssq != nullptr;
     if (varlen != (ssk != nullptr)) bad("cu_seqlens_k: expected together with cu_seqlens_q (varlen mode)");
     const int dev = q->device_id;
-    for (View* t : {q.get(), k.get(), v.get(), o.get()}) {
-        require_cuda(*t, dev);
-        require_last_contiguous(*t);
-    }
-    const std::string dt = q->dtype_name();
-    if (dt != "float16" && dt != "bfloat16") bad("q: expected dtype float16 or bfloat16, got " + dt);
-    for (View* t : {k.get(), v.get(), o.get()})
-        if (t->dtype_name() != dt) bad(t->name + ": expected dtype " + dt + " (as q), got " + t->dtype_name());
+    const std::string dt = check_qkvo(*q, *k, *v, *o);
 
     aiter::mha_fwd_args a;
     a.use_asm_v3 = use_v3;
@@ -253,6 +260,111 @@ float run_fwd(py::handle q_c, py::handle k_c, py::handle v_c, py::handle o_c, py
     return r;
 }
 
+// Split-KV / KV-cache forward (batch mode): q [b, sq, hq, d]; k/v caches [b_cache, s_cap, hk, d]
+// (not paged) or [num_pages, page_size, hk, d] with block_table int32 [b, max_blocks] (paged);
+// cache_seqlens int32 [b] (logical key lengths), cache_batch_idx int32 [b]. The fp32 split
+// workspaces are allocated stream-ordered (cudaMallocAsync / cudaFreeAsync) when > 1 split runs.
+float run_fwd_splitkv(py::handle q_c, py::handle k_c, py::handle v_c, py::handle o_c, py::handle lse_c,
+                      py::handle block_table_c, py::handle seqlens_c, py::handle batch_idx_c, int num_splits,
+                      float scale, float softcap, int mask_type, int left, int right, uintptr_t stream) {
+    ViewPtr q = borrow(q_c, "q"), k = borrow(k_c, "k_cache"), v = borrow(v_c, "v_cache"), o = borrow(o_c, "out"),
+            lse = borrow(lse_c, "softmax_lse"), bt = borrow(block_table_c, "block_table"),
+            sl = borrow(seqlens_c, "cache_seqlens"), bi = borrow(batch_idx_c, "cache_batch_idx");
+    if (!q || !k || !v || !o) bad("q, k_cache, v_cache and out are required");
+    const int dev = q->device_id;
+    const std::string dt = check_qkvo(*q, *k, *v, *o);
+    const char* L = "(batch, seqlen, heads, head_dim)";
+    require_rank(*q, 4, L), require_rank(*k, 4, "(cache batch or page, rows, heads, head_dim)");
+    require_rank(*v, 4, "(cache batch or page, rows, heads, head_dim)");
+    const int64_t b = q->shape[0], sq = q->shape[1], hq = q->shape[2], d = q->shape[3];
+    const int64_t hk = k->shape[2], dv = v->shape[3];
+    require_shape(*k, {k->shape[0], k->shape[1], hk, d}, "(cache batch or page, rows, heads, head_dim)");
+    require_shape(*v, {k->shape[0], k->shape[1], hk, dv}, "(as k_cache, with v's head_dim)");
+    require_shape(*o, {b, sq, hq, dv}, L);
+
+    aiter::mha_fwd_splitkv_args a;
+    a.data_type = dt == "float16" ? "fp16" : "bf16";
+    a.q_ptr = q->data, a.k_ptr = k->data, a.v_ptr = v->data, a.o_ptr = o->data;
+    a.scale_s = scale, a.logits_soft_cap = softcap;
+    a.mask_type = mask_type, a.window_size_left = left, a.window_size_right = right;
+    a.batch = to_int(b, "q.shape[0]"), a.seqlen_q = to_int(sq, "q.shape[1]"), a.max_seqlen_q = a.seqlen_q;
+    a.nhead_q = to_int(hq, "q.shape[2]"), a.nhead_k = to_int(hk, "k_cache.shape[2]");
+    a.hdim_q = to_int(d, "q.shape[3]"), a.hdim_v = to_int(dv, "v_cache.shape[3]");
+    a.batch_stride_q = q->strides[0], a.stride_q = q->strides[1], a.nhead_stride_q = q->strides[2];
+    a.batch_stride_k = k->strides[0], a.stride_k = k->strides[1], a.nhead_stride_k = k->strides[2];
+    a.batch_stride_v = v->strides[0], a.stride_v = v->strides[1], a.nhead_stride_v = v->strides[2];
+    a.batch_stride_o = o->strides[0], a.stride_o = o->strides[1], a.nhead_stride_o = o->strides[2];
+    if (bt) {
+        require_cuda(*bt, dev);
+        if (!(bt->dtype.code == kDLInt && bt->dtype.bits == 32)) bad("block_table: expected dtype int32, got " + bt->dtype_name());
+        if (bt->shape.size() != 2 || bt->shape[0] != b)
+            bad("block_table: expected shape [" + std::to_string(b) + ", max_blocks], got " + shape_str(bt->shape));
+        if (bt->shape[1] > 1 && bt->strides[1] != 1) bad("block_table: expected contiguous rows");
+        a.block_table_ptr = bt->data;
+        a.batch_stride_block_table = bt->strides[0];
+        a.page_block_size = to_int(k->shape[1], "k_cache.shape[1] (page size)");
+        a.seqlen_k = to_int(bt->shape[1] * k->shape[1], "block_table.shape[1] * page size");
+    } else {
+        if (!bi && k->shape[0] != b)
+            bad("k_cache: expected shape[0] == batch (" + std::to_string(b) + ") without cache_batch_idx, got " +
+                std::to_string(k->shape[0]));
+        a.seqlen_k = to_int(k->shape[1], "k_cache.shape[1]");
+    }
+    require_int32_vector(sl.get(), b, dev);
+    require_int32_vector(bi.get(), b, dev);
+    a.seqlen_k_ptr = sl ? sl->data : nullptr;
+    a.cache_batch_idx = bi ? bi->data : nullptr;
+    if (lse) {
+        require_cuda(*lse, dev);
+        if (lse->dtype_name() != "float32") bad("softmax_lse: expected dtype float32, got " + lse->dtype_name());
+        require_shape(*lse, {b, hq, sq}, "(batch, heads, seqlen_q)");
+        if (sq > 1 && lse->strides[2] != 1) bad("softmax_lse: expected the last dimension contiguous");
+        a.has_lse = true, a.lse_ptr = lse->data;
+        a.batch_stride_lse = lse->strides[0], a.nhead_stride_lse = lse->strides[1];
+    }
+    a.num_splits = num_splits;
+
+    int current = -1;
+    if (cudaGetDevice(&current) == cudaSuccess && current != dev) {
+        if (cudaSetDevice(dev) != cudaSuccess) bad("q: cannot make cuda:" + std::to_string(dev) + " current");
+    }
+    const int splits = aiter::mha_fwd_splitkv_num_splits(a);  // validates first
+    auto* st = reinterpret_cast<cudaStream_t>(stream);
+    void* ws = nullptr;
+    if (splits > 1) {
+        const int64_t lse_n = int64_t(splits) * b * hq * sq;
+        const int64_t o_n = lse_n * dv;
+        const size_t o_bytes = ((size_t(o_n) * 4 + 255) / 256) * 256;
+        const cudaError_t e = cudaMallocAsync(&ws, o_bytes + size_t(lse_n) * 4, st);
+        if (e != cudaSuccess) throw std::runtime_error(std::string("mha_fwd_splitkv: workspace: ") + cudaGetErrorString(e));
+        a.o_acc_ptr = ws;
+        a.lse_acc_ptr = static_cast<char*>(ws) + o_bytes;
+        a.num_splits = splits;
+        a.stride_o_acc = dv, a.nhead_stride_o_acc = sq * dv, a.batch_stride_o_acc = hq * sq * dv;
+        a.split_stride_o_acc = b * hq * sq * dv;
+        a.nhead_stride_lse_acc = sq, a.batch_stride_lse_acc = hq * sq, a.split_stride_lse_acc = b * hq * sq;
+    }
+    aiter::stream_config s;
+    s.stream_id_ = st;
+    float r = 0.f;
+    try {
+        py::gil_scoped_release release;
+        r = aiter::mha_fwd_splitkv(a, s);
+    } catch (...) {
+        if (ws) cudaFreeAsync(ws, st);
+        throw;
+    }
+    if (ws) cudaFreeAsync(ws, st);
+    if (current >= 0 && current != dev) cudaSetDevice(current);
+    if (r < 0.f) {
+        const std::string why = aiter::mha_fwd_splitkv_check(a).reason;
+        PyErr_SetString(PyExc_NotImplementedError,
+                        ("aiter_mha: no compiled kernel supports this configuration: " + why).c_str());
+        throw py::error_already_set();
+    }
+    return r;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -280,5 +392,10 @@ PYBIND11_MODULE(_C, m) {
               return py::make_tuple(r == 0.f, why);
           },
           "Validates like fwd and answers (supported, kernel name or reason) without launching.");
+    m.def("fwd_splitkv", &run_fwd_splitkv, py::arg("q"), py::arg("k_cache"), py::arg("v_cache"), py::arg("out"),
+          py::arg("lse"), py::arg("block_table"), py::arg("cache_seqlens"), py::arg("cache_batch_idx"),
+          py::arg("num_splits"), py::arg("scale"), py::arg("softcap"), py::arg("mask_type"), py::arg("left"),
+          py::arg("right"), py::arg("stream"),
+          "Runs aiter::mha_fwd_splitkv on DLPack capsules (consumed); allocates the split workspaces.");
     m.def("fwd_instances", &aiter::mha_fwd_instances, "Names of the compiled forward instances.");
 }

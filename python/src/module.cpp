@@ -144,6 +144,51 @@ std::string check_qkvo(const View& q, const View& k, const View& v, const View& 
     return dt;
 }
 
+// Batch-mode 4-d views [b, s, h, d]: batch, row and head strides of q, k, v, out.
+void set_4d_strides(aiter::mha_fwd_args& a, const View& q, const View& k, const View& v, const View& o) {
+    a.batch_stride_q = q.strides[0], a.stride_q = q.strides[1], a.nhead_stride_q = q.strides[2];
+    a.batch_stride_k = k.strides[0], a.stride_k = k.strides[1], a.nhead_stride_k = k.strides[2];
+    a.batch_stride_v = v.strides[0], a.stride_v = v.strides[1], a.nhead_stride_v = v.strides[2];
+    a.batch_stride_o = o.strides[0], a.stride_o = o.strides[1], a.nhead_stride_o = o.strides[2];
+}
+
+// Optional batch-mode LSE [b, hq, sq] fp32.
+void set_batch_lse(aiter::mha_fwd_args& a, const View* lse, int64_t b, int64_t hq, int64_t sq, int dev) {
+    if (!lse) return;
+    require_cuda(*lse, dev);
+    if (lse->dtype_name() != "float32") bad("softmax_lse: expected dtype float32, got " + lse->dtype_name());
+    require_shape(*lse, {b, hq, sq}, "(batch, heads, seqlen_q)");
+    if (sq > 1 && lse->strides[2] != 1) bad("softmax_lse: expected the last dimension contiguous");
+    a.has_lse = true, a.lse_ptr = lse->data;
+    a.batch_stride_lse = lse->strides[0], a.nhead_stride_lse = lse->strides[1];
+}
+
+// Makes the tensors' device current for the call and restores the caller's on exit (also on throw).
+struct DeviceGuard {
+    int previous = -1;
+    explicit DeviceGuard(int dev) {
+        if (cudaGetDevice(&previous) != cudaSuccess) {
+            cudaGetLastError();
+            previous = -1;
+            return;
+        }
+        if (previous != dev && cudaSetDevice(dev) != cudaSuccess) {
+            previous = -1;
+            bad("q: cannot make cuda:" + std::to_string(dev) + " current");
+        }
+    }
+    ~DeviceGuard() {
+        int now = -1;
+        if (previous >= 0 && cudaGetDevice(&now) == cudaSuccess && now != previous) cudaSetDevice(previous);
+    }
+};
+
+[[noreturn]] void raise_unsupported(const std::string& why) {
+    PyErr_SetString(PyExc_NotImplementedError,
+                    ("aiter_mha: no compiled kernel supports this configuration: " + why).c_str());
+    throw py::error_already_set();
+}
+
 // Builds aiter::mha_fwd_args from the views and runs (or, with check_only, only selects).
 float run_fwd(py::handle q_c, py::handle k_c, py::handle v_c, py::handle o_c, py::handle lse_c,
               py::handle seqstart_q_c, py::handle seqstart_k_c, py::handle cu_q_c, py::handle cu_k_c,
@@ -179,18 +224,8 @@ float run_fwd(py::handle q_c, py::handle k_c, py::handle v_c, py::handle o_c, py
         a.max_seqlen_q = a.seqlen_q;
         a.nhead_q = to_int(hq, "q.shape[2]"), a.nhead_k = to_int(hk, "k.shape[2]");
         a.hdim_q = to_int(d, "q.shape[3]"), a.hdim_v = to_int(dv, "v.shape[3]");
-        a.batch_stride_q = q->strides[0], a.stride_q = q->strides[1], a.nhead_stride_q = q->strides[2];
-        a.batch_stride_k = k->strides[0], a.stride_k = k->strides[1], a.nhead_stride_k = k->strides[2];
-        a.batch_stride_v = v->strides[0], a.stride_v = v->strides[1], a.nhead_stride_v = v->strides[2];
-        a.batch_stride_o = o->strides[0], a.stride_o = o->strides[1], a.nhead_stride_o = o->strides[2];
-        if (lse) {
-            require_cuda(*lse, dev);
-            if (lse->dtype_name() != "float32") bad("softmax_lse: expected dtype float32, got " + lse->dtype_name());
-            require_shape(*lse, {b, hq, sq}, "(batch, heads, seqlen_q)");
-            if (sq > 1 && lse->strides[2] != 1) bad("softmax_lse: expected the last dimension contiguous");
-            a.has_lse = true, a.lse_ptr = lse->data;
-            a.batch_stride_lse = lse->strides[0], a.nhead_stride_lse = lse->strides[1];
-        }
+        set_4d_strides(a, *q, *k, *v, *o);
+        set_batch_lse(a, lse.get(), b, hq, sq, dev);
         if (cuq || cuk || slk) {
             require_int32_vector(cuq.get(), b + 1, dev), require_int32_vector(cuk.get(), b + 1, dev);
             require_int32_vector(slk.get(), b, dev);
@@ -239,10 +274,7 @@ float run_fwd(py::handle q_c, py::handle k_c, py::handle v_c, py::handle o_c, py
         if (reason) *reason = r.supported ? r.kernel_name : r.reason;
         return r.supported ? 0.f : -1.f;
     }
-    int current = -1;
-    if (cudaGetDevice(&current) == cudaSuccess && current != dev) {
-        if (cudaSetDevice(dev) != cudaSuccess) bad("q: cannot make cuda:" + std::to_string(dev) + " current");
-    }
+    const DeviceGuard on_device(dev);
     aiter::stream_config s;
     s.stream_id_ = reinterpret_cast<cudaStream_t>(stream);
     float r = 0.f;
@@ -250,13 +282,7 @@ float run_fwd(py::handle q_c, py::handle k_c, py::handle v_c, py::handle o_c, py
         py::gil_scoped_release release;
         r = aiter::mha_fwd(a, s);
     }
-    if (current >= 0 && current != dev) cudaSetDevice(current);
-    if (r < 0.f) {
-        const std::string why = aiter::mha_fwd_check(a).reason;
-        PyErr_SetString(PyExc_NotImplementedError,
-                        ("aiter_mha: no compiled kernel supports this configuration: " + why).c_str());
-        throw py::error_already_set();
-    }
+    if (r < 0.f) raise_unsupported(aiter::mha_fwd_check(a).reason);
     return r;
 }
 
@@ -290,10 +316,7 @@ float run_fwd_splitkv(py::handle q_c, py::handle k_c, py::handle v_c, py::handle
     a.batch = to_int(b, "q.shape[0]"), a.seqlen_q = to_int(sq, "q.shape[1]"), a.max_seqlen_q = a.seqlen_q;
     a.nhead_q = to_int(hq, "q.shape[2]"), a.nhead_k = to_int(hk, "k_cache.shape[2]");
     a.hdim_q = to_int(d, "q.shape[3]"), a.hdim_v = to_int(dv, "v_cache.shape[3]");
-    a.batch_stride_q = q->strides[0], a.stride_q = q->strides[1], a.nhead_stride_q = q->strides[2];
-    a.batch_stride_k = k->strides[0], a.stride_k = k->strides[1], a.nhead_stride_k = k->strides[2];
-    a.batch_stride_v = v->strides[0], a.stride_v = v->strides[1], a.nhead_stride_v = v->strides[2];
-    a.batch_stride_o = o->strides[0], a.stride_o = o->strides[1], a.nhead_stride_o = o->strides[2];
+    set_4d_strides(a, *q, *k, *v, *o);
     if (bt) {
         require_cuda(*bt, dev);
         if (!(bt->dtype.code == kDLInt && bt->dtype.bits == 32)) bad("block_table: expected dtype int32, got " + bt->dtype_name());
@@ -314,20 +337,10 @@ float run_fwd_splitkv(py::handle q_c, py::handle k_c, py::handle v_c, py::handle
     require_int32_vector(bi.get(), b, dev);
     a.seqlen_k_ptr = sl ? sl->data : nullptr;
     a.cache_batch_idx = bi ? bi->data : nullptr;
-    if (lse) {
-        require_cuda(*lse, dev);
-        if (lse->dtype_name() != "float32") bad("softmax_lse: expected dtype float32, got " + lse->dtype_name());
-        require_shape(*lse, {b, hq, sq}, "(batch, heads, seqlen_q)");
-        if (sq > 1 && lse->strides[2] != 1) bad("softmax_lse: expected the last dimension contiguous");
-        a.has_lse = true, a.lse_ptr = lse->data;
-        a.batch_stride_lse = lse->strides[0], a.nhead_stride_lse = lse->strides[1];
-    }
+    set_batch_lse(a, lse.get(), b, hq, sq, dev);
     a.num_splits = num_splits;
 
-    int current = -1;
-    if (cudaGetDevice(&current) == cudaSuccess && current != dev) {
-        if (cudaSetDevice(dev) != cudaSuccess) bad("q: cannot make cuda:" + std::to_string(dev) + " current");
-    }
+    const DeviceGuard on_device(dev);
     const int splits = aiter::mha_fwd_splitkv_num_splits(a);  // validates first
     auto* st = reinterpret_cast<cudaStream_t>(stream);
     void* ws = nullptr;
@@ -355,13 +368,7 @@ float run_fwd_splitkv(py::handle q_c, py::handle k_c, py::handle v_c, py::handle
         throw;
     }
     if (ws) cudaFreeAsync(ws, st);
-    if (current >= 0 && current != dev) cudaSetDevice(current);
-    if (r < 0.f) {
-        const std::string why = aiter::mha_fwd_splitkv_check(a).reason;
-        PyErr_SetString(PyExc_NotImplementedError,
-                        ("aiter_mha: no compiled kernel supports this configuration: " + why).c_str());
-        throw py::error_already_set();
-    }
+    if (r < 0.f) raise_unsupported(aiter::mha_fwd_splitkv_check(a).reason);
     return r;
 }
 

@@ -359,6 +359,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                     help="keep compiling after a failure and report every failed instance")
     ap.add_argument("--python", action="store_true",
                     help="also build the Python extension <out>/_C<ext> (python/src/module.cpp, pybind11; "
+                         "linked to libmha_fwd.so and, when bwd is built, libmha_bwd.so; "
                          "import it through python/aiter_mha with AITER_MHA_LIB_DIR=<out>)")
     ap.add_argument("--ptxas-verbose", action="store_true",
                     help="add -Xptxas=-v (registers/spills per kernel; changes the flags, so it rebuilds)")
@@ -458,12 +459,17 @@ def build(args: argparse.Namespace) -> int:
     if args.python:
         if "mha_fwd" not in [l.name for l in libs]:
             raise BuildError("--python needs libmha_fwd.so: add fwd to --api")
+        # The backward bindings are compiled in (AITER_MHA_WITH_BWD) when libmha_bwd.so is built too;
+        # without it the extension has the forward only (aiter_mha.mha_bwd then says so).
+        linked_libs = [l.name for l in libs if l.name in ("mha_fwd", "mha_bwd")]
         py_flags = cuda_flags + ["-I", str(REPO / "python" / "src")] + python_include_flags()
+        if "mha_bwd" in linked_libs:
+            py_flags.append("-DAITER_MHA_WITH_BWD")
         ext = out / f"_C{sysconfig.get_config_var('EXT_SUFFIX') or '.so'}"
-        linked = " ".join(f"-l{l.name}" for l in libs if l.name == "mha_fwd")
+        linked = " ".join(f"-l{name}" for name in linked_libs)
         targets.append(Target(ext, "ext_link", steps_for(sorted((REPO / "python" / "src").glob("*.cpp")), "py_flags"),
                               {"libs": f"-L{shlex.quote(str(out))} {linked}".replace("$", "$$")},
-                              [out / "libmha_fwd.so"]))
+                              [out / f"lib{name}.so" for name in linked_libs]))
         labels[str(ext)] = f"link of {ext.name}"
         products.append(ext)
 

@@ -1,5 +1,5 @@
 // aiter_mha._C: a torch-free pybind11 bridge from DLPack tensors to the C++ API
-// (aiter::mha_fwd and aiter::mha_fwd_splitkv).
+// (aiter::mha_fwd, aiter::mha_fwd_splitkv and, when built with libmha_bwd.so, aiter::mha_bwd).
 //
 // Every tensor argument is a DLPack capsule (the result of `x.__dlpack__(stream=...)`), or None.
 // The capsule is consumed for the duration of the call only: the producer's deleter runs before
@@ -11,11 +11,15 @@
 //   varlen mode: q [total_q, hq, d] ... o [total_q, hq, dv], lse [hq, total_q] fp32, and
 //                int32 prefix sums seqstart_q/k [b+1] (physical), optional logical
 //                cu_seqlen_q/k [b+1] and seqlen_k [b]
+//   backward   : dout as o, dq as q, dk as k, dv as v (dk/dv at nhead_k: GQA sums over the
+//                group), optional softmax_d fp32 with the shape and strides of lse
 // Errors: std::invalid_argument -> ValueError (names the argument), unsupported configuration
-// -> NotImplementedError with the library's reason, CUDA errors -> RuntimeError.
+// -> NotImplementedError with the library's reason, CUDA errors -> RuntimeError. Every check
+// here runs before the device is touched.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <initializer_list>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -24,6 +28,9 @@
 
 #include "dlpack_abi.h"
 #include "mha_fwd.h"
+#ifdef AITER_MHA_WITH_BWD
+#include "mha_bwd.h"
+#endif
 
 namespace py = pybind11;
 
@@ -131,36 +138,110 @@ int to_int(int64_t x, const std::string& what) {
     return static_cast<int>(x);
 }
 
-// q, k, v, out: same CUDA device, fp16/bf16 alike, last dimension contiguous. Returns the dtype.
-std::string check_qkvo(const View& q, const View& k, const View& v, const View& o) {
-    for (const View* t : {&q, &k, &v, &o}) {
-        require_cuda(*t, q.device_id);
-        require_last_contiguous(*t);
-    }
+// The fp16/bf16 tensors of a call: same CUDA device as q, last dimension contiguous, q's dtype.
+// Returns the library's data_type ("fp16" / "bf16").
+std::string check_tensors(const View& q, std::initializer_list<const View*> rest) {
     const std::string dt = q.dtype_name();
     if (dt != "float16" && dt != "bfloat16") bad("q: expected dtype float16 or bfloat16, got " + dt);
-    for (const View* t : {&k, &v, &o})
+    require_cuda(q, q.device_id);
+    require_last_contiguous(q);
+    for (const View* t : rest) {
+        if (!t) continue;
+        require_cuda(*t, q.device_id);
+        require_last_contiguous(*t);
         if (t->dtype_name() != dt) bad(t->name + ": expected dtype " + dt + " (as q), got " + t->dtype_name());
-    return dt;
+    }
+    return dt == "float16" ? "fp16" : "bf16";
 }
 
-// Batch-mode 4-d views [b, s, h, d]: batch, row and head strides of q, k, v, out.
-void set_4d_strides(aiter::mha_fwd_args& a, const View& q, const View& k, const View& v, const View& o) {
-    a.batch_stride_q = q.strides[0], a.stride_q = q.strides[1], a.nhead_stride_q = q.strides[2];
-    a.batch_stride_k = k.strides[0], a.stride_k = k.strides[1], a.nhead_stride_k = k.strides[2];
-    a.batch_stride_v = v.strides[0], a.stride_v = v.strides[1], a.nhead_stride_v = v.strides[2];
-    a.batch_stride_o = o.strides[0], a.stride_o = o.strides[1], a.nhead_stride_o = o.strides[2];
+constexpr const char* kBatchLayout  = "(batch, seqlen, heads, head_dim)";
+constexpr const char* kVarlenLayout = "(total_tokens, heads, head_dim)";
+
+// Problem sizes read off q, k, v (varlen: sq / sk are the total token counts, b from seqstart_q).
+struct Dims {
+    bool varlen = false;
+    int64_t b = 0, sq = 0, sk = 0, hq = 0, hk = 0, d = 0, dv = 0;
+
+    const char* layout() const { return varlen ? kVarlenLayout : kBatchLayout; }
+    std::vector<int64_t> rows(int64_t s, int64_t h, int64_t w) const {
+        return varlen ? std::vector<int64_t>{s, h, w} : std::vector<int64_t>{b, s, h, w};
+    }
+    std::vector<int64_t> q() const { return rows(sq, hq, d); }
+    std::vector<int64_t> k() const { return rows(sk, hk, d); }
+    std::vector<int64_t> v() const { return rows(sk, hk, dv); }
+    std::vector<int64_t> o() const { return rows(sq, hq, dv); }
+    std::vector<int64_t> lse() const { return varlen ? std::vector<int64_t>{hq, sq} : std::vector<int64_t>{b, hq, sq}; }
+    const char* lse_layout() const { return varlen ? "(heads, total_q)" : "(batch, heads, seqlen_q)"; }
+};
+
+// Ranks and shapes of q, k, v and out; varlen mode when seqstart_q is given.
+Dims check_shapes(const View& q, const View& k, const View& v, const View& o, const View* seqstart_q) {
+    Dims m;
+    m.varlen = seqstart_q != nullptr;
+    const size_t rank = m.varlen ? 3 : 4, s = m.varlen ? 0 : 1;
+    for (const View* t : {&q, &k, &v}) require_rank(*t, rank, m.layout());
+    if (m.varlen) {
+        m.b = seqstart_q->shape.empty() ? -1 : seqstart_q->shape[0] - 1;
+        if (m.b < 0) bad("cu_seqlens_q: expected shape [batch + 1]");
+    } else {
+        m.b = q.shape[0];
+    }
+    m.sq = q.shape[s], m.hq = q.shape[s + 1], m.d = q.shape[s + 2];
+    m.sk = k.shape[s], m.hk = k.shape[s + 1], m.dv = v.shape[s + 2];
+    require_shape(k, m.k(), m.layout());
+    require_shape(v, m.v(), m.layout());
+    require_shape(o, m.o(), m.layout());
+    return m;
 }
 
-// Optional batch-mode LSE [b, hq, sq] fp32.
-void set_batch_lse(aiter::mha_fwd_args& a, const View* lse, int64_t b, int64_t hq, int64_t sq, int dev) {
+// The sizes every args struct shares (aiter::mha_fwd_args, aiter::mha_bwd_args).
+template <class Args>
+void set_sizes(Args& a, const Dims& m) {
+    const bool vl = m.varlen;
+    a.batch = to_int(m.b, vl ? "cu_seqlens_q.shape[0] - 1" : "q.shape[0]");
+    a.seqlen_q = to_int(m.sq, vl ? "q.shape[0]" : "q.shape[1]");
+    a.seqlen_k = to_int(m.sk, vl ? "k.shape[0]" : "k.shape[1]");
+    a.nhead_q = to_int(m.hq, vl ? "q.shape[1]" : "q.shape[2]");
+    a.nhead_k = to_int(m.hk, vl ? "k.shape[1]" : "k.shape[2]");
+    a.hdim_q = to_int(m.d, vl ? "q.shape[2]" : "q.shape[3]");
+    a.hdim_v = to_int(m.dv, vl ? "v.shape[2]" : "v.shape[3]");
+}
+
+// Row, head and batch strides of a [b, s, h, d] (batch mode) or [t, h, d] (varlen) view.
+void put_strides(const View& t, bool varlen, int64_t& row, int64_t& head, int64_t& batch) {
+    row = varlen ? t.strides[0] : t.strides[1];
+    head = varlen ? t.strides[1] : t.strides[2];
+    batch = varlen ? 0 : t.strides[0];
+}
+
+// An fp32 LSE-shaped tensor (softmax_lse, softmax_d): [b, hq, sq] or [hq, total_q], rows contiguous.
+void check_lse_like(const View& t, const Dims& m, int dev) {
+    require_cuda(t, dev);
+    if (t.dtype_name() != "float32") bad(t.name + ": expected dtype float32, got " + t.dtype_name());
+    require_shape(t, m.lse(), m.lse_layout());
+    if (m.sq > 1 && t.strides.back() != 1) bad(t.name + ": expected the last dimension contiguous");
+}
+
+// Head and batch strides of an LSE-shaped tensor.
+void lse_strides(const View& t, const Dims& m, int64_t& head, int64_t& batch) {
+    head = m.varlen ? t.strides[0] : t.strides[1];
+    batch = m.varlen ? 0 : t.strides[0];
+}
+
+// Optional LSE of the forward (and of split-KV, which is batch mode).
+void set_fwd_lse(aiter::mha_fwd_args& a, const View* lse, const Dims& m, int dev) {
     if (!lse) return;
-    require_cuda(*lse, dev);
-    if (lse->dtype_name() != "float32") bad("softmax_lse: expected dtype float32, got " + lse->dtype_name());
-    require_shape(*lse, {b, hq, sq}, "(batch, heads, seqlen_q)");
-    if (sq > 1 && lse->strides[2] != 1) bad("softmax_lse: expected the last dimension contiguous");
+    check_lse_like(*lse, m, dev);
     a.has_lse = true, a.lse_ptr = lse->data;
-    a.batch_stride_lse = lse->strides[0], a.nhead_stride_lse = lse->strides[1];
+    lse_strides(*lse, m, a.nhead_stride_lse, a.batch_stride_lse);
+}
+
+// Group-mode prefix sums (physical, required) and the optional logical lengths of either mode.
+void check_seqlen_vectors(const Dims& m, const View* ssq, const View* ssk, const View* cuq, const View* cuk,
+                          const View* slk, int dev) {
+    if (m.varlen) require_int32_vector(ssq, m.b + 1, dev), require_int32_vector(ssk, m.b + 1, dev);
+    require_int32_vector(cuq, m.b + 1, dev), require_int32_vector(cuk, m.b + 1, dev);
+    require_int32_vector(slk, m.b, dev);
 }
 
 // Makes the tensors' device current for the call and restores the caller's on exit (also on throw).
@@ -199,75 +280,31 @@ float run_fwd(py::handle q_c, py::handle k_c, py::handle v_c, py::handle o_c, py
             ssk = borrow(seqstart_k_c, "cu_seqlens_k"), cuq = borrow(cu_q_c, "cu_seqlens_q (logical)"),
             cuk = borrow(cu_k_c, "cu_seqlens_k (logical)"), slk = borrow(seqlen_k_c, "seqlen_k");
     if (!q || !k || !v || !o) bad("q, k, v and out are required");
-    const bool varlen = ssq != nullptr;
-    if (varlen != (ssk != nullptr)) bad("cu_seqlens_k: expected together with cu_seqlens_q (varlen mode)");
+    if ((ssq != nullptr) != (ssk != nullptr)) bad("cu_seqlens_k: expected together with cu_seqlens_q (varlen mode)");
     const int dev = q->device_id;
-    const std::string dt = check_qkvo(*q, *k, *v, *o);
-
     aiter::mha_fwd_args a;
+    a.data_type = check_tensors(*q, {k.get(), v.get(), o.get()});
+    const Dims m = check_shapes(*q, *k, *v, *o, ssq.get());
+    check_seqlen_vectors(m, ssq.get(), ssk.get(), cuq.get(), cuk.get(), slk.get(), dev);
     a.use_asm_v3 = use_v3;
-    a.data_type = dt == "float16" ? "fp16" : "bf16";
-    a.is_group_mode = varlen;
+    a.is_group_mode = m.varlen;
     a.q_ptr = q->data, a.k_ptr = k->data, a.v_ptr = v->data, a.o_ptr = o->data;
     a.scale_s = scale;
     a.logits_soft_cap = softcap;
     a.mask_type = mask_type, a.window_size_left = left, a.window_size_right = right;
-    if (!varlen) {
-        const char* L = "(batch, seqlen, heads, head_dim)";
-        require_rank(*q, 4, L), require_rank(*k, 4, L), require_rank(*v, 4, L);
-        const int64_t b = q->shape[0], sq = q->shape[1], hq = q->shape[2], d = q->shape[3];
-        const int64_t sk = k->shape[1], hk = k->shape[2], dv = v->shape[3];
-        require_shape(*k, {b, sk, hk, d}, L);
-        require_shape(*v, {b, sk, hk, dv}, L);
-        require_shape(*o, {b, sq, hq, dv}, L);
-        a.batch = to_int(b, "q.shape[0]"), a.seqlen_q = to_int(sq, "q.shape[1]"), a.seqlen_k = to_int(sk, "k.shape[1]");
-        a.max_seqlen_q = a.seqlen_q;
-        a.nhead_q = to_int(hq, "q.shape[2]"), a.nhead_k = to_int(hk, "k.shape[2]");
-        a.hdim_q = to_int(d, "q.shape[3]"), a.hdim_v = to_int(dv, "v.shape[3]");
-        set_4d_strides(a, *q, *k, *v, *o);
-        set_batch_lse(a, lse.get(), b, hq, sq, dev);
-        if (cuq || cuk || slk) {
-            require_int32_vector(cuq.get(), b + 1, dev), require_int32_vector(cuk.get(), b + 1, dev);
-            require_int32_vector(slk.get(), b, dev);
-            a.cu_seqlen_q_ptr = cuq ? cuq->data : nullptr;
-            a.cu_seqlen_k_ptr = cuk ? cuk->data : nullptr;
-            a.seqlen_k_ptr = slk ? slk->data : nullptr;
-        }
-    } else {
-        const char* L = "(total_tokens, heads, head_dim)";
-        require_rank(*q, 3, L), require_rank(*k, 3, L), require_rank(*v, 3, L);
-        const int64_t tq = q->shape[0], hq = q->shape[1], d = q->shape[2];
-        const int64_t tk = k->shape[0], hk = k->shape[1], dv = v->shape[2];
-        require_shape(*k, {tk, hk, d}, L);
-        require_shape(*v, {tk, hk, dv}, L);
-        require_shape(*o, {tq, hq, dv}, L);
-        const int64_t b = ssq->shape.empty() ? 0 : ssq->shape[0] - 1;
-        if (b < 0) bad("cu_seqlens_q: expected shape [batch + 1]");
-        require_int32_vector(ssq.get(), b + 1, dev), require_int32_vector(ssk.get(), b + 1, dev);
-        require_int32_vector(cuq.get(), b + 1, dev), require_int32_vector(cuk.get(), b + 1, dev);
-        require_int32_vector(slk.get(), b, dev);
-        a.batch = to_int(b, "cu_seqlens_q.shape[0] - 1");
-        a.seqlen_q = to_int(tq, "q.shape[0]"), a.seqlen_k = to_int(tk, "k.shape[0]");
-        if (max_seqlen_q <= 0) bad("max_seqlen_q: expected the longest query sequence (> 0), got " + std::to_string(max_seqlen_q));
-        a.max_seqlen_q = max_seqlen_q;
-        a.nhead_q = to_int(hq, "q.shape[1]"), a.nhead_k = to_int(hk, "k.shape[1]");
-        a.hdim_q = to_int(d, "q.shape[2]"), a.hdim_v = to_int(dv, "v.shape[2]");
-        a.stride_q = q->strides[0], a.nhead_stride_q = q->strides[1];
-        a.stride_k = k->strides[0], a.nhead_stride_k = k->strides[1];
-        a.stride_v = v->strides[0], a.nhead_stride_v = v->strides[1];
-        a.stride_o = o->strides[0], a.nhead_stride_o = o->strides[1];
-        a.seqstart_q_ptr = ssq->data, a.seqstart_k_ptr = ssk->data;
-        a.cu_seqlen_q_ptr = cuq ? cuq->data : nullptr;
-        a.cu_seqlen_k_ptr = cuk ? cuk->data : nullptr;
-        a.seqlen_k_ptr = slk ? slk->data : nullptr;
-        if (lse) {
-            require_cuda(*lse, dev);
-            if (lse->dtype_name() != "float32") bad("softmax_lse: expected dtype float32, got " + lse->dtype_name());
-            require_shape(*lse, {hq, tq}, "(heads, total_q)");
-            if (tq > 1 && lse->strides[1] != 1) bad("softmax_lse: expected the last dimension contiguous");
-            a.has_lse = true, a.lse_ptr = lse->data, a.nhead_stride_lse = lse->strides[0];
-        }
-    }
+    set_sizes(a, m);
+    if (m.varlen && max_seqlen_q <= 0)
+        bad("max_seqlen_q: expected the longest query sequence (> 0), got " + std::to_string(max_seqlen_q));
+    a.max_seqlen_q = m.varlen ? max_seqlen_q : a.seqlen_q;
+    put_strides(*q, m.varlen, a.stride_q, a.nhead_stride_q, a.batch_stride_q);
+    put_strides(*k, m.varlen, a.stride_k, a.nhead_stride_k, a.batch_stride_k);
+    put_strides(*v, m.varlen, a.stride_v, a.nhead_stride_v, a.batch_stride_v);
+    put_strides(*o, m.varlen, a.stride_o, a.nhead_stride_o, a.batch_stride_o);
+    set_fwd_lse(a, lse.get(), m, dev);
+    a.seqstart_q_ptr = ssq ? ssq->data : nullptr, a.seqstart_k_ptr = ssk ? ssk->data : nullptr;
+    a.cu_seqlen_q_ptr = cuq ? cuq->data : nullptr;
+    a.cu_seqlen_k_ptr = cuk ? cuk->data : nullptr;
+    a.seqlen_k_ptr = slk ? slk->data : nullptr;
 
     if (check_only) {
         const aiter::mha_check_result r = aiter::mha_fwd_check(a);
@@ -298,8 +335,8 @@ float run_fwd_splitkv(py::handle q_c, py::handle k_c, py::handle v_c, py::handle
             sl = borrow(seqlens_c, "cache_seqlens"), bi = borrow(batch_idx_c, "cache_batch_idx");
     if (!q || !k || !v || !o) bad("q, k_cache, v_cache and out are required");
     const int dev = q->device_id;
-    const std::string dt = check_qkvo(*q, *k, *v, *o);
-    const char* L = "(batch, seqlen, heads, head_dim)";
+    const std::string dt = check_tensors(*q, {k.get(), v.get(), o.get()});
+    const char* L = kBatchLayout;
     require_rank(*q, 4, L), require_rank(*k, 4, "(cache batch or page, rows, heads, head_dim)");
     require_rank(*v, 4, "(cache batch or page, rows, heads, head_dim)");
     const int64_t b = q->shape[0], sq = q->shape[1], hq = q->shape[2], d = q->shape[3];
@@ -309,14 +346,17 @@ float run_fwd_splitkv(py::handle q_c, py::handle k_c, py::handle v_c, py::handle
     require_shape(*o, {b, sq, hq, dv}, L);
 
     aiter::mha_fwd_splitkv_args a;
-    a.data_type = dt == "float16" ? "fp16" : "bf16";
+    a.data_type = dt;
     a.q_ptr = q->data, a.k_ptr = k->data, a.v_ptr = v->data, a.o_ptr = o->data;
     a.scale_s = scale, a.logits_soft_cap = softcap;
     a.mask_type = mask_type, a.window_size_left = left, a.window_size_right = right;
     a.batch = to_int(b, "q.shape[0]"), a.seqlen_q = to_int(sq, "q.shape[1]"), a.max_seqlen_q = a.seqlen_q;
     a.nhead_q = to_int(hq, "q.shape[2]"), a.nhead_k = to_int(hk, "k_cache.shape[2]");
     a.hdim_q = to_int(d, "q.shape[3]"), a.hdim_v = to_int(dv, "v_cache.shape[3]");
-    set_4d_strides(a, *q, *k, *v, *o);
+    put_strides(*q, false, a.stride_q, a.nhead_stride_q, a.batch_stride_q);
+    put_strides(*k, false, a.stride_k, a.nhead_stride_k, a.batch_stride_k);
+    put_strides(*v, false, a.stride_v, a.nhead_stride_v, a.batch_stride_v);
+    put_strides(*o, false, a.stride_o, a.nhead_stride_o, a.batch_stride_o);
     if (bt) {
         require_cuda(*bt, dev);
         if (!(bt->dtype.code == kDLInt && bt->dtype.bits == 32)) bad("block_table: expected dtype int32, got " + bt->dtype_name());
@@ -337,7 +377,9 @@ float run_fwd_splitkv(py::handle q_c, py::handle k_c, py::handle v_c, py::handle
     require_int32_vector(bi.get(), b, dev);
     a.seqlen_k_ptr = sl ? sl->data : nullptr;
     a.cache_batch_idx = bi ? bi->data : nullptr;
-    set_batch_lse(a, lse.get(), b, hq, sq, dev);
+    Dims m;
+    m.b = b, m.sq = sq, m.hq = hq;
+    set_fwd_lse(a, lse.get(), m, dev);
     a.num_splits = num_splits;
 
     const DeviceGuard on_device(dev);
@@ -372,10 +414,98 @@ float run_fwd_splitkv(py::handle q_c, py::handle k_c, py::handle v_c, py::handle
     return r;
 }
 
+#ifdef AITER_MHA_WITH_BWD
+// Whether two views of one shape address their elements alike (strides of extent-1 dims are free).
+bool same_addressing(const View& a, const View& b) {
+    for (size_t i = 0; i < a.shape.size(); ++i)
+        if (a.shape[i] > 1 && a.strides[i] != b.strides[i]) return false;
+    return true;
+}
+
+// Builds aiter::mha_bwd_args from the views and runs (or, with check_only, only selects).
+// dq, dk, dv are outputs (the Python layer allocates them; dk/dv at nhead_k). softmax_d is
+// optional: D = rowsum(dout * out) is written there (with softmax_lse's strides), else it lives
+// in the library's workspace. The workspace is the library's default: cudaMallocAsync /
+// cudaFreeAsync on `stream`, so nothing synchronizes.
+float run_bwd(py::handle do_c, py::handle q_c, py::handle k_c, py::handle v_c, py::handle o_c, py::handle lse_c,
+              py::handle dq_c, py::handle dk_c, py::handle dv_c, py::handle d_c, py::handle seqstart_q_c,
+              py::handle seqstart_k_c, py::handle cu_q_c, py::handle cu_k_c, int max_seqlen_q, int max_seqlen_k,
+              float scale, int mask_type, int left, int right, bool deterministic, uintptr_t stream,
+              bool check_only, std::string* reason) {
+    ViewPtr dout = borrow(do_c, "dout"), q = borrow(q_c, "q"), k = borrow(k_c, "k"), v = borrow(v_c, "v"),
+            o = borrow(o_c, "out"), lse = borrow(lse_c, "softmax_lse"), dq = borrow(dq_c, "dq"),
+            dk = borrow(dk_c, "dk"), dv = borrow(dv_c, "dv"), d = borrow(d_c, "softmax_d"),
+            ssq = borrow(seqstart_q_c, "cu_seqlens_q"), ssk = borrow(seqstart_k_c, "cu_seqlens_k"),
+            cuq = borrow(cu_q_c, "cu_seqlens_q (logical)"), cuk = borrow(cu_k_c, "cu_seqlens_k (logical)");
+    if (!dout || !q || !k || !v || !o || !lse) bad("dout, q, k, v, out and softmax_lse are required");
+    if (!dq || !dk || !dv) bad("dq, dk and dv (the gradients written) are required");
+    if ((ssq != nullptr) != (ssk != nullptr)) bad("cu_seqlens_k: expected together with cu_seqlens_q (varlen mode)");
+    const int dev = q->device_id;
+    aiter::mha_bwd_args a;
+    a.data_type = check_tensors(*q, {k.get(), v.get(), o.get(), dout.get(), dq.get(), dk.get(), dv.get()});
+    const Dims m = check_shapes(*q, *k, *v, *o, ssq.get());
+    require_shape(*dout, m.o(), m.layout());
+    require_shape(*dq, m.q(), m.layout());
+    require_shape(*dk, m.k(), m.layout());
+    require_shape(*dv, m.v(), m.layout());
+    check_seqlen_vectors(m, ssq.get(), ssk.get(), cuq.get(), cuk.get(), nullptr, dev);
+    check_lse_like(*lse, m, dev);
+    if (d) {
+        check_lse_like(*d, m, dev);
+        if (!same_addressing(*d, *lse))
+            bad("softmax_d: expected the strides of softmax_lse " + shape_str(lse->strides) +
+                " (the library addresses both alike), got " + shape_str(d->strides));
+    }
+    set_sizes(a, m);
+    if (m.varlen) {
+        if (max_seqlen_q <= 0)
+            bad("max_seqlen_q: expected the longest query sequence (> 0), got " + std::to_string(max_seqlen_q));
+        if (max_seqlen_k < 0)
+            bad("max_seqlen_k: expected the longest key sequence (>= 0), got " + std::to_string(max_seqlen_k));
+        a.max_seqlen_q = max_seqlen_q, a.max_seqlen_k = max_seqlen_k;
+    }
+    a.is_group_mode = m.varlen;
+    a.is_deterministic = deterministic;
+    a.scale = scale;
+    a.mask_type = mask_type, a.window_size_left = left, a.window_size_right = right;
+    a.q_ptr = q->data, a.k_ptr = k->data, a.v_ptr = v->data, a.o_ptr = o->data, a.do_ptr = dout->data;
+    a.lse_ptr = lse->data, a.d_ptr = d ? d->data : nullptr;
+    a.dq_ptr = dq->data, a.dk_ptr = dk->data, a.dv_ptr = dv->data;
+    put_strides(*q, m.varlen, a.stride_q, a.nhead_stride_q, a.batch_stride_q);
+    put_strides(*k, m.varlen, a.stride_k, a.nhead_stride_k, a.batch_stride_k);
+    put_strides(*v, m.varlen, a.stride_v, a.nhead_stride_v, a.batch_stride_v);
+    put_strides(*o, m.varlen, a.stride_o, a.nhead_stride_o, a.batch_stride_o);
+    put_strides(*dout, m.varlen, a.stride_do, a.nhead_stride_do, a.batch_stride_do);
+    put_strides(*dq, m.varlen, a.stride_dq, a.nhead_stride_dq, a.batch_stride_dq);
+    put_strides(*dk, m.varlen, a.stride_dk, a.nhead_stride_dk, a.batch_stride_dk);
+    put_strides(*dv, m.varlen, a.stride_dv, a.nhead_stride_dv, a.batch_stride_dv);
+    lse_strides(*lse, m, a.nhead_stride_lsed, a.batch_stride_lsed);
+    a.seqstart_q_ptr = ssq ? ssq->data : nullptr, a.seqstart_k_ptr = ssk ? ssk->data : nullptr;
+    a.cu_seqlen_q_ptr = cuq ? cuq->data : nullptr;
+    a.cu_seqlen_k_ptr = cuk ? cuk->data : nullptr;
+
+    if (check_only) {
+        const aiter::mha_check_result r = aiter::mha_bwd_check(a);
+        if (reason) *reason = r.supported ? r.kernel_name : r.reason;
+        return r.supported ? 0.f : -1.f;
+    }
+    const DeviceGuard on_device(dev);
+    aiter::stream_config s;
+    s.stream_id_ = reinterpret_cast<cudaStream_t>(stream);
+    float r = 0.f;
+    {
+        py::gil_scoped_release release;
+        r = aiter::mha_bwd(a, s);
+    }
+    if (r < 0.f) raise_unsupported(aiter::mha_bwd_check(a).reason);
+    return r;
+}
+#endif  // AITER_MHA_WITH_BWD
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
-    m.doc() = "aiter-mha for CUDA: DLPack bridge to aiter::mha_fwd (see python/aiter_mha)";
+    m.doc() = "aiter-mha for CUDA: DLPack bridge to aiter::mha_fwd / mha_fwd_splitkv / mha_bwd (see python/aiter_mha)";
     m.def("fwd",
           [](py::handle q, py::handle k, py::handle v, py::handle out, py::handle lse, py::handle seqstart_q,
              py::handle seqstart_k, py::handle cu_seqlen_q, py::handle cu_seqlen_k, py::handle seqlen_k,
@@ -405,4 +535,36 @@ PYBIND11_MODULE(_C, m) {
           py::arg("right"), py::arg("stream"),
           "Runs aiter::mha_fwd_splitkv on DLPack capsules (consumed); allocates the split workspaces.");
     m.def("fwd_instances", &aiter::mha_fwd_instances, "Names of the compiled forward instances.");
+#ifdef AITER_MHA_WITH_BWD
+    m.attr("has_bwd") = true;
+    m.def("bwd",
+          [](py::handle dout, py::handle q, py::handle k, py::handle v, py::handle out, py::handle lse, py::handle dq,
+             py::handle dk, py::handle dv, py::handle softmax_d, py::handle seqstart_q, py::handle seqstart_k,
+             py::handle cu_seqlen_q, py::handle cu_seqlen_k, int max_seqlen_q, int max_seqlen_k, float scale,
+             int mask_type, int left, int right, bool deterministic, uintptr_t stream) {
+              return run_bwd(dout, q, k, v, out, lse, dq, dk, dv, softmax_d, seqstart_q, seqstart_k, cu_seqlen_q,
+                             cu_seqlen_k, max_seqlen_q, max_seqlen_k, scale, mask_type, left, right, deterministic,
+                             stream, false, nullptr);
+          },
+          py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dq"),
+          py::arg("dk"), py::arg("dv"), py::arg("softmax_d"), py::arg("seqstart_q"), py::arg("seqstart_k"),
+          py::arg("cu_seqlen_q"), py::arg("cu_seqlen_k"), py::arg("max_seqlen_q"), py::arg("max_seqlen_k"),
+          py::arg("scale"), py::arg("mask_type"), py::arg("left"), py::arg("right"), py::arg("deterministic"),
+          py::arg("stream"), "Runs aiter::mha_bwd on DLPack capsules (consumed). Returns 0.");
+    m.def("bwd_check",
+          [](py::handle dout, py::handle q, py::handle k, py::handle v, py::handle out, py::handle lse, py::handle dq,
+             py::handle dk, py::handle dv, py::handle softmax_d, py::handle seqstart_q, py::handle seqstart_k,
+             py::handle cu_seqlen_q, py::handle cu_seqlen_k, int max_seqlen_q, int max_seqlen_k, float scale,
+             int mask_type, int left, int right, bool deterministic) {
+              std::string why;
+              const float r = run_bwd(dout, q, k, v, out, lse, dq, dk, dv, softmax_d, seqstart_q, seqstart_k,
+                                      cu_seqlen_q, cu_seqlen_k, max_seqlen_q, max_seqlen_k, scale, mask_type, left,
+                                      right, deterministic, 0, true, &why);
+              return py::make_tuple(r == 0.f, why);
+          },
+          "Validates like bwd and answers (supported, kernel name or reason) without launching.");
+    m.def("bwd_instances", &aiter::mha_bwd_instances, "Names of the compiled backward instances.");
+#else
+    m.attr("has_bwd") = false;
+#endif
 }

@@ -78,11 +78,31 @@ class FakeCudaTensor:
 
 def test_imports_without_torch_and_without_gpu(python_build):
     code = ("import sys, aiter_mha; assert 'torch' not in sys.modules and 'cupy' not in sys.modules; "
-            "names = aiter_mha.fwd_instances(); assert 'torch' not in sys.modules; print(len(names))")
+            "names = aiter_mha.fwd_instances(); assert 'torch' not in sys.modules; "
+            "bwd = aiter_mha.bwd_instances(); assert 'torch' not in sys.modules; print(len(names), len(bwd))")
     env = dict(os.environ, PYTHONPATH=str(PYDIR), AITER_MHA_LIB_DIR=str(python_build), CUDA_VISIBLE_DEVICES="")
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert int(res.stdout.strip()) >= 1
+    n_fwd, n_bwd = (int(x) for x in res.stdout.split())
+    assert n_fwd >= 1 and n_bwd >= 1
+
+
+def test_backward_entry_points_work_without_torch(python_build):
+    """With torch unimportable (even where it is installed), flash_attn_func takes the forward-only
+    path and mha_bwd validates; neither tries to import torch."""
+    code = ("import sys; sys.modules['torch'] = None; sys.path.insert(0, sys.argv[1])\n"
+            "from test_python import FakeCudaTensor as T\n"
+            "import aiter_mha\n"
+            "q = T((1, 8, 2, 64))\n"
+            "try:\n    aiter_mha.flash_attn_func(q, q, q, causal=True)\n"
+            "except TypeError as e:\n    assert 'out: cannot allocate' in str(e), e\n"
+            "try:\n    aiter_mha.mha_bwd(q, q, q, q, q, T((1, 2, 8), 'float16'))\n"
+            "except ValueError as e:\n    assert 'softmax_lse: expected dtype float32' in str(e), e\n"
+            "print('ok')\n")
+    env = dict(os.environ, PYTHONPATH=str(PYDIR), AITER_MHA_LIB_DIR=str(python_build), CUDA_VISIBLE_DEVICES="")
+    res = subprocess.run([sys.executable, "-c", code, str(REPO / "tests")], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stdout + res.stderr
 
 
 def test_cpu_tensor_is_rejected(aiter_mha):
@@ -195,3 +215,121 @@ def test_splitkv_argument_errors(aiter_mha, case, match):
         kw["block_table"] = FakeCudaTensor((2, 4), dtype="int32")
     with pytest.raises(ValueError, match=match):
         aiter_mha.mha_fwd_splitkv(q, k, v, **kw)
+
+
+# ---- backward: mha_bwd / mha_varlen_bwd argument errors (raised before any allocation or launch) --
+
+
+def _bwd_args(**over):
+    """Batch-mode mha_bwd arguments: q [2, 8, 4, 64], k/v [2, 16, 2, 64] (GQA), fp16, causal (the
+    ci preset's backward instance is fp16 d64 masked)."""
+    args = dict(dout=FakeCudaTensor((2, 8, 4, 64)), q=FakeCudaTensor((2, 8, 4, 64)), k=FakeCudaTensor((2, 16, 2, 64)),
+                v=FakeCudaTensor((2, 16, 2, 64)), out=FakeCudaTensor((2, 8, 4, 64)),
+                softmax_lse=FakeCudaTensor((2, 4, 8), "float32"), is_causal=True, stream=0)
+    args.update(over)
+    return args
+
+
+@pytest.mark.parametrize("case,match", [
+    ("dout_shape", r"dout: expected shape \[2, 8, 4, 64\]"),
+    ("dout_dtype", r"dout: expected dtype float16 \(as q\), got bfloat16"),
+    ("out_missing", r"out: required"),
+    ("lse_dtype", r"softmax_lse: expected dtype float32, got float16"),
+    ("lse_shape", r"softmax_lse: expected shape \[2, 4, 8\] \(batch, heads, seqlen_q\), got \[2, 8, 4\]"),
+    ("dk_at_nhead_q", r"dk: expected shape \[2, 16, 2, 64\]"),
+    ("dq_dtype", r"dq: expected dtype float16 \(as q\), got float32"),
+    ("dv_strided", r"dv: expected the last dimension to be contiguous"),
+    ("gqa", r"nhead_k: expected a divisor of nhead_q \(4\), got 3"),
+    ("fp32", r"q: expected dtype float16 or bfloat16, got float32"),
+    ("rank", r"k: expected 4 dimensions"),
+    ("cpu_dout", r"dout: expected a CUDA tensor"),
+    ("scale", r"softmax_scale: expected a finite value > 0"),
+])
+def test_bwd_argument_errors_name_the_argument(aiter_mha, case, match):
+    over = {}
+    if case == "dout_shape":
+        over["dout"] = FakeCudaTensor((2, 8, 4, 32))
+    elif case == "dout_dtype":
+        over["dout"] = FakeCudaTensor((2, 8, 4, 64), "bfloat16")
+    elif case == "out_missing":
+        over["out"] = None
+    elif case == "lse_dtype":
+        over["softmax_lse"] = FakeCudaTensor((2, 4, 8))
+    elif case == "lse_shape":
+        over["softmax_lse"] = FakeCudaTensor((2, 8, 4), "float32")
+    elif case == "dk_at_nhead_q":
+        over["dk"] = FakeCudaTensor((2, 16, 4, 64))
+    elif case == "dq_dtype":
+        over["dq"] = FakeCudaTensor((2, 8, 4, 64), "float32")
+    elif case == "dv_strided":
+        over["dv"] = FakeCudaTensor((2, 16, 2, 64), strides=(16 * 2 * 128, 2 * 128, 128, 2))
+    elif case == "gqa":
+        over["k"], over["v"] = FakeCudaTensor((2, 16, 3, 64)), FakeCudaTensor((2, 16, 3, 64))
+    elif case == "fp32":
+        over = {n: FakeCudaTensor(t.shape, "float32") for n, t in _bwd_args().items()
+                if isinstance(t, FakeCudaTensor)}
+    elif case == "rank":
+        over["k"] = FakeCudaTensor((2, 16, 128))
+    elif case == "cpu_dout":
+        over["dout"] = FakeCudaTensor((2, 8, 4, 64), device_type=1)
+    elif case == "scale":
+        over["softmax_scale"] = -1.0
+    # dq/dk/dv are not passed (except where the case is about them): the error comes before
+    # anything is allocated (a fake tensor's framework could not allocate them: TypeError).
+    with pytest.raises(ValueError, match=match):
+        aiter_mha.mha_bwd(**_bwd_args(**over))
+
+
+def test_bwd_unsupported_configurations_say_why_before_allocating(aiter_mha):
+    with pytest.raises(NotImplementedError, match=r"dropout_p"):
+        aiter_mha.mha_bwd(**_bwd_args(dropout_p=0.1))
+    with pytest.raises(NotImplementedError, match=r"alibi_slopes"):
+        aiter_mha.mha_bwd(**_bwd_args(alibi_slopes=FakeCudaTensor((4,), "float32")))
+    t = lambda *s, dt="float16": FakeCudaTensor(s, dt)  # noqa: E731
+    with pytest.raises(NotImplementedError, match=r"multiples of 8"):  # head dim 59: no unaligned bwd kernel
+        aiter_mha.mha_bwd(t(2, 8, 4, 59), t(2, 8, 4, 59), t(2, 16, 2, 59), t(2, 16, 2, 59), t(2, 8, 4, 59),
+                          t(2, 4, 8, dt="float32"), stream=0)
+
+
+def test_bwd_supported_configuration_reaches_allocation(aiter_mha):
+    """A valid call passes every check and only then allocates dq/dk/dv in the caller's framework,
+    which fake tensors do not have: the first thing that would touch the device."""
+    if "fmha_bwd_v2_fp16_d64_mask" not in aiter_mha.bwd_instances():
+        pytest.skip("needs the fp16 d64 masked backward instance")
+    with pytest.raises(TypeError, match=r"dq: cannot allocate it for a"):
+        aiter_mha.mha_bwd(**_bwd_args())
+
+
+def test_bwd_needs_an_extension_with_the_backward(aiter_mha, monkeypatch):
+    import aiter_mha.ops as ops
+
+    monkeypatch.setattr(ops, "_ext", lambda: type("Ext", (), {"has_bwd": False})())
+    with pytest.raises(NotImplementedError, match=r"built without libmha_bwd.so"):
+        aiter_mha.mha_bwd(**_bwd_args())
+
+
+def _varlen_bwd(aiter_mha, **over):
+    args = dict(dout=FakeCudaTensor((40, 4, 64)), q=FakeCudaTensor((40, 4, 64)), k=FakeCudaTensor((50, 2, 64)),
+                v=FakeCudaTensor((50, 2, 64)), out=FakeCudaTensor((40, 4, 64)),
+                softmax_lse=FakeCudaTensor((4, 40), "float32"), cu_seqlens_q=FakeCudaTensor((3,), "int32"),
+                cu_seqlens_k=FakeCudaTensor((3,), "int32"), max_seqlen_q=20, max_seqlen_k=30, is_causal=True,
+                stream=0)
+    args.update(over)
+    return aiter_mha.mha_varlen_bwd(**args)
+
+
+@pytest.mark.parametrize("over,match", [
+    (dict(max_seqlen_q=0), r"max_seqlen_q: expected the longest query sequence"),
+    (dict(max_seqlen_k=-1), r"max_seqlen_k: expected the longest key sequence"),
+    (dict(cu_seqlens_k=FakeCudaTensor((3,))), r"cu_seqlens_k: expected dtype int32, got float16"),
+    (dict(cu_seqlens_k=FakeCudaTensor((4,), "int32")), r"cu_seqlens_k: expected shape \[3\]"),
+    (dict(cu_seqlens_q=None), r"cu_seqlens_q: required"),
+    (dict(softmax_lse=FakeCudaTensor((2, 4, 20), "float32")),
+     r"softmax_lse: expected shape \[4, 40\] \(heads, total_q\), got \[2, 4, 20\]"),
+    (dict(dout=FakeCudaTensor((40, 4, 32))), r"dout: expected shape \[40, 4, 64\]"),
+    (dict(dk=FakeCudaTensor((50, 4, 64))), r"dk: expected shape \[50, 2, 64\]"),
+    (dict(q=FakeCudaTensor((2, 20, 4, 64))), r"q: expected 3 dimensions"),
+])
+def test_varlen_bwd_argument_errors(aiter_mha, over, match):
+    with pytest.raises(ValueError, match=match):
+        _varlen_bwd(aiter_mha, **over)

@@ -3,16 +3,20 @@
 Importable without torch: functions take any CUDA tensor that speaks DLPack (torch, cupy,
 jax) without copying, run on the caller's current stream, and allocate outputs in the caller's
 framework (torch or cupy; other frameworks pass `out=`). Names and arguments follow aiter's
-`aiter/ops/mha.py`.
+`aiter/ops/mha.py`. flash_attn_func / flash_attn_varlen_func are differentiable through
+torch.autograd when torch is installed (the backward runs mha_bwd / mha_varlen_bwd).
 """
 
 from .ops import (  # noqa: F401
+    bwd_instances,
     flash_attn_func,
     flash_attn_varlen_func,
     fmha_v3_fwd,
     fmha_v3_varlen_fwd,
     fwd_instances,
+    mha_bwd,
     mha_fwd,
     mha_fwd_splitkv,
+    mha_varlen_bwd,
     mha_varlen_fwd,
 )

@@ -45,6 +45,8 @@ def capsule(x: Any, stream: int) -> Any:
     """x.__dlpack__ for use on `stream` (DLPack: 1 names the legacy default stream)."""
     if x is None:
         return None
+    if getattr(x, "requires_grad", False):  # torch refuses to export those; the call only reads/writes data
+        x = x.detach()
     try:
         return x.__dlpack__(stream=stream if stream != 0 else 1)
     except TypeError:
@@ -57,6 +59,11 @@ _TORCH_DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float
 def dtype_name(x: Any) -> str:
     """float16 / bfloat16 / float32 / int32 / ... from the framework's dtype."""
     return str(getattr(x, "dtype", "?")).replace("torch.", "")
+
+
+def can_allocate(like: Any) -> bool:
+    """Whether `empty` can allocate in like's framework (torch and cupy)."""
+    return framework(like) in ("torch", "cupy")
 
 
 def empty(like: Any, shape: Sequence[int], dtype: str, name: str) -> Any:

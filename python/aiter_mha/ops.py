@@ -1,14 +1,16 @@
 """aiter-named attention functions over the compiled extension `aiter_mha._C`.
 
 Layouts (strides are free; the last dimension must be contiguous):
-  mha_fwd / fmha_v3_fwd / flash_attn_func        q [b, sq, hq, d], k/v [b, sk, hk, d|dv]
-  mha_varlen_fwd / fmha_v3_varlen_fwd / ..._varlen q [total_q, hq, d], k/v [total_k, hk, d|dv],
-                                                  cu_seqlens_* int32 [b+1]
-  mha_fwd_splitkv                                q [b, sq, hq, d], K/V caches (paged or not)
-Returned LSE: [b, hq, sq] (batch) or [hq, total_q] (varlen), float32, natural log.
-Causal is bottom-right aligned (as aiter and FlashAttention); window_size_left/right < 0 are
-unbounded. Not built yet (NotImplementedError): dropout, bias, ALiBi, fp8 descale, sinks,
-and the backward pass (so flash_attn_func cannot be differentiated yet).
+  mha_fwd / fmha_v3_fwd / mha_bwd / flash_attn_func  q [b, sq, hq, d], k/v [b, sk, hk, d|dv]
+  mha_varlen_fwd / mha_varlen_bwd / ..._varlen      q [total_q, hq, d], k/v [total_k, hk, d|dv],
+                                                    cu_seqlens_* int32 [b+1]
+  mha_fwd_splitkv                                   q [b, sq, hq, d], K/V caches (paged or not)
+Returned LSE (and softmax_d of the backward): [b, hq, sq] (batch) or [hq, total_q] (varlen),
+float32, natural log. Gradients: dq like q, dk/dv like k/v (at nhead_k: GQA/MQA sum over the
+group). Causal is bottom-right aligned (as aiter and FlashAttention); window_size_left/right < 0
+are unbounded. flash_attn_func / flash_attn_varlen_func are differentiable (torch.autograd) when
+torch is installed and an input requires grad. Not built yet (NotImplementedError): dropout,
+bias, ALiBi, fp8 descale, sinks, and gradients of soft-capped logits.
 """
 
 from __future__ import annotations
@@ -217,22 +219,224 @@ def mha_fwd_splitkv(q, k_cache, v_cache, cache_seqlens=None, block_table=None, c
     return out, lse
 
 
-def _needs_grad(*xs) -> bool:
-    return any(getattr(x, "requires_grad", False) for x in xs)
+# ---- backward -------------------------------------------------------------------------------
+
+
+def _bwd_ext():
+    ext = _ext()
+    if not getattr(ext, "has_bwd", False):
+        raise NotImplementedError("aiter_mha: this extension was built without libmha_bwd.so (the backward "
+                                  "pass); rebuild it with bwd among the apis, e.g. `python3 compile.py --python`")
+    return ext
+
+
+def bwd_instances():
+    """Names of the backward kernel instances compiled into libmha_bwd.so."""
+    return list(_bwd_ext().bwd_instances())
+
+
+def _check_present(**tensors: Any) -> None:
+    for name, x in tensors.items():
+        if x is None:
+            raise ValueError(f"{name}: required (a GPU tensor)")
+        fw.require_dlpack(x, name)
+
+
+def _check_optional(**tensors: Any) -> None:
+    for name, x in tensors.items():
+        if x is not None:
+            fw.require_dlpack(x, name)
+
+
+def _run_bwd(dout, q, k, v, out, lse, dq, dk, dv, seqstart_q, seqstart_k, cu_q, cu_k, max_seqlen_q, max_seqlen_k,
+             scale, mask, deterministic, stream, zero_tensors=False):
+    """Validates everything first (the extension's bwd_check: argument errors and unsupported
+    configurations surface before anything is allocated or launched), then allocates the missing
+    gradients and softmax_d in q's framework and runs on the caller's stream."""
+    ext = _bwd_ext()
+    s = fw.current_stream(q, stream)
+    mask_type, left, right = mask
+    tail = (int(max_seqlen_q), int(max_seqlen_k), float(scale), mask_type, int(left), int(right), bool(deterministic))
+
+    def caps(d_out, d_q, d_k, d_v, d_soft):
+        return [fw.capsule(x, s) for x in (d_out, q, k, v, out, lse, d_q, d_k, d_v, d_soft, seqstart_q, seqstart_k,
+                                            cu_q, cu_k)]
+
+    ok, why = ext.bwd_check(*caps(dout, dq, dk, dv, None), *tail)
+    if not ok:
+        raise NotImplementedError(f"aiter_mha: no compiled kernel supports this configuration: {why}")
+    dq = fw.empty(q, tuple(q.shape), "same", "dq") if dq is None else dq
+    dk = fw.empty(k, tuple(k.shape), "same", "dk") if dk is None else dk
+    dv = fw.empty(v, tuple(v.shape), "same", "dv") if dv is None else dv
+    if zero_tensors:
+        for x in (dq, dk, dv):
+            fw.zero_(x)
+    # D = rowsum(dout * out) is returned where the framework can allocate it (else it stays internal).
+    softmax_d = fw.empty(q, tuple(lse.shape), "float32", "softmax_d") if fw.can_allocate(q) else None
+    ext.bwd(*caps(dout, dq, dk, dv, softmax_d), *tail, s)
+    return dq, dk, dv, softmax_d
+
+
+def mha_bwd(dout, q, k, v, out, softmax_lse, dropout_p: float = 0.0, softmax_scale: Optional[float] = None,
+            is_causal: bool = False, window_size_left: int = -1, window_size_right: int = -1,
+            deterministic: bool = False, dq=None, dk=None, dv=None, alibi_slopes=None, rng_state=None, gen=None,
+            stream: Optional[int] = None):
+    """Batch-mode backward of mha_fwd. dout/out [b, sq, hq, dv], q [b, sq, hq, d], k [b, sk, hk, d],
+    v [b, sk, hk, dv], softmax_lse [b, hq, sq] fp32 (the forward's). dq/dk/dv: optional outputs
+    (allocated like q/k/v when None). deterministic: dQ without atomics (bit-reproducible).
+    Returns (dq, dk, dv, softmax_d [b, hq, sq] fp32 or None for frameworks other than torch/cupy).
+    rng_state and gen belong to dropout, which is not supported yet."""
+    _unsupported(dropout_p=dropout_p, alibi_slopes=alibi_slopes is not None)
+    _check_inputs(q, k, v, 4, "(batch, seqlen, heads, head_dim)")
+    _check_present(dout=dout, out=out, softmax_lse=softmax_lse)
+    _check_optional(dq=dq, dk=dk, dv=dv)
+    b, sq, hq, d = (int(x) for x in q.shape)
+    return _run_bwd(dout, q, k, v, out, softmax_lse, dq, dk, dv, None, None, None, None, sq, int(k.shape[1]),
+                    _scale(softmax_scale, d), _mask(is_causal, window_size_left, window_size_right), deterministic,
+                    stream)
+
+
+def mha_varlen_bwd(dout, q, k, v, out, softmax_lse, cu_seqlens_q, cu_seqlens_k, max_seqlen_q: int,
+                   max_seqlen_k: int, dropout_p: float = 0.0, softmax_scale: Optional[float] = None,
+                   zero_tensors: bool = False, is_causal: bool = False, window_size_left: int = -1,
+                   window_size_right: int = -1, deterministic: bool = False, dq=None, dk=None, dv=None,
+                   alibi_slopes=None, rng_state=None, gen=None, cu_seqlens_q_padded=None,
+                   cu_seqlens_k_padded=None, stream: Optional[int] = None):
+    """Group-mode backward of mha_varlen_fwd: q/dout/out [total_q, hq, d|dv], k/v [total_k, hk, d|dv],
+    softmax_lse [hq, total_q] fp32, cu_seqlens_q/k int32 [b+1] (with cu_seqlens_*_padded: the
+    padded prefix sums place the sequences, cu_seqlens_* give the logical lengths). Rows outside
+    the logical lengths are not written (zero_tensors=True zeroes dq/dk/dv first).
+    Returns (dq, dk, dv, softmax_d [hq, total_q] fp32 or None)."""
+    _unsupported(dropout_p=dropout_p, alibi_slopes=alibi_slopes is not None)
+    _check_inputs(q, k, v, 3, "(total_tokens, heads, head_dim)")
+    _check_present(dout=dout, out=out, softmax_lse=softmax_lse, cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k)
+    _check_optional(dq=dq, dk=dk, dv=dv, cu_seqlens_q_padded=cu_seqlens_q_padded,
+                    cu_seqlens_k_padded=cu_seqlens_k_padded)
+    seqstart_q = cu_seqlens_q_padded if cu_seqlens_q_padded is not None else cu_seqlens_q
+    seqstart_k = cu_seqlens_k_padded if cu_seqlens_k_padded is not None else cu_seqlens_k
+    logical_q = cu_seqlens_q if cu_seqlens_q_padded is not None else None
+    logical_k = cu_seqlens_k if cu_seqlens_k_padded is not None else None
+    return _run_bwd(dout, q, k, v, out, softmax_lse, dq, dk, dv, seqstart_q, seqstart_k, logical_q, logical_k,
+                    max_seqlen_q, max_seqlen_k, _scale(softmax_scale, int(q.shape[2])),
+                    _mask(is_causal, window_size_left, window_size_right), deterministic, stream, zero_tensors)
+
+
+# ---- FlashAttention-style functions, differentiable under torch ------------------------------
+
+
+def _autograd_wanted(*xs) -> bool:
+    """True when torch would record a graph: some input requires grad and grad mode is on."""
+    if not any(getattr(x, "requires_grad", False) for x in xs):
+        return False
+    import torch  # the inputs are torch tensors
+
+    return torch.is_grad_enabled()
+
+
+def _torch_bwd_ready(x, width: int):
+    """x as the v2 backward kernels need it: last dimension zero-padded to `width` (a multiple of 8)
+    and 16-byte aligned rows (every stride a multiple of 8 elements); a copy only when needed.
+    Zero padding leaves S = QKᵀ, D = rowsum(dO∘O) and the gradients' first columns unchanged."""
+    import torch
+
+    if x.shape[-1] != width:
+        return torch.nn.functional.pad(x, (0, width - x.shape[-1]))
+    strides = x.stride()
+    if strides[-1] == 1 and x.data_ptr() % 16 == 0 and all(st % 8 == 0 for st in strides[:-1]):
+        return x
+    return x.clone(memory_format=torch.contiguous_format)
+
+
+def _torch_backward(bwd, dout, q, k, v, out):
+    """Calls bwd(dout, q, k, v, out) -> (dq, dk, dv, _) on padded / realigned copies where the
+    kernels need them and returns gradients of the callers' shapes."""
+    d, dv = q.shape[-1], v.shape[-1]
+    d8, dv8 = -(-d // 8) * 8, -(-dv // 8) * 8
+    dq, dk, dvv, _ = bwd(_torch_bwd_ready(dout, dv8), _torch_bwd_ready(q, d8), _torch_bwd_ready(k, d8),
+                         _torch_bwd_ready(v, dv8), _torch_bwd_ready(out, dv8))
+    if d8 != d:
+        dq, dk = dq[..., :d], dk[..., :d]
+    if dv8 != dv:
+        dvv = dvv[..., :dv]
+    return dq, dk, dvv
+
+
+_AUTOGRAD = None
+
+
+def _autograd():
+    """(FlashAttnFunc, FlashAttnVarlenFunc): torch.autograd.Function classes, built on first use so
+    that importing aiter_mha never imports torch. Forward saves q, k, v, out and the LSE; backward
+    runs mha_bwd / mha_varlen_bwd on the caller's current stream."""
+    global _AUTOGRAD
+    if _AUTOGRAD is not None:
+        return _AUTOGRAD
+    import torch
+
+    class FlashAttnFunc(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, q, k, v, scale, causal, window, deterministic):
+            out, lse, _, _ = mha_fwd(q, k, v, 0.0, scale, causal, window[0], window[1], 0, True, False)
+            ctx.save_for_backward(q, k, v, out, lse)
+            ctx.opts = (scale, causal, window, deterministic)
+            ctx.mark_non_differentiable(lse)
+            return out, lse
+
+        @staticmethod
+        def backward(ctx, dout, _dlse):
+            q, k, v, out, lse = ctx.saved_tensors
+            scale, causal, window, det = ctx.opts
+            grads = _torch_backward(
+                lambda do, q_, k_, v_, o: mha_bwd(do, q_, k_, v_, o, lse, 0.0, scale, causal, window[0], window[1],
+                                                  det), dout, q, k, v, out)
+            return (*grads, None, None, None, None)
+
+    class FlashAttnVarlenFunc(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, q, k, v, cu_q, cu_k, max_q, max_k, scale, causal, window, deterministic):
+            out, lse, _, _ = mha_varlen_fwd(q, k, v, cu_q, cu_k, max_q, max_k, 0, 0.0, scale, 0.0, False, causal,
+                                            window[0], window[1], 0, True, False)
+            ctx.save_for_backward(q, k, v, out, lse, cu_q, cu_k)
+            ctx.opts = (max_q, max_k, scale, causal, window, deterministic)
+            ctx.mark_non_differentiable(lse)
+            return out, lse
+
+        @staticmethod
+        def backward(ctx, dout, _dlse):
+            q, k, v, out, lse, cu_q, cu_k = ctx.saved_tensors
+            max_q, max_k, scale, causal, window, det = ctx.opts
+            grads = _torch_backward(
+                lambda do, q_, k_, v_, o: mha_varlen_bwd(do, q_, k_, v_, o, lse, cu_q, cu_k, max_q, max_k, 0.0, scale,
+                                                         False, causal, window[0], window[1], det),
+                dout, q, k, v, out)
+            return (*grads, None, None, None, None, None, None, None, None)
+
+    _AUTOGRAD = (FlashAttnFunc, FlashAttnVarlenFunc)
+    return _AUTOGRAD
+
+
+def _check_differentiable(fn: str, dropout_p: float, alibi_slopes, softcap: float) -> None:
+    _unsupported(dropout_p=dropout_p, alibi_slopes=alibi_slopes is not None)
+    if softcap:
+        raise NotImplementedError(f"{fn}: softcap: the backward pass does not support soft-capped logits yet "
+                                  f"(got {softcap!r}); call it under torch.no_grad() or without softcap")
 
 
 def flash_attn_func(q, k, v, dropout_p: float = 0.0, softmax_scale: Optional[float] = None, causal: bool = False,
                     window_size: Tuple[int, int] = (-1, -1), softcap: float = 0.0, alibi_slopes=None,
                     deterministic: bool = False, return_lse: bool = False, return_attn_probs: bool = False):
-    """FlashAttention-style forward: q [b, sq, hq, d], k/v [b, sk, hk, d]; returns out
-    (and lse with return_lse). The backward pass is not built yet: inputs that require grad
-    raise NotImplementedError instead of silently dropping gradients."""
-    if _needs_grad(q, k, v):
-        raise NotImplementedError("flash_attn_func: the backward pass is not built yet; call it under "
-                                  "torch.no_grad() or on tensors that do not require grad")
+    """FlashAttention-style attention: q [b, sq, hq, d], k/v [b, sk, hk, d]; returns out (and the
+    LSE [b, hq, sq] with return_lse). Differentiable through torch.autograd when an input requires
+    grad (any head dim: the backward pads to a multiple of 8 where needed); deterministic makes
+    the backward bit-reproducible."""
     _unsupported(return_attn_probs=return_attn_probs)
-    out, lse, _, _ = mha_fwd(q, k, v, dropout_p, softmax_scale, causal, window_size[0], window_size[1], 0,
-                             return_lse, False, alibi_slopes=alibi_slopes, logits_soft_cap=softcap)
+    if _autograd_wanted(q, k, v):
+        _check_differentiable("flash_attn_func", dropout_p, alibi_slopes, softcap)
+        scale = _scale(softmax_scale, int(q.shape[-1]))
+        out, lse = _autograd()[0].apply(q, k, v, scale, bool(causal), tuple(window_size), bool(deterministic))
+    else:
+        out, lse, _, _ = mha_fwd(q, k, v, dropout_p, softmax_scale, causal, window_size[0], window_size[1], 0,
+                                 return_lse, False, alibi_slopes=alibi_slopes, logits_soft_cap=softcap)
     return (out, lse) if return_lse else out
 
 
@@ -240,12 +444,16 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q: in
                            dropout_p: float = 0.0, softmax_scale: Optional[float] = None, causal: bool = False,
                            window_size: Tuple[int, int] = (-1, -1), softcap: float = 0.0, alibi_slopes=None,
                            deterministic: bool = False, return_lse: bool = False, return_attn_probs: bool = False):
-    """FlashAttention-style varlen forward (see mha_varlen_fwd); same backward caveat."""
-    if _needs_grad(q, k, v):
-        raise NotImplementedError("flash_attn_varlen_func: the backward pass is not built yet; call it under "
-                                  "torch.no_grad() or on tensors that do not require grad")
+    """FlashAttention-style varlen attention (see mha_varlen_fwd); returns out (and the LSE
+    [hq, total_q] with return_lse); differentiable like flash_attn_func."""
     _unsupported(return_attn_probs=return_attn_probs)
-    out, lse, _, _ = mha_varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, 0, dropout_p,
-                                    softmax_scale, softcap, False, causal, window_size[0], window_size[1], 0,
-                                    return_lse, False, alibi_slopes=alibi_slopes)
+    if _autograd_wanted(q, k, v):
+        _check_differentiable("flash_attn_varlen_func", dropout_p, alibi_slopes, softcap)
+        scale = _scale(softmax_scale, int(q.shape[-1]))
+        out, lse = _autograd()[1].apply(q, k, v, cu_seqlens_q, cu_seqlens_k, int(max_seqlen_q), int(max_seqlen_k),
+                                        scale, bool(causal), tuple(window_size), bool(deterministic))
+    else:
+        out, lse, _, _ = mha_varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, 0,
+                                        dropout_p, softmax_scale, softcap, False, causal, window_size[0],
+                                        window_size[1], 0, return_lse, False, alibi_slopes=alibi_slopes)
     return (out, lse) if return_lse else out

@@ -11,7 +11,8 @@ import torch
 
 
 def attention_ref(q, k, v, causal=False, window=(-1, -1), scale=None, softcap=0.0, upcast=True):
-    """q [b, sq, hq, d], k [b, sk, hk, d], v [b, sk, hk, dv] -> (out [b, sq, hq, dv], lse [b, hq, sq])."""
+    """q [b, sq, hq, d], k [b, sk, hk, d], v [b, sk, hk, dv] -> (out [b, sq, hq, dv], lse [b, hq, sq]).
+    Differentiable (attention_grads_ref uses that)."""
     dtype = q.dtype
     if upcast:
         q, k, v = q.float(), k.float(), v.float()
@@ -37,11 +38,24 @@ def attention_ref(q, k, v, causal=False, window=(-1, -1), scale=None, softcap=0.
         keep &= j <= diag + right
     s = s.masked_fill(~keep, float("-inf"))
     lse = torch.logsumexp(s, dim=-1)  # -inf for fully masked rows
-    p = torch.softmax(s, dim=-1).nan_to_num(0.0)
+    # Rows with no visible key get P = 0, without NaNs (so autograd through it stays finite too).
+    row_ok = keep.any(dim=-1, keepdim=True)
+    p = torch.softmax(s.masked_fill(~row_ok, 0.0), dim=-1) * keep
     if not upcast:
         p = p.to(dtype)
     out = torch.einsum("bhqk,bkhd->bqhd", p, v)
     return out.to(dtype if not upcast else torch.float32), lse
+
+
+def attention_grads_ref(q, k, v, dout, causal=False, window=(-1, -1), scale=None, upcast=True):
+    """(dq, dk, dv) of attention_ref by torch autograd: in fp32 (upcast=True, the reference) or in
+    the inputs' precision (upcast=False, the "grad_pt" baseline of the pass rule)."""
+    dt = torch.float32 if upcast else q.dtype
+    leaves = [x.detach().to(dt).requires_grad_() for x in (q, k, v)]
+    with torch.enable_grad():
+        out, _ = attention_ref(*leaves, causal=causal, window=window, scale=scale, upcast=False)
+        out.backward(dout.to(dt))
+    return tuple(x.grad for x in leaves)
 
 
 def assert_close_to_ref(out, out_ref, out_pt, what="out", factor=2.0, eps=1e-5):

@@ -1,7 +1,10 @@
 """GPU: aiter_mha.mha_fwd / fmha_v3_fwd against an fp32 torch reference (after aiter's
 op_tests/test_mha.py). Pass rule: max|out - ref| <= 2 * max|out_pt - ref| + eps, where out_pt
 is the same math in the input precision; LSE within 1e-3 of the fp32 LSE. Outputs are poisoned
-(NaN) before every call."""
+(NaN) before every call.
+Backward (mha_bwd, flash_attn_func under torch.autograd): max|grad - ref| <= 3 * max|grad_pt - ref|
++ eps, ref by autograd of the fp32 reference, grad_pt by autograd of the same math in the input
+precision."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import zlib
 import pytest
 
 torch = pytest.importorskip("torch", reason="the GPU tests compare against torch")
-from attn_ref import assert_close_to_ref, assert_lse_close, attention_ref  # noqa: E402
+from attn_ref import assert_close_to_ref, assert_lse_close, attention_grads_ref, attention_ref  # noqa: E402
 
 HDIMS = [32, 40, 59, 64, 96, 111, 128, 160, 192, 224, 256, (192, 128)]
 SEQLENS = [(113, 203), (128, 217), (113, 211), (108, 256), (256, 512), (512, 256), (1024, 1024),
@@ -94,7 +97,7 @@ def test_cupy_tensors(aiter_mha):
     assert_lse_close(torch.as_tensor(lse, device="cuda"), lse_ref)
 
 
-def test_flash_attn_func_forward_and_grad_refusal(aiter_mha):
+def test_flash_attn_func_forward(aiter_mha):
     q = torch.randn(2, 100, 4, 128, device="cuda", dtype=torch.bfloat16)
     with torch.no_grad():
         o, lse = aiter_mha.flash_attn_func(q, q, q, causal=True, return_lse=True)
@@ -102,8 +105,116 @@ def test_flash_attn_func_forward_and_grad_refusal(aiter_mha):
     pt, _ = attention_ref(q, q, q, causal=True, upcast=False)
     assert_close_to_ref(o, ref, pt)
     assert_lse_close(lse, lse_ref)
-    with pytest.raises(NotImplementedError, match="backward"):
-        aiter_mha.flash_attn_func(q.requires_grad_(), q, q)
+    with torch.no_grad():  # inputs that require grad, but no graph is recorded: forward only
+        o2 = aiter_mha.flash_attn_func(q.clone().requires_grad_(), q, q, causal=True)
+    assert o2.grad_fn is None and torch.equal(o2, o)
+
+
+# ---- backward ---------------------------------------------------------------------------------
+
+BWD_HDIMS = [32, 59, 64, 96, 128, 256, (192, 128)]
+BWD_SEQLENS = [(113, 203), (1, 147), (1023, 1024), (217, 128)]
+BWD_MASKS = MASKS + [("causal+local", True, (48, 0))]
+
+
+def _bwd_cases():
+    """BSHD/BHSD x fp16/bf16 x head dims x seqlens (112 cases); heads, mask, deterministic and the
+    entry point (mha_bwd, or flash_attn_func + autograd) rotate. Head dim 59 (not a multiple of 8)
+    always goes through autograd, which pads it; mha_bwd refuses it (test_mha_bwd_unaligned_hdim)."""
+    out = []
+    for n, (layout, dtype, hd, sl) in enumerate(itertools.product(["BSHD", "BHSD"], DTYPES, BWD_HDIMS, BWD_SEQLENS)):
+        d, dv = hd if isinstance(hd, tuple) else (hd, hd)
+        heads = HEADS[n % 3]
+        mask = BWD_MASKS[(n // 3) % 4]
+        det = (n // 2) % 2 == 1
+        autograd = d % 8 != 0 or n % 3 == 2
+        out.append(pytest.param(layout, dtype, d, dv, sl, heads, mask, det, autograd,
+                                id=f"{layout}-{dtype}-d{d}x{dv}-s{sl[0]}x{sl[1]}-h{heads[0]}x{heads[1]}-{mask[0]}"
+                                   + ("-det" if det else "") + ("-autograd" if autograd else "")))
+    return out
+
+
+def _assert_grads(grads, q, k, v, dout, causal, window, what=""):
+    refs = attention_grads_ref(q, k, v, dout, causal, window)
+    pts = attention_grads_ref(q, k, v, dout, causal, window, upcast=False)
+    for name, g, ref, pt in zip(("dq", "dk", "dv"), grads, refs, pts):
+        assert g.shape == ref.shape and g.dtype == q.dtype, f"{what}{name}: {tuple(g.shape)} {g.dtype}"
+        assert not torch.isnan(g).any(), f"{what}{name}: unwritten (NaN) elements"
+        assert_close_to_ref(g, ref, pt, what=what + name, factor=3.0, eps=1e-4)
+
+
+@pytest.mark.parametrize("layout,dtype,d,dv,seqlens,heads,mask,deterministic,autograd", _bwd_cases())
+def test_mha_bwd(aiter_mha, layout, dtype, d, dv, seqlens, heads, mask, deterministic, autograd):
+    seed = zlib.crc32(repr(("bwd", layout, dtype, d, dv, seqlens, heads, mask)).encode())
+    gen = torch.Generator(device="cuda").manual_seed(seed)
+    b, (sq, sk), (hq, hk) = 2, seqlens, heads
+    q, k, v = make_qkv(layout, dtype, b, sq, sk, hq, hk, d, dv, gen)
+    dout = torch.randn(b, sq, hq, dv, generator=gen, device="cuda").to(q.dtype)
+    _, causal, window = mask
+    if autograd:
+        q, k, v = (x.detach().requires_grad_() for x in (q, k, v))
+        out = aiter_mha.flash_attn_func(q, k, v, causal=causal, window_size=window, deterministic=deterministic)
+        out.backward(dout)
+        grads = (q.grad, k.grad, v.grad)
+    else:
+        out, lse, _, _ = aiter_mha.mha_fwd(q, k, v, 0.0, None, causal, window[0], window[1])
+        poison = [torch.full(x.shape, float("nan"), dtype=x.dtype, device="cuda") for x in (q, k, v)]
+        dq, dk, dvv, softmax_d = aiter_mha.mha_bwd(dout, q, k, v, out, lse, 0.0, None, causal, window[0], window[1],
+                                                   deterministic, *poison)
+        assert all(g.data_ptr() == p.data_ptr() for g, p in zip((dq, dk, dvv), poison))
+        d_ref = (dout.float() * out.float()).sum(-1).transpose(1, 2)  # D = rowsum(dO * O), [b, hq, sq]
+        torch.testing.assert_close(softmax_d, d_ref, atol=2e-2, rtol=1e-2)
+        grads = (dq, dk, dvv)
+    torch.cuda.synchronize()
+    _assert_grads(grads, q, k, v, dout, causal, window)
+
+
+def test_mha_bwd_unaligned_hdim(aiter_mha):
+    """The v2 backward needs head dims that are multiples of 8: mha_bwd says so (NotImplementedError)."""
+    q = torch.randn(1, 64, 2, 59, device="cuda", dtype=torch.float16)
+    out, lse, _, _ = aiter_mha.mha_fwd(q, q, q)
+    with pytest.raises(NotImplementedError, match="multiples of 8"):
+        aiter_mha.mha_bwd(out, q, q, q, out, lse)
+
+
+def test_mha_bwd_deterministic_is_bitwise_reproducible(aiter_mha):
+    gen = torch.Generator(device="cuda").manual_seed(3)
+    q, k, v = make_qkv("BSHD", "bfloat16", 2, 333, 517, 8, 2, 128, 128, gen)
+    dout = torch.randn(q.shape, generator=gen, device="cuda").to(q.dtype)
+    out, lse, _, _ = aiter_mha.mha_fwd(q, k, v, is_causal=True)
+    first = aiter_mha.mha_bwd(dout, q, k, v, out, lse, is_causal=True, deterministic=True)[:3]
+    for _ in range(3):
+        again = aiter_mha.mha_bwd(dout, q, k, v, out, lse, is_causal=True, deterministic=True)[:3]
+        assert all(torch.equal(a, b) for a, b in zip(first, again))
+
+
+def test_flash_attn_func_grad_of_expanded_dout_and_return_lse(aiter_mha):
+    """out.sum().backward() hands autograd an expanded (stride-0) dout; lse is not differentiable."""
+    q, k, v = (torch.randn(2, 77, 4, 64, device="cuda", dtype=torch.float16, requires_grad=True) for _ in range(3))
+    out, lse = aiter_mha.flash_attn_func(q, k, v, causal=True, return_lse=True)
+    assert not lse.requires_grad
+    out.sum().backward()
+    _assert_grads((q.grad, k.grad, v.grad), q, k, v, torch.ones_like(out), True, (-1, -1))
+
+
+def test_flash_attn_func_softcap_grad_refused(aiter_mha):
+    q = torch.randn(1, 16, 2, 64, device="cuda", dtype=torch.float16, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="softcap"):
+        aiter_mha.flash_attn_func(q, q, q, softcap=30.0)
+
+
+def test_mha_bwd_cupy_tensors(aiter_mha):
+    cupy = pytest.importorskip("cupy")
+    gen = torch.Generator(device="cuda").manual_seed(5)
+    q_t, k_t, v_t = make_qkv("BSHD", "float16", 1, 130, 257, 4, 2, 64, 64, gen)
+    dout_t = torch.randn(q_t.shape, generator=gen, device="cuda").to(q_t.dtype)
+    q, k, v, dout = (cupy.asarray(x) for x in (q_t, k_t, v_t, dout_t))
+    out, lse, _, _ = aiter_mha.mha_fwd(q, k, v, is_causal=True)
+    dq, dk, dv, softmax_d = aiter_mha.mha_bwd(dout, q, k, v, out, lse, is_causal=True)
+    assert all(isinstance(x, cupy.ndarray) for x in (dq, dk, dv, softmax_d))
+    cupy.cuda.get_current_stream().synchronize()
+    grads = tuple(torch.as_tensor(x, device="cuda") for x in (dq, dk, dv))
+    _assert_grads(grads, q_t, k_t, v_t, dout_t, True, (-1, -1))
 
 
 @pytest.mark.parametrize("paged", [False, True])

@@ -465,6 +465,8 @@ def build(args: argparse.Namespace) -> int:
         py_flags = cuda_flags + ["-I", str(REPO / "python" / "src")] + python_include_flags()
         if "mha_bwd" in linked_libs:
             py_flags.append("-DAITER_MHA_WITH_BWD")
+        else:
+            print("compile.py: libmha_bwd.so is not built: the Python extension gets the forward only")
         ext = out / f"_C{sysconfig.get_config_var('EXT_SUFFIX') or '.so'}"
         linked = " ".join(f"-l{name}" for name in linked_libs)
         targets.append(Target(ext, "ext_link", steps_for(sorted((REPO / "python" / "src").glob("*.cpp")), "py_flags"),

@@ -422,8 +422,9 @@ bool same_addressing(const View& a, const View& b) {
     return true;
 }
 
-// Builds aiter::mha_bwd_args from the views and runs (or, with check_only, only selects).
-// dq, dk, dv are outputs (the Python layer allocates them; dk/dv at nhead_k). softmax_d is
+// Builds aiter::mha_bwd_args from the views and runs (or, with check_only, only validates and
+// selects: the Python layer calls that before it allocates anything, with dq/dk/dv None when it
+// is to allocate them). dq, dk, dv are outputs (dk/dv at nhead_k). softmax_d is
 // optional: D = rowsum(dout * out) is written there (with softmax_lse's strides), else it lives
 // in the library's workspace. The workspace is the library's default: cudaMallocAsync /
 // cudaFreeAsync on `stream`, so nothing synchronizes.
@@ -438,16 +439,20 @@ float run_bwd(py::handle do_c, py::handle q_c, py::handle k_c, py::handle v_c, p
             ssq = borrow(seqstart_q_c, "cu_seqlens_q"), ssk = borrow(seqstart_k_c, "cu_seqlens_k"),
             cuq = borrow(cu_q_c, "cu_seqlens_q (logical)"), cuk = borrow(cu_k_c, "cu_seqlens_k (logical)");
     if (!dout || !q || !k || !v || !o || !lse) bad("dout, q, k, v, out and softmax_lse are required");
-    if (!dq || !dk || !dv) bad("dq, dk and dv (the gradients written) are required");
+    if (!check_only && (!dq || !dk || !dv)) bad("dq, dk and dv (the gradients written) are required");
     if ((ssq != nullptr) != (ssk != nullptr)) bad("cu_seqlens_k: expected together with cu_seqlens_q (varlen mode)");
     const int dev = q->device_id;
     aiter::mha_bwd_args a;
     a.data_type = check_tensors(*q, {k.get(), v.get(), o.get(), dout.get(), dq.get(), dk.get(), dv.get()});
     const Dims m = check_shapes(*q, *k, *v, *o, ssq.get());
     require_shape(*dout, m.o(), m.layout());
-    require_shape(*dq, m.q(), m.layout());
-    require_shape(*dk, m.k(), m.layout());
-    require_shape(*dv, m.v(), m.layout());
+    if (dq) require_shape(*dq, m.q(), m.layout());
+    if (dk) require_shape(*dk, m.k(), m.layout());
+    if (dv) require_shape(*dv, m.v(), m.layout());
+    // check_only before the gradients are allocated: q, k, v stand in for them (same shapes).
+    const View& gq = dq ? *dq : *q;
+    const View& gk = dk ? *dk : *k;
+    const View& gv = dv ? *dv : *v;
     check_seqlen_vectors(m, ssq.get(), ssk.get(), cuq.get(), cuk.get(), nullptr, dev);
     check_lse_like(*lse, m, dev);
     if (d) {
@@ -470,15 +475,15 @@ float run_bwd(py::handle do_c, py::handle q_c, py::handle k_c, py::handle v_c, p
     a.mask_type = mask_type, a.window_size_left = left, a.window_size_right = right;
     a.q_ptr = q->data, a.k_ptr = k->data, a.v_ptr = v->data, a.o_ptr = o->data, a.do_ptr = dout->data;
     a.lse_ptr = lse->data, a.d_ptr = d ? d->data : nullptr;
-    a.dq_ptr = dq->data, a.dk_ptr = dk->data, a.dv_ptr = dv->data;
+    a.dq_ptr = gq.data, a.dk_ptr = gk.data, a.dv_ptr = gv.data;
     put_strides(*q, m.varlen, a.stride_q, a.nhead_stride_q, a.batch_stride_q);
     put_strides(*k, m.varlen, a.stride_k, a.nhead_stride_k, a.batch_stride_k);
     put_strides(*v, m.varlen, a.stride_v, a.nhead_stride_v, a.batch_stride_v);
     put_strides(*o, m.varlen, a.stride_o, a.nhead_stride_o, a.batch_stride_o);
     put_strides(*dout, m.varlen, a.stride_do, a.nhead_stride_do, a.batch_stride_do);
-    put_strides(*dq, m.varlen, a.stride_dq, a.nhead_stride_dq, a.batch_stride_dq);
-    put_strides(*dk, m.varlen, a.stride_dk, a.nhead_stride_dk, a.batch_stride_dk);
-    put_strides(*dv, m.varlen, a.stride_dv, a.nhead_stride_dv, a.batch_stride_dv);
+    put_strides(gq, m.varlen, a.stride_dq, a.nhead_stride_dq, a.batch_stride_dq);
+    put_strides(gk, m.varlen, a.stride_dk, a.nhead_stride_dk, a.batch_stride_dk);
+    put_strides(gv, m.varlen, a.stride_dv, a.nhead_stride_dv, a.batch_stride_dv);
     lse_strides(*lse, m, a.nhead_stride_lsed, a.batch_stride_lsed);
     a.seqstart_q_ptr = ssq ? ssq->data : nullptr, a.seqstart_k_ptr = ssk ? ssk->data : nullptr;
     a.cu_seqlen_q_ptr = cuq ? cuq->data : nullptr;
@@ -562,7 +567,8 @@ PYBIND11_MODULE(_C, m) {
                                       right, deterministic, 0, true, &why);
               return py::make_tuple(r == 0.f, why);
           },
-          "Validates like bwd and answers (supported, kernel name or reason) without launching.");
+          "Validates like bwd and answers (supported, kernel name or reason) without launching; "
+          "dq, dk, dv may be None (not allocated yet).");
     m.def("bwd_instances", &aiter::mha_bwd_instances, "Names of the compiled backward instances.");
 #else
     m.attr("has_bwd") = false;

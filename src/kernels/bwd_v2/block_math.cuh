@@ -4,8 +4,8 @@
 //   P  = exp2(S·scale·log2e − LSE·log2e)                 0 where masked or the row saw no key
 //   dP = dO·Vᵀ                    (M × N, fp32)
 //   dS = P ∘ (dP − D)             D = rowsum(dO∘O) of the row
-// and the shared-memory GEMM steps built on the TiledMMA of the traits:
-//   acc (M|N, ·) += A·B with A, B given as (rows, K) views (plain or transposed) of shared tiles.
+// and the shared-memory GEMM steps built on one of the TiledMMAs of the traits:
+//   acc += A·Bᵀ with A, B given as (rows, K) views (plain or transposed) of shared tiles.
 #pragma once
 
 #include <cute/tensor.hpp>
@@ -21,11 +21,11 @@ namespace aiter::bwd {
 // acc += A·Bᵀ where sA is (rows, K) and sB is (cols, K), each loaded with the given copy atom
 // (ldmatrix plain for K-contiguous views, transposed for the Xᵀ views). sA_frag / sB_frag are
 // tensors (e.g. non-swizzled views) that only shape the register fragments.
-template <class T, class CopyAtomA, class CopyAtomB, class Acc, class SA, class SB, class FA, class FB>
+template <class Mma, class CopyAtomA, class CopyAtomB, class Acc, class SA, class SB, class FA, class FB>
 __device__ __forceinline__ void gemm_ss(Acc& acc, SA const& sA, SB const& sB, FA const& sA_frag, FB const& sB_frag,
                                         int tidx) {
     using namespace cute;
-    typename T::TiledMma mma;
+    Mma mma;
     auto thr_mma = mma.get_thread_slice(tidx);
     Tensor rA = thr_mma.partition_fragment_A(sA_frag);
     Tensor rB = thr_mma.partition_fragment_B(sB_frag);
@@ -38,11 +38,11 @@ __device__ __forceinline__ void gemm_ss(Acc& acc, SA const& sA, SB const& sB, FA
     fwd::gemm_smem_smem(acc, rA, rB, tsA, tsB, mma, copy_a, copy_b, thr_a, thr_b);
 }
 
-// Register accumulator (C layout of the TiledMMA) -> shared tile, converted to Element.
-template <class T, class Acc, class S>
+// Register accumulator (C layout of the TiledMMA Mma) -> shared tile, converted to Element.
+template <class T, class Mma, class Acc, class S>
 __device__ __forceinline__ void store_acc_to_smem(Acc const& acc, S& s, int tidx) {
     using namespace cute;
-    typename T::TiledMma mma;
+    Mma mma;
     Tensor r = make_tensor_like<typename T::Element>(acc);
     fwd::convert_fragment(r, acc);
     auto copy_c = make_tiled_copy_C(typename T::SmemCopyAtomC{}, mma);
@@ -52,7 +52,7 @@ __device__ __forceinline__ void store_acc_to_smem(Acc const& acc, S& s, int tidx
     copy(copy_c, src, dst);
 }
 
-// Fills acc_p with P and acc_ds with dS for the block (m0, n0). s_lse2 / s_d: per tile row,
+// Fills acc_p with P and acc_ds with dS for the block (m0, n0) (C layout of T::MmaSdP). s_lse2 / s_d: per tile row,
 // LSE·log2e (+inf for rows that must get P = 0) and D.
 template <class T, class Acc, class SQ, class SK, class SdO, class SV>
 __device__ __forceinline__ void compute_p_ds(Acc& acc_p, Acc& acc_ds, SQ const& sQ, SK const& sK, SdO const& sdO,
@@ -61,12 +61,13 @@ __device__ __forceinline__ void compute_p_ds(Acc& acc_p, Acc& acc_ds, SQ const& 
                                              float scale_log2, int tidx) {
     using namespace cute;
     using Plain = typename T::SmemCopyAtom;
+    using Mma   = typename T::MmaSdP;
     clear(acc_p);
-    gemm_ss<T, Plain, Plain>(acc_p, sQ, sK, sQ, sK, tidx);     // S = Q·Kᵀ
+    gemm_ss<Mma, Plain, Plain>(acc_p, sQ, sK, sQ, sK, tidx);     // S = Q·Kᵀ
     clear(acc_ds);
-    gemm_ss<T, Plain, Plain>(acc_ds, sdO, sV, sdO, sV, tidx);  // dP = dO·Vᵀ
+    gemm_ss<Mma, Plain, Plain>(acc_ds, sdO, sV, sdO, sV, tidx);  // dP = dO·Vᵀ
 
-    typename T::TiledMma mma;
+    Mma mma;
     auto thr_mma = mma.get_thread_slice(tidx);
     Tensor cS    = thr_mma.partition_C(make_identity_tensor(Shape<Int<T::kBlockM>, Int<T::kBlockN>>{}));
     Tensor cS_rc = make_tensor(cS.data(), fwd::acc_rowcol(cS.layout()));
@@ -86,23 +87,6 @@ __device__ __forceinline__ void compute_p_ds(Acc& acc_p, Acc& acc_ds, SQ const& 
             s(r, c)  = pv;
             dp(r, c) = pv * (dp(r, c) - dsum);
         }
-    }
-}
-
-// Loads LSE·log2e and D of rows [m0, m0+M) into shared memory (threads 0..M-1). Rows outside
-// the logical length, and rows that saw no key (LSE = −inf), get +inf so that P = 0 there.
-__device__ __forceinline__ void load_row_stats(float* s_lse2, float* s_d, const float* lse, const float* d,
-                                               int m0, int sq, int block_m, int tidx) {
-    if (tidx < block_m) {
-        const int row = m0 + tidx;
-        float l = INFINITY, dv = 0.f;
-        if (row < sq) {
-            l  = lse[row];
-            l  = l == -INFINITY ? INFINITY : l * 1.4426950408889634f;
-            dv = d[row];
-        }
-        s_lse2[tidx] = l;
-        s_d[tidx]    = dv;
     }
 }
 

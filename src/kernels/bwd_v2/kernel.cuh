@@ -2,10 +2,11 @@
 //
 // dK/dV kernel: one CTA per (key block n, kv head, batch). K_n, V_n stay in shared memory; the
 // CTA loops over the q heads of its GQA group and, for each, over the query blocks m that can
-// see key block n (MaskSpec::row_range):
+// see key block n (MaskSpec::row_range), Q_m and dO_m of the next step loading (cp.async, second
+// shared-memory stage) while the current one is computed:
 //   S, P, dP, dS of (m, n)        block_math.cuh
 //   dV += Pᵀ·dO ;  dK += dSᵀ·Q    (P and dS pass through shared memory, read transposed)
-//   non-deterministic only: dQ_acc[m] += scale · dS·K   (fp32 atomics, in column chunks)
+//   non-deterministic only: dQ_acc[m] += scale · dS·K   (fp32 atomics, 2 floats each, in column chunks)
 // and finally writes dK·scale and dV (summed over the group's q heads: no atomics).
 //
 // dQ kernel (deterministic mode): one CTA per (query block m, q head, batch), looping over the
@@ -27,7 +28,8 @@
 
 namespace aiter::bwd {
 
-// Shared-memory carve-up common to both kernels: Q | dO | K | V | P | dS | LSE2 | D.
+// Shared-memory carve-up common to both kernels:
+//   Q [stages] | dO [stages] | K | V | P | dS | LSE2 [stages][M] | D [stages][M].
 template <class T>
 struct BwdSmem {
     typename T::Element* q;
@@ -40,13 +42,13 @@ struct BwdSmem {
     float* d;
     __device__ __forceinline__ explicit BwdSmem(char* base) {
         q    = reinterpret_cast<typename T::Element*>(base);
-        dout = q + T::kQElems;
-        k    = dout + T::kQElems;
+        dout = q + T::kQStages * T::kQElems;
+        k    = dout + T::kQStages * T::kQElems;
         v    = k + T::kKVElems;
         p    = v + T::kKVElems;
         ds   = p + T::kPElems;
         lse2 = reinterpret_cast<float*>(ds + T::kPElems);
-        d    = lse2 + T::kBlockM;
+        d    = lse2 + T::kQStages * T::kBlockM;
     }
 };
 
@@ -63,12 +65,12 @@ __device__ __forceinline__ void load_rows(G const& g, S& s, int rows, int cols, 
     fwd::load_tile_async<true>(gmem_copy, tg, ts, tc, rows, cols);
 }
 
-// Accumulator (C layout) -> global tile (rows, cols valid) through the shared tile `s`.
-template <class T, class Acc, class S, class G>
+// Accumulator (C layout of Mma) -> global tile (rows, cols valid) through the shared tile `s`.
+template <class T, class Mma, class Acc, class S, class G>
 __device__ __forceinline__ void store_acc(Acc const& acc, S& s, G& g, int rows, int cols, int tidx) {
     using namespace cute;
     __syncthreads();  // every warp is done reading `s`
-    store_acc_to_smem<T>(acc, s, tidx);
+    store_acc_to_smem<T, Mma>(acc, s, tidx);
     __syncthreads();
     typename T::GmemTiledCopyStore gmem_copy;
     auto thr = gmem_copy.get_thread_slice(tidx);
@@ -80,10 +82,35 @@ __device__ __forceinline__ void store_acc(Acc const& acc, S& s, G& g, int rows, 
     fwd::store_tile<true>(gmem_copy, tr, tg, tc, rows, cols);
 }
 
-template <class T, class Acc>
+template <class Acc>
 __device__ __forceinline__ void scale_acc(Acc& acc, float f) {
     CUTE_UNROLL
     for (int i = 0; i < cute::size(acc); ++i) acc(i) *= f;
+}
+
+// dst[0..1] += v0, v1 in fp32 (one vector atomic on sm_90; dst 8-byte aligned).
+__device__ __forceinline__ void atomic_add2(float* dst, float v0, float v1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    atomicAdd(reinterpret_cast<float2*>(dst), make_float2(v0, v1));
+#else
+    atomicAdd(dst, v0);
+    atomicAdd(dst + 1, v1);
+#endif
+}
+
+// LSE·log2e and D of one query row as the P/dS math wants them: rows outside the logical
+// length, and rows that saw no key (LSE = −inf), get +inf so that P = 0 there.
+struct RowStats {
+    float lse2, d;
+};
+__device__ __forceinline__ RowStats fetch_row_stats(const float* lse, const float* d, int row, int sq) {
+    RowStats r{INFINITY, 0.f};
+    if (row < sq) {
+        const float l = lse[row];
+        r.lse2 = l == -INFINITY ? INFINITY : l * 1.4426950408889634f;
+        r.d    = d[row];
+    }
+    return r;
 }
 
 template <DType kDType, int kHdim, MaskKind kMask, bool kDeterministic>
@@ -95,6 +122,9 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
     constexpr int kBlockM  = T::kBlockM;
     constexpr int kBlockN  = T::kBlockN;
     constexpr int kHeadDim = T::kHeadDim;
+    constexpr int kStages  = T::kQStages;
+    using MmaDKV = typename T::MmaDKV;
+    using MmaDQ  = typename T::MmaDQ;
 
     extern __shared__ __align__(128) char smem_raw[];
     const BwdSmem<T> sm(smem_raw);
@@ -106,7 +136,8 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
     if (n0 >= bk.sk) return;
     const int n_valid = min(kBlockN, bk.sk - n0);
 
-    // Query blocks [m_begin, m_end) that can see a key of this block.
+    // Query blocks [m_begin, m_end) that can see a key of this block (the same for every q head
+    // of the group: they share the batch's lengths).
     int m_begin = 0, m_end = (bk.sq + kBlockM - 1) / kBlockM;
     if constexpr (T::kMasked) {
         int64_t lo, hi;
@@ -114,20 +145,19 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
         m_begin = lo < hi ? int(lo / kBlockM) : 0;
         m_end   = lo < hi ? int((hi + kBlockM - 1) / kBlockM) : 0;
     }
+    const int m_count = m_end - m_begin;
+    const int n_steps = m_count * p.h_ratio;  // (q head, query block) pairs, head-major
 
-    Tensor sQ   = make_tensor(make_smem_ptr(sm.q), typename T::SmemLayoutQ{});       // (M, D)
-    Tensor sdO  = make_tensor(make_smem_ptr(sm.dout), typename T::SmemLayoutQ{});    // (M, D)
     Tensor sK   = make_tensor(make_smem_ptr(sm.k), typename T::SmemLayoutKV{});      // (N, D)
     Tensor sV   = make_tensor(make_smem_ptr(sm.v), typename T::SmemLayoutKV{});      // (N, D)
     Tensor sP   = make_tensor(make_smem_ptr(sm.p), typename T::SmemLayoutP{});       // (M, N)
     Tensor sdS  = make_tensor(make_smem_ptr(sm.ds), typename T::SmemLayoutP{});      // (M, N)
-    Tensor sQt  = make_tensor(make_smem_ptr(sm.q), typename T::SmemLayoutQt{});      // (D, M)
-    Tensor sdOt = make_tensor(make_smem_ptr(sm.dout), typename T::SmemLayoutQt{});   // (D, M)
     Tensor sPt  = make_tensor(make_smem_ptr(sm.p), typename T::SmemLayoutPt{});      // (N, M)
     Tensor sdSt = make_tensor(make_smem_ptr(sm.ds), typename T::SmemLayoutPt{});     // (N, M)
     // Non-swizzled views that only shape the register fragments of the transposed operands.
     Tensor fQt = make_tensor(sm.q, typename T::SmemLayoutQtNoSwizzle{});
     Tensor fPt = make_tensor(sm.p, typename T::SmemLayoutPtNoSwizzle{});
+    Tensor fKt = make_tensor(sm.k, typename T::SmemLayoutKtChunkNoSwizzle{});
 
     Tensor mK = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.k) + bk.k),
                             make_shape(bk.sk, Int<kHeadDim>{}), make_stride(p.k_row_stride, _1{}));
@@ -139,70 +169,112 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
     load_rows<T>(gV, sV, n_valid, p.hdim_v, tidx);
     cute::cp_async_fence();
 
-    typename T::TiledMma mma;
-    Tensor acc_dk = partition_fragment_C(mma, Shape<Int<kBlockN>, Int<kHeadDim>>{});  // (MMA, MMA_N, MMA_D)
-    Tensor acc_dv = partition_fragment_C(mma, Shape<Int<kBlockN>, Int<kHeadDim>>{});
-    clear(acc_dk);
-    clear(acc_dv);
-
-    using Plain = typename T::SmemCopyAtom;
-    using Trans = typename T::SmemCopyAtomTransposed;
-    for (int r = 0; r < p.h_ratio; ++r) {
-        const int h = hk * p.h_ratio + r;
+    // Issues the loads of step i (Q, dO by cp.async into stage `st`; returns the row stats of the
+    // thread's row, tidx < kBlockM, to be stored once the stage's previous readers are done).
+    auto issue_step = [&](int i, int st) {
+        const int h  = hk * p.h_ratio + i / m_count;
+        const int m0 = (m_begin + i % m_count) * kBlockM;
         const BwdBlockInfo bq = bwd_block_info(p, b, h);
         Tensor mQ  = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.q) + bq.q),
                                  make_shape(bq.sq, Int<kHeadDim>{}), make_stride(p.q_row_stride, _1{}));
         Tensor mdO = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.dout) + bq.dout),
                                  make_shape(bq.sq, Int<kHeadDim>{}), make_stride(p.do_row_stride, _1{}));
-        for (int m_block = m_begin; m_block < m_end; ++m_block) {
-            const int m0 = m_block * kBlockM;
-            __syncthreads();  // every warp is done with the previous Q, dO, P, dS, row stats
-            Tensor gQ  = local_tile(mQ, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(m_block, 0));
-            Tensor gdO = local_tile(mdO, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(m_block, 0));
-            load_rows<T>(gQ, sQ, bq.sq - m0, p.hdim_q, tidx);
-            load_rows<T>(gdO, sdO, bq.sq - m0, p.hdim_v, tidx);
-            cute::cp_async_fence();
-            load_row_stats(sm.lse2, sm.d, p.lse + bq.lse, p.d + bq.lse, m0, bq.sq, kBlockM, tidx);
-            cute::cp_async_wait<0>();
-            __syncthreads();
+        Tensor sQ  = make_tensor(make_smem_ptr(sm.q + st * T::kQElems), typename T::SmemLayoutQ{});
+        Tensor sdO = make_tensor(make_smem_ptr(sm.dout + st * T::kQElems), typename T::SmemLayoutQ{});
+        load_rows<T>(local_tile(mQ, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(m0 / kBlockM, 0)), sQ,
+                     bq.sq - m0, p.hdim_q, tidx);
+        load_rows<T>(local_tile(mdO, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(m0 / kBlockM, 0)), sdO,
+                     bq.sq - m0, p.hdim_v, tidx);
+        cute::cp_async_fence();
+        RowStats r{INFINITY, 0.f};
+        if (tidx < kBlockM) r = fetch_row_stats(p.lse + bq.lse, p.d + bq.lse, m0 + tidx, bq.sq);
+        return r;
+    };
+    auto store_stats = [&](RowStats r, int st) {
+        if (tidx < kBlockM) {
+            sm.lse2[st * kBlockM + tidx] = r.lse2;
+            sm.d[st * kBlockM + tidx]    = r.d;
+        }
+    };
 
-            Tensor acc_p  = partition_fragment_C(mma, Shape<Int<kBlockM>, Int<kBlockN>>{});  // (MMA, MMA_M, MMA_N)
-            Tensor acc_ds = partition_fragment_C(mma, Shape<Int<kBlockM>, Int<kBlockN>>{});
-            compute_p_ds<T>(acc_p, acc_ds, sQ, sK, sdO, sV, sm.lse2, sm.d, p.mask, m0, n0, bq.sq, bk.sk,
-                            p.scale_log2, tidx);
-            store_acc_to_smem<T>(acc_p, sP, tidx);
-            store_acc_to_smem<T>(acc_ds, sdS, tidx);
-            __syncthreads();
+    MmaDKV mma_kv;
+    Tensor acc_dk = partition_fragment_C(mma_kv, Shape<Int<kBlockN>, Int<kHeadDim>>{});  // (MMA, MMA_N, MMA_D)
+    Tensor acc_dv = partition_fragment_C(mma_kv, Shape<Int<kBlockN>, Int<kHeadDim>>{});
+    clear(acc_dk);
+    clear(acc_dv);
 
-            gemm_ss<T, Trans, Trans>(acc_dv, sPt, sdOt, fPt, fQt, tidx);  // dV += Pᵀ·dO
-            gemm_ss<T, Trans, Trans>(acc_dk, sdSt, sQt, fPt, fQt, tidx);  // dK += dSᵀ·Q
+    using Plain = typename T::SmemCopyAtom;
+    using Trans = typename T::SmemCopyAtomTransposed;
+    if (n_steps > 0) store_stats(issue_step(0, 0), 0);
+    for (int i = 0; i < n_steps; ++i) {
+        const int st = kStages == 2 ? (i & 1) : 0;
+        const int h  = hk * p.h_ratio + i / m_count;
+        const int m0 = (m_begin + i % m_count) * kBlockM;
+        const BwdBlockInfo bq = bwd_block_info(p, b, h);
+        if constexpr (kStages == 1) {
+            if (i > 0) {
+                __syncthreads();  // every warp is done with the previous Q, dO, P, dS, row stats
+                store_stats(issue_step(i, 0), 0);
+            }
+        }
+        cute::cp_async_wait<0>();
+        __syncthreads();  // stage st (and K, V) landed for every thread; step i-1 fully done
+        RowStats next{INFINITY, 0.f};
+        if constexpr (kStages == 2) {
+            if (i + 1 < n_steps) next = issue_step(i + 1, st ^ 1);
+        }
+        Tensor sQ   = make_tensor(make_smem_ptr(sm.q + st * T::kQElems), typename T::SmemLayoutQ{});     // (M, D)
+        Tensor sdO  = make_tensor(make_smem_ptr(sm.dout + st * T::kQElems), typename T::SmemLayoutQ{});  // (M, D)
+        Tensor sQt  = make_tensor(make_smem_ptr(sm.q + st * T::kQElems), typename T::SmemLayoutQt{});    // (D, M)
+        Tensor sdOt = make_tensor(make_smem_ptr(sm.dout + st * T::kQElems), typename T::SmemLayoutQt{}); // (D, M)
 
-            if constexpr (!kDeterministic) {
-                // dQ_acc[m0 + row, col] += scale · (dS·K)[row, col], one column chunk at a time.
-                float* acc_base = p.dq_acc + bq.acc;
-                auto thr_mma    = mma.get_thread_slice(tidx);
-                Tensor cQ       = thr_mma.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<T::kDQChunk>>{}));
+        {
+            typename T::MmaSdP mma_sdp;
+            Tensor acc_p  = partition_fragment_C(mma_sdp, Shape<Int<kBlockM>, Int<kBlockN>>{});  // (MMA, MMA_M, MMA_N)
+            Tensor acc_ds = partition_fragment_C(mma_sdp, Shape<Int<kBlockM>, Int<kBlockN>>{});
+            compute_p_ds<T>(acc_p, acc_ds, sQ, sK, sdO, sV, sm.lse2 + st * kBlockM, sm.d + st * kBlockM, p.mask, m0,
+                            n0, bq.sq, bk.sk, p.scale_log2, tidx);
+            store_acc_to_smem<T, typename T::MmaSdP>(acc_p, sP, tidx);
+            store_acc_to_smem<T, typename T::MmaSdP>(acc_ds, sdS, tidx);
+        }
+        __syncthreads();
+
+        gemm_ss<MmaDKV, Trans, Trans>(acc_dv, sPt, sdOt, fPt, fQt, tidx);  // dV += Pᵀ·dO
+        gemm_ss<MmaDKV, Trans, Trans>(acc_dk, sdSt, sQt, fPt, fQt, tidx);  // dK += dSᵀ·Q
+
+        if constexpr (!kDeterministic) {
+            // dQ_acc[m0 + row, col] += scale · (dS·K)[row, col], one column chunk at a time. The
+            // accumulator's C layout holds column pairs (2c, 2c+1) of a row in consecutive
+            // registers; hdim_q is a multiple of 8 on this path, so each pair is 8-byte aligned.
+            float* acc_base = p.dq_acc + bq.acc;
+            MmaDQ mma_q;
+            auto thr_mma = mma_q.get_thread_slice(tidx);
+            Tensor cQ    = thr_mma.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<T::kDQChunk>>{}));
+            CUTE_UNROLL
+            for (int c = 0; c < kHeadDim / T::kDQChunk; ++c) {
+                Tensor sKt = make_tensor(make_smem_ptr(sm.k + c * kBlockN * T::kDQChunk),
+                                         typename T::SmemLayoutKtChunk{});  // (Dc, N)
+                Tensor acc_dq = partition_fragment_C(mma_q, Shape<Int<kBlockM>, Int<T::kDQChunk>>{});
+                clear(acc_dq);
+                gemm_ss<MmaDQ, Plain, Trans>(acc_dq, sdS, sKt, sdS, fKt, tidx);
+                static_assert(decltype(size<0>(acc_dq))::value % 2 == 0, "C fragment holds column pairs");
                 CUTE_UNROLL
-                for (int c = 0; c < kHeadDim / T::kDQChunk; ++c) {
-                    Tensor sKt = make_tensor(make_smem_ptr(sm.k + c * kBlockN * T::kDQChunk),
-                                             typename T::SmemLayoutKtChunk{});  // (Dc, N)
-                    Tensor acc_dq = partition_fragment_C(mma, Shape<Int<kBlockM>, Int<T::kDQChunk>>{});
-                    clear(acc_dq);
-                    gemm_ss<T, Plain, Trans>(acc_dq, sdS, sKt, sdS, make_tensor(sm.k, typename T::SmemLayoutKtChunkNoSwizzle{}), tidx);
-                    CUTE_UNROLL
-                    for (int i = 0; i < size(acc_dq); ++i) {
-                        const int row = m0 + get<0>(cQ(i));
-                        const int col = c * T::kDQChunk + get<1>(cQ(i));
-                        if (row < bq.sq && col < p.hdim_q)
-                            atomicAdd(acc_base + int64_t(row) * p.hdim_q + col, acc_dq(i) * p.scale);
-                    }
+                for (int j = 0; j < size(acc_dq); j += 2) {
+                    const int row = m0 + get<0>(cQ(j));
+                    const int col = c * T::kDQChunk + get<1>(cQ(j));
+                    if (row < bq.sq && col < p.hdim_q)
+                        atomic_add2(acc_base + int64_t(row) * p.hdim_q + col, acc_dq(j) * p.scale,
+                                    acc_dq(j + 1) * p.scale);
                 }
             }
+        }
+        if constexpr (kStages == 2) {
+            if (i + 1 < n_steps) store_stats(next, st ^ 1);  // stage st^1's stats were last read in step i-1
         }
     }
 
     // ---- epilogue: dK·scale and dV through shared memory (K's and V's buffers) -------------
-    scale_acc<T>(acc_dk, p.scale);
+    scale_acc(acc_dk, p.scale);
     Tensor mdK = make_tensor(make_gmem_ptr(static_cast<Element*>(p.dk) + bk.dk),
                              make_shape(bk.sk, Int<kHeadDim>{}), make_stride(p.dk_row_stride, _1{}));
     Tensor mdV = make_tensor(make_gmem_ptr(static_cast<Element*>(p.dv) + bk.dv),
@@ -210,8 +282,8 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
     Tensor gdK = local_tile(mdK, Shape<Int<kBlockN>, Int<kHeadDim>>{}, make_coord(n_block, 0));
     Tensor gdV = local_tile(mdV, Shape<Int<kBlockN>, Int<kHeadDim>>{}, make_coord(n_block, 0));
     cute::cp_async_wait<0>();  // K/V landed even when no query block was visited
-    store_acc<T>(acc_dk, sK, gdK, n_valid, p.hdim_q, tidx);
-    store_acc<T>(acc_dv, sV, gdV, n_valid, p.hdim_v, tidx);
+    store_acc<T, MmaDKV>(acc_dk, sK, gdK, n_valid, p.hdim_q, tidx);
+    store_acc<T, MmaDKV>(acc_dv, sV, gdV, n_valid, p.hdim_v, tidx);
 }
 
 template <DType kDType, int kHdim, MaskKind kMask>
@@ -261,9 +333,14 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, tru
     load_rows<T>(gQ, sQ, m_valid, p.hdim_q, tidx);
     load_rows<T>(gdO, sdO, m_valid, p.hdim_v, tidx);
     cute::cp_async_fence();
-    load_row_stats(sm.lse2, sm.d, p.lse + bq.lse, p.d + bq.lse, m0, bq.sq, kBlockM, tidx);
+    if (tidx < kBlockM) {
+        const RowStats r = fetch_row_stats(p.lse + bq.lse, p.d + bq.lse, m0 + tidx, bq.sq);
+        sm.lse2[tidx] = r.lse2;
+        sm.d[tidx]    = r.d;
+    }
 
-    typename T::TiledMma mma;
+    using MmaDQ = typename T::MmaDQ;
+    MmaDQ mma;
     Tensor acc_dq = partition_fragment_C(mma, Shape<Int<kBlockM>, Int<kHeadDim>>{});  // (MMA, MMA_M, MMA_D)
     clear(acc_dq);
     using Plain = typename T::SmemCopyAtom;
@@ -279,11 +356,14 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, tru
         cute::cp_async_wait<0>();
         __syncthreads();
 
-        Tensor acc_p  = partition_fragment_C(mma, Shape<Int<kBlockM>, Int<kBlockN>>{});
-        Tensor acc_ds = partition_fragment_C(mma, Shape<Int<kBlockM>, Int<kBlockN>>{});
-        compute_p_ds<T>(acc_p, acc_ds, sQ, sK, sdO, sV, sm.lse2, sm.d, p.mask, m0, n0, bq.sq, bq.sk,
-                        p.scale_log2, tidx);
-        store_acc_to_smem<T>(acc_ds, sdS, tidx);
+        {
+            typename T::MmaSdP mma_sdp;
+            Tensor acc_p  = partition_fragment_C(mma_sdp, Shape<Int<kBlockM>, Int<kBlockN>>{});
+            Tensor acc_ds = partition_fragment_C(mma_sdp, Shape<Int<kBlockM>, Int<kBlockN>>{});
+            compute_p_ds<T>(acc_p, acc_ds, sQ, sK, sdO, sV, sm.lse2, sm.d, p.mask, m0, n0, bq.sq, bq.sk,
+                            p.scale_log2, tidx);
+            store_acc_to_smem<T, typename T::MmaSdP>(acc_ds, sdS, tidx);
+        }
         __syncthreads();
         CUTE_UNROLL
         for (int c = 0; c < kHeadDim / T::kDQChunk; ++c) {
@@ -291,18 +371,18 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, tru
                                      typename T::SmemLayoutKtChunk{});  // (Dc, N)
             Tensor acc_c = make_tensor(acc_dq.data() + c * (size(acc_dq) / (kHeadDim / T::kDQChunk)),
                                        partition_fragment_C(mma, Shape<Int<kBlockM>, Int<T::kDQChunk>>{}).layout());
-            gemm_ss<T, Plain, Trans>(acc_c, sdS, sKt, sdS, make_tensor(sm.k, typename T::SmemLayoutKtChunkNoSwizzle{}), tidx);
+            gemm_ss<MmaDQ, Plain, Trans>(acc_c, sdS, sKt, sdS, make_tensor(sm.k, typename T::SmemLayoutKtChunkNoSwizzle{}), tidx);
         }
     }
 
     // ---- epilogue: dQ·scale through Q's buffer -----------------------------------------------
     cute::cp_async_wait<0>();
-    scale_acc<T>(acc_dq, p.scale);
+    scale_acc(acc_dq, p.scale);
     Tensor mdQ = make_tensor(make_gmem_ptr(static_cast<Element*>(p.dq) + bq.dq),
                              make_shape(bq.sq, Int<kHeadDim>{}), make_stride(p.dq_row_stride, _1{}));
     Tensor gdQ = local_tile(mdQ, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(m_block, 0));
     if constexpr (kHeadDim == T::kDQChunk) {
-        store_acc<T>(acc_dq, sQ, gdQ, m_valid, p.hdim_q, tidx);
+        store_acc<T, MmaDQ>(acc_dq, sQ, gdQ, m_valid, p.hdim_q, tidx);
     } else {
         // The chunks are stored back to back in acc_dq: write each to its column block.
         constexpr int kChunks = kHeadDim / T::kDQChunk;
@@ -310,9 +390,9 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, tru
         for (int c = 0; c < kChunks; ++c) {
             Tensor acc_c = make_tensor(acc_dq.data() + c * (size(acc_dq) / kChunks),
                                        partition_fragment_C(mma, Shape<Int<kBlockM>, Int<T::kDQChunk>>{}).layout());
-            Tensor sC = make_tensor(make_smem_ptr(sm.q), typename T::SmemLayoutKChunk{});  // (64, Dc)
+            Tensor sC = make_tensor(make_smem_ptr(sm.q), typename T::SmemLayoutQChunk{});  // (M, Dc)
             Tensor gC = local_tile(mdQ, Shape<Int<kBlockM>, Int<T::kDQChunk>>{}, make_coord(m_block, c));
-            store_acc<T>(acc_c, sC, gC, m_valid, p.hdim_q - c * T::kDQChunk, tidx);
+            store_acc<T, MmaDQ>(acc_c, sC, gC, m_valid, p.hdim_q - c * T::kDQChunk, tidx);
         }
     }
 }

@@ -1,5 +1,5 @@
 // CuTe types of one v2 backward configuration, all derived from BwdV2Key and tile.h: element
-// type, the warp-level MMA (mma.sync m16n8k16, fp32 accumulate), swizzled shared-memory layouts
+// type, the warp-level MMAs (mma.sync m16n8k16, fp32 accumulate; one warp layout per GEMM shape), swizzled shared-memory layouts
 // with their transposed views (the backward multiplies by Pᵀ, dSᵀ, Qᵀ, dOᵀ, Kᵀ), copy atoms.
 #pragma once
 
@@ -19,21 +19,32 @@ struct BwdV2Traits {
     static constexpr int kBlockM   = kTile.block_m;
     static constexpr int kBlockN   = kTile.block_n;
     static constexpr int kNWarps   = kTile.warps;
-    static constexpr int kWarpsN   = kNWarps / 4;
     static constexpr int kNThreads = kNWarps * 32;
     static constexpr int kHeadDim  = K.hdim;
+    static constexpr int kQStages  = kTile.q_stages;
     static constexpr bool kMasked  = K.mask == MaskKind::window;
     // dQ = dS·K of the dK/dV kernel is computed in column chunks (bounded registers).
     static constexpr int kDQChunk  = kHeadDim < 128 ? kHeadDim : 128;
 
-    static_assert(kBlockM == 64 && kBlockN == 64, "the TiledMMA's first dimension is 64");
-    static_assert(kHeadDim % (16 * kWarpsN) == 0 && kDQChunk % (16 * kWarpsN) == 0, "MMA tile");
-
     using MmaAtom = std::conditional_t<K.dtype == DType::fp16,
                                        cute::MMA_Atom<cute::SM80_16x8x16_F32F16F16F32_TN>,
                                        cute::MMA_Atom<cute::SM80_16x8x16_F32BF16BF16F32_TN>>;
-    using TiledMma = cute::TiledMMA<MmaAtom, cute::Layout<cute::Shape<cute::_4, cute::Int<kWarpsN>, cute::_1>>,
-                                    cute::Tile<cute::_64, cute::Int<16 * kWarpsN>, cute::_16>>;
+    // A TiledMMA of kNWarps warps, WA along the first GEMM dimension and the rest along the second.
+    template <int WA>
+    using MmaOf = cute::TiledMMA<MmaAtom, cute::Layout<cute::Shape<cute::Int<WA>, cute::Int<kNWarps / WA>, cute::_1>>,
+                                 cute::Tile<cute::Int<16 * WA>, cute::Int<16 * (kNWarps / WA)>, cute::_16>>;
+    using MmaSdP = MmaOf<kTile.sdp_warps_m>;  // S, dP: (M, N)
+    using MmaDKV = MmaOf<kTile.dkv_warps_n>;  // dK, dV: (N, D)
+    using MmaDQ  = MmaOf<kTile.dq_warps_m>;   // dQ: (M, D)
+
+    static_assert(kBlockM % (16 * kTile.sdp_warps_m) == 0 && kBlockN % (16 * (kNWarps / kTile.sdp_warps_m)) == 0,
+                  "S/dP warp layout must tile block_m x block_n");
+    static_assert(kBlockN % (16 * kTile.dkv_warps_n) == 0 && kHeadDim % (16 * (kNWarps / kTile.dkv_warps_n)) == 0,
+                  "dK/dV warp layout must tile block_n x hdim");
+    static_assert(kBlockM % (16 * kTile.dq_warps_m) == 0 && kDQChunk % (16 * (kNWarps / kTile.dq_warps_m)) == 0,
+                  "dQ warp layout must tile block_m x dq chunk");
+    static_assert(kBlockN % 64 == 0 && kBlockM % 64 == 0, "P/dS smem atoms are 8 x 64");
+    static_assert(kQStages == 1 || kQStages == 2, "Q/dO stages");
 
     // (rows, D) tiles: rows of kBlockKSmem elements, XOR-swizzled (ldmatrix / cp.async bank spread).
     static constexpr int kBlockKSmem = kHeadDim % 64 == 0 ? 64 : 32;
@@ -51,6 +62,7 @@ struct BwdV2Traits {
     using SmemLayoutKChunk = decltype(cute::tile_to_shape(SmemLayoutAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kDQChunk>>{}));
     using SmemLayoutKtChunk = decltype(cute::composition(
         SmemLayoutKChunk{}, cute::make_layout(cute::Shape<cute::Int<kDQChunk>, cute::Int<kBlockN>>{}, cute::GenRowMajor{})));  // (Dc, N)
+    using SmemLayoutQChunk = decltype(cute::tile_to_shape(SmemLayoutAtom{}, cute::Shape<cute::Int<kBlockM>, cute::Int<kDQChunk>>{}));  // (M, Dc): dQ epilogue
     using SmemLayoutKtChunkNoSwizzle = decltype(cute::get_nonswizzle_portion(SmemLayoutKtChunk{}));
 
     // (M, N) tiles of P and dS, and their (N, M) transposed views.
@@ -77,12 +89,12 @@ struct BwdV2Traits {
         cute::Copy_Atom<cute::UniversalCopy<cute::uint128_t>, Element>{}, GmemThreadLayout{},
         cute::Layout<cute::Shape<cute::_1, cute::Int<kGmemElems>>>{}));
 
-    // Shared memory: Q | dO | K | V | P | dS | LSE·log2e [M] | D [M]
+    // Shared memory: Q [stages] | dO [stages] | K | V | P | dS | LSE·log2e [stages][M] | D [stages][M]
     static constexpr int kQElems  = int(cute::cosize_v<SmemLayoutQ>);
     static constexpr int kKVElems = int(cute::cosize_v<SmemLayoutKV>);
     static constexpr int kPElems  = int(cute::cosize_v<SmemLayoutP>);
-    static constexpr int kSmemBytes =
-        (2 * kQElems + 2 * kKVElems + 2 * kPElems) * int(sizeof(Element)) + 2 * kBlockM * int(sizeof(float));
+    static constexpr int kSmemBytes = (2 * kQStages * kQElems + 2 * kKVElems + 2 * kPElems) * int(sizeof(Element)) +
+                                      2 * kQStages * kBlockM * int(sizeof(float));
 };
 
 }  // namespace aiter::bwd

@@ -14,19 +14,24 @@ struct BwdV2Tile {
     int q_stages;     // shared-memory buffers for Q, dO (2: the next block loads during the math)
 };
 
-// hdim is the padded bucket (32, 64, 128, 256). 64 x 128 tiles with 8 warps keep every warp's
-// GEMM tile at least 32 x 32 (ldmatrix traffic per mma.sync low enough to feed the tensor
-// cores); d256 halves the key block so that dK, dV (128 fp32 accumulators per thread) and two
-// Q/dO stages (208 KiB of shared memory, Hopper only) fit.
-// Tuning: -DAITER_BWD_V2_TILE_D<h>_{M,N} override block_m / block_n of one bucket.
+// hdim is the padded bucket (32, 64, 128, 256). 8 warps with tiles of 128 x 128 (d <= 64) or
+// 64 x 128 (d128) keep every warp's GEMM tile at least 16 x 64 or 32 x 32 (ldmatrix traffic per
+// mma.sync low enough to feed the tensor cores); d256 halves the key block so that dK, dV
+// (128 fp32 accumulators per thread) and two Q/dO stages (208 KiB of shared memory, Hopper
+// only) fit. Chosen by the H200 sweep in docs/PERF.md (benchmark/tune_tiles.sh, MODE=bwd).
+// Tuning sweeps: -DAITER_BWD_V2_TUNE_HDIM=<bucket> with -DAITER_BWD_V2_TUNE_{M,N,SDP,DKV,DQ}=<int>
+// replace block_m, block_n, sdp_warps_m, dkv_warps_n, dq_warps_m of that one bucket.
 constexpr BwdV2Tile bwd_v2_tile(int hdim) {
-#if defined(AITER_BWD_V2_TILE_D64_M) && defined(AITER_BWD_V2_TILE_D64_N)
-    if (hdim == 64) return BwdV2Tile{AITER_BWD_V2_TILE_D64_M, AITER_BWD_V2_TILE_D64_N, 8, 2, 4, 4, 2};
+    BwdV2Tile t = hdim <= 64    ? BwdV2Tile{128, 128, 8, 2, 4, 4, 2}
+                  : hdim <= 128 ? BwdV2Tile{64, 128, 8, 2, 4, 2, 2}
+                                : BwdV2Tile{64, 64, 8, 4, 2, 2, 2};
+#if defined(AITER_BWD_V2_TUNE_HDIM)
+    if (hdim == AITER_BWD_V2_TUNE_HDIM) {
+        t = BwdV2Tile{AITER_BWD_V2_TUNE_M, AITER_BWD_V2_TUNE_N, 8, AITER_BWD_V2_TUNE_SDP, AITER_BWD_V2_TUNE_DKV,
+                      AITER_BWD_V2_TUNE_DQ, 2};
+    }
 #endif
-#if defined(AITER_BWD_V2_TILE_D128_M) && defined(AITER_BWD_V2_TILE_D128_N)
-    if (hdim == 128) return BwdV2Tile{AITER_BWD_V2_TILE_D128_M, AITER_BWD_V2_TILE_D128_N, 8, 2, 4, 4, 2};
-#endif
-    return hdim <= 128 ? BwdV2Tile{64, 128, 8, 2, 4, 4, 2} : BwdV2Tile{64, 64, 8, 4, 4, 4, 2};
+    return t;
 }
 
 }  // namespace aiter::bwd

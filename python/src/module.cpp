@@ -270,6 +270,29 @@ struct DeviceGuard {
     throw py::error_already_set();
 }
 
+// The tail every entry point shares: with check_only, only select (the kernel name or the
+// reason goes to *reason; returns 0 or -1); otherwise run on `stream` with the GIL released,
+// turning a -1 into NotImplementedError with the check's reason.
+template <class Args, class CheckFn, class RunFn>
+float check_or_run(const Args& a, CheckFn check, RunFn run, int dev, uintptr_t stream, bool check_only,
+                   std::string* reason) {
+    if (check_only) {
+        const aiter::mha_check_result r = check(a);
+        if (reason) *reason = r.supported ? r.kernel_name : r.reason;
+        return r.supported ? 0.f : -1.f;
+    }
+    const DeviceGuard on_device(dev);
+    aiter::stream_config s;
+    s.stream_id_ = reinterpret_cast<cudaStream_t>(stream);
+    float r = 0.f;
+    {
+        py::gil_scoped_release release;
+        r = run(a, s);
+    }
+    if (r < 0.f) raise_unsupported(check(a).reason);
+    return r;
+}
+
 // Builds aiter::mha_fwd_args from the views and runs (or, with check_only, only selects).
 float run_fwd(py::handle q_c, py::handle k_c, py::handle v_c, py::handle o_c, py::handle lse_c,
               py::handle seqstart_q_c, py::handle seqstart_k_c, py::handle cu_q_c, py::handle cu_k_c,
@@ -306,21 +329,10 @@ float run_fwd(py::handle q_c, py::handle k_c, py::handle v_c, py::handle o_c, py
     a.cu_seqlen_k_ptr = cuk ? cuk->data : nullptr;
     a.seqlen_k_ptr = slk ? slk->data : nullptr;
 
-    if (check_only) {
-        const aiter::mha_check_result r = aiter::mha_fwd_check(a);
-        if (reason) *reason = r.supported ? r.kernel_name : r.reason;
-        return r.supported ? 0.f : -1.f;
-    }
-    const DeviceGuard on_device(dev);
-    aiter::stream_config s;
-    s.stream_id_ = reinterpret_cast<cudaStream_t>(stream);
-    float r = 0.f;
-    {
-        py::gil_scoped_release release;
-        r = aiter::mha_fwd(a, s);
-    }
-    if (r < 0.f) raise_unsupported(aiter::mha_fwd_check(a).reason);
-    return r;
+    return check_or_run(
+        a, [](const aiter::mha_fwd_args& x) { return aiter::mha_fwd_check(x); },
+        [](const aiter::mha_fwd_args& x, const aiter::stream_config& s) { return aiter::mha_fwd(x, s); }, dev, stream,
+        check_only, reason);
 }
 
 // Split-KV / KV-cache forward (batch mode): q [b, sq, hq, d]; k/v caches [b_cache, s_cap, hk, d]
@@ -489,21 +501,10 @@ float run_bwd(py::handle do_c, py::handle q_c, py::handle k_c, py::handle v_c, p
     a.cu_seqlen_q_ptr = cuq ? cuq->data : nullptr;
     a.cu_seqlen_k_ptr = cuk ? cuk->data : nullptr;
 
-    if (check_only) {
-        const aiter::mha_check_result r = aiter::mha_bwd_check(a);
-        if (reason) *reason = r.supported ? r.kernel_name : r.reason;
-        return r.supported ? 0.f : -1.f;
-    }
-    const DeviceGuard on_device(dev);
-    aiter::stream_config s;
-    s.stream_id_ = reinterpret_cast<cudaStream_t>(stream);
-    float r = 0.f;
-    {
-        py::gil_scoped_release release;
-        r = aiter::mha_bwd(a, s);
-    }
-    if (r < 0.f) raise_unsupported(aiter::mha_bwd_check(a).reason);
-    return r;
+    return check_or_run(
+        a, [](const aiter::mha_bwd_args& x) { return aiter::mha_bwd_check(x); },
+        [](const aiter::mha_bwd_args& x, const aiter::stream_config& s) { return aiter::mha_bwd(x, s); }, dev, stream,
+        check_only, reason);
 }
 #endif  // AITER_MHA_WITH_BWD
 

@@ -52,6 +52,14 @@ struct BwdSmem {
     }
 };
 
+// (rows, kHeadDim) view of one (batch, head) of a global tensor: `base + offset`, row stride
+// `row_stride` elements, last dimension contiguous.
+template <int kHeadDim, class E>
+__device__ __forceinline__ auto gmem_rows(E* base, int64_t offset, int rows, int64_t row_stride) {
+    using namespace cute;
+    return make_tensor(make_gmem_ptr(base + offset), make_shape(rows, Int<kHeadDim>{}), make_stride(row_stride, _1{}));
+}
+
 // Copies rows [0, rows) x cols [0, cols) of a (BLOCK, D) global tile into shared memory
 // (cp.async, zero-fill outside), without waiting.
 template <class T, class G, class S>
@@ -159,10 +167,8 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
     Tensor fPt = make_tensor(sm.p, typename T::SmemLayoutPtNoSwizzle{});
     Tensor fKt = make_tensor(sm.k, typename T::SmemLayoutKtChunkNoSwizzle{});
 
-    Tensor mK = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.k) + bk.k),
-                            make_shape(bk.sk, Int<kHeadDim>{}), make_stride(p.k_row_stride, _1{}));
-    Tensor mV = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.v) + bk.v),
-                            make_shape(bk.sk, Int<kHeadDim>{}), make_stride(p.v_row_stride, _1{}));
+    Tensor mK = gmem_rows<kHeadDim>(static_cast<const Element*>(p.k), bk.k, bk.sk, p.k_row_stride);
+    Tensor mV = gmem_rows<kHeadDim>(static_cast<const Element*>(p.v), bk.v, bk.sk, p.v_row_stride);
     Tensor gK = local_tile(mK, Shape<Int<kBlockN>, Int<kHeadDim>>{}, make_coord(n_block, 0));  // (N, D)
     Tensor gV = local_tile(mV, Shape<Int<kBlockN>, Int<kHeadDim>>{}, make_coord(n_block, 0));  // (N, D)
     load_rows<T>(gK, sK, n_valid, p.hdim_q, tidx);
@@ -175,10 +181,8 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
         const int h  = hk * p.h_ratio + i / m_count;
         const int m0 = (m_begin + i % m_count) * kBlockM;
         const BwdBlockInfo bq = bwd_block_info(p, b, h);
-        Tensor mQ  = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.q) + bq.q),
-                                 make_shape(bq.sq, Int<kHeadDim>{}), make_stride(p.q_row_stride, _1{}));
-        Tensor mdO = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.dout) + bq.dout),
-                                 make_shape(bq.sq, Int<kHeadDim>{}), make_stride(p.do_row_stride, _1{}));
+        Tensor mQ  = gmem_rows<kHeadDim>(static_cast<const Element*>(p.q), bq.q, bq.sq, p.q_row_stride);
+        Tensor mdO = gmem_rows<kHeadDim>(static_cast<const Element*>(p.dout), bq.dout, bq.sq, p.do_row_stride);
         Tensor sQ  = make_tensor(make_smem_ptr(sm.q + st * T::kQElems), typename T::SmemLayoutQ{});
         Tensor sdO = make_tensor(make_smem_ptr(sm.dout + st * T::kQElems), typename T::SmemLayoutQ{});
         load_rows<T>(local_tile(mQ, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(m0 / kBlockM, 0)), sQ,
@@ -275,10 +279,8 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
 
     // ---- epilogue: dK·scale and dV through shared memory (K's and V's buffers) -------------
     scale_acc(acc_dk, p.scale);
-    Tensor mdK = make_tensor(make_gmem_ptr(static_cast<Element*>(p.dk) + bk.dk),
-                             make_shape(bk.sk, Int<kHeadDim>{}), make_stride(p.dk_row_stride, _1{}));
-    Tensor mdV = make_tensor(make_gmem_ptr(static_cast<Element*>(p.dv) + bk.dv),
-                             make_shape(bk.sk, Int<kHeadDim>{}), make_stride(p.dv_row_stride, _1{}));
+    Tensor mdK = gmem_rows<kHeadDim>(static_cast<Element*>(p.dk), bk.dk, bk.sk, p.dk_row_stride);
+    Tensor mdV = gmem_rows<kHeadDim>(static_cast<Element*>(p.dv), bk.dv, bk.sk, p.dv_row_stride);
     Tensor gdK = local_tile(mdK, Shape<Int<kBlockN>, Int<kHeadDim>>{}, make_coord(n_block, 0));
     Tensor gdV = local_tile(mdV, Shape<Int<kBlockN>, Int<kHeadDim>>{}, make_coord(n_block, 0));
     cute::cp_async_wait<0>();  // K/V landed even when no query block was visited
@@ -320,14 +322,10 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, tru
     Tensor sV  = make_tensor(make_smem_ptr(sm.v), typename T::SmemLayoutKV{});     // (N, D)
     Tensor sdS = make_tensor(make_smem_ptr(sm.ds), typename T::SmemLayoutP{});     // (M, N)
 
-    Tensor mQ  = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.q) + bq.q),
-                             make_shape(bq.sq, Int<kHeadDim>{}), make_stride(p.q_row_stride, _1{}));
-    Tensor mdO = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.dout) + bq.dout),
-                             make_shape(bq.sq, Int<kHeadDim>{}), make_stride(p.do_row_stride, _1{}));
-    Tensor mK  = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.k) + bq.k),
-                             make_shape(bq.sk, Int<kHeadDim>{}), make_stride(p.k_row_stride, _1{}));
-    Tensor mV  = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.v) + bq.v),
-                             make_shape(bq.sk, Int<kHeadDim>{}), make_stride(p.v_row_stride, _1{}));
+    Tensor mQ  = gmem_rows<kHeadDim>(static_cast<const Element*>(p.q), bq.q, bq.sq, p.q_row_stride);
+    Tensor mdO = gmem_rows<kHeadDim>(static_cast<const Element*>(p.dout), bq.dout, bq.sq, p.do_row_stride);
+    Tensor mK  = gmem_rows<kHeadDim>(static_cast<const Element*>(p.k), bq.k, bq.sk, p.k_row_stride);
+    Tensor mV  = gmem_rows<kHeadDim>(static_cast<const Element*>(p.v), bq.v, bq.sk, p.v_row_stride);
     Tensor gQ  = local_tile(mQ, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(m_block, 0));
     Tensor gdO = local_tile(mdO, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(m_block, 0));
     load_rows<T>(gQ, sQ, m_valid, p.hdim_q, tidx);
@@ -378,8 +376,7 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, tru
     // ---- epilogue: dQ·scale through Q's buffer -----------------------------------------------
     cute::cp_async_wait<0>();
     scale_acc(acc_dq, p.scale);
-    Tensor mdQ = make_tensor(make_gmem_ptr(static_cast<Element*>(p.dq) + bq.dq),
-                             make_shape(bq.sq, Int<kHeadDim>{}), make_stride(p.dq_row_stride, _1{}));
+    Tensor mdQ = gmem_rows<kHeadDim>(static_cast<Element*>(p.dq), bq.dq, bq.sq, p.dq_row_stride);
     Tensor gdQ = local_tile(mdQ, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(m_block, 0));
     if constexpr (kHeadDim == T::kDQChunk) {
         store_acc<T, MmaDQ>(acc_dq, sQ, gdQ, m_valid, p.hdim_q, tidx);

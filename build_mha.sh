@@ -3,7 +3,8 @@
 #
 #   ./build_mha.sh [fwd|bwd|fwd_v3|bwd_v3|fwd_splitkv] [--filter PATTERNS] [--arch LIST] [...]
 #
-# No api argument = fwd, fwd_splitkv and bwd. Anything after the api is passed to compile.py
+# No api argument = compile.py's default: fwd, fwd_splitkv, fwd_v3 (when sm_90a is built) and
+# bwd. Anything after the api is passed to compile.py
 # (--filter, --arch, --preset, -j, --verbose ...). Output: ./build (or $BUILD_DIR):
 #   build/libmha_fwd.so, build/benchmark_mha_fwd (rpath $ORIGIN), and the bwd pair once it exists.
 # Environment passed through: MAX_JOBS, GPU_ARCHS, CUTLASS_DIR, CUDA_HOME; PYTHON picks the
@@ -18,7 +19,7 @@ if [[ $# -gt 0 && "$1" != -* ]]; then
     shift
 fi
 case "$api" in
-    "") api="fwd,fwd_splitkv,bwd" ;;
+    "") ;;  # compile.py's default set
     fwd | bwd | fwd_v3 | bwd_v3 | fwd_splitkv) ;;
     *)
         echo "build_mha.sh: unknown api '$api'; expected one of fwd, bwd, fwd_v3, bwd_v3, fwd_splitkv" >&2
@@ -27,4 +28,6 @@ case "$api" in
         ;;
 esac
 
-exec "${PYTHON:-python3}" "$here/compile.py" --api "$api" --bench --output-dir "${BUILD_DIR:-build}" "$@"
+api_args=()
+[[ -n "$api" ]] && api_args=(--api "$api")
+exec "${PYTHON:-python3}" "$here/compile.py" "${api_args[@]}" --bench --output-dir "${BUILD_DIR:-build}" "$@"

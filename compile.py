@@ -36,6 +36,8 @@ from codegen import instances as table  # noqa: E402
 
 VALID_ARCHS = ("sm_80", "sm_86", "sm_89", "sm_90", "sm_90a")
 DEFAULT_ARCHS = ("sm_80", "sm_90a")
+# No --api: everything that has kernels (fwd_v3 only when sm_90a is among the archs).
+DEFAULT_APIS = ("fwd", "fwd_splitkv", "fwd_v3", "bwd")
 # nvidia-smi compute_cap -> the arch we compile for (Hopper gets the arch-specific sm_90a).
 COMPUTE_CAP_TO_ARCH = {"8.0": "sm_80", "8.6": "sm_86", "8.9": "sm_89", "9.0": "sm_90a"}
 # Direction of each library: its host sources live in src/<dir>/, its benchmark is benchmark_mha_<dir>.
@@ -343,7 +345,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--api", action="append", default=[],
                     help="fwd, bwd, fwd_v3, bwd_v3, fwd_splitkv (repeatable or comma list; "
-                         "empty = fwd, fwd_splitkv and bwd)")
+                         "empty = fwd, fwd_splitkv, fwd_v3 (when sm_90a is built) and bwd)")
     ap.add_argument("--arch", default=None,
                     help=f"comma list of {', '.join(VALID_ARCHS)} (default: $GPU_ARCHS, else the GPU "
                          f"present, else {','.join(DEFAULT_ARCHS)})")
@@ -368,11 +370,18 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 def build(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
-    apis = table.parse_list(args.api) or ["fwd", "fwd_splitkv", "bwd"]
+    explicit = table.parse_list(args.api)
+    apis = explicit or list(DEFAULT_APIS)
     bad = [a for a in apis if a not in table.APIS]
     if bad:
         raise BuildError(f"--api: unknown {', '.join(map(repr, bad))}; expected one of {', '.join(table.APIS)}")
     archs = resolve_archs(args.arch)
+    if "fwd_v3" in apis and "sm_90a" not in archs:
+        if "fwd_v3" in explicit:
+            raise BuildError(f"--api fwd_v3: the v3 kernels are sm_90a (Hopper) code, but the archs are "
+                             f"{','.join(archs)}; add sm_90a to --arch")
+        apis.remove("fwd_v3")
+        print(f"compile.py: archs {','.join(archs)} have no sm_90a: building without the fwd_v3 (Hopper) kernels")
     jobs = args.jobs if args.jobs else default_jobs()
     if jobs < 1:
         raise BuildError(f"-j/--jobs: expected a positive integer, got {jobs}")

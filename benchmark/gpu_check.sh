@@ -9,6 +9,8 @@
 #   sanitize    compute-sanitizer memcheck + racecheck on forward cases
 #   splitkv     split-KV: quick cases, sanitizer on paged cases, smoke sweep per dtype
 #               (each half under SMOKE_LIMIT seconds, default 170; SPLITKV_FILTER narrows it)
+#   v3          v3 (Hopper) forward: quick cases + SASS check, sanitizer, smoke_test_fwd_v3.sh
+#               under SMOKE_LIMIT seconds (V3_FILTER narrows the sweep: smoke -f)
 #   bwd         backward: smoke_test_bwd.sh, a 100-run determinism check, sanitizer
 #   python      the Python extension (compile.py --python) + pytest tests/gpu
 #   perf        peer_compare.py --mode fwd (ours vs SDPA cuDNN / FA2), table + PNG
@@ -98,6 +100,23 @@ for step in "${steps[@]}"; do
         echo "wall $(( $(date +%s) - t0 )) s"; grep FAILED "$LOG_DIR/smoke_splitkv_$prec.log" | head -15
         tail -1 "$LOG_DIR/smoke_splitkv_$prec.log"
       done ;;
+    v3)
+      note "v3 quick cases"
+      for a in "-prec=bf16 -d=128 -b=2 -h=4 -h_k=2 -s=1024 -s_k=1058 -mask=0 -lse=1" \
+               "-prec=fp16 -d=64 -b=1 -h=3 -s=301 -s_k=700 -mask=2 -iperm=0 -operm=0" \
+               "-prec=bf16 -d=192 -d_v=128 -mode=1 -b=2 -h=4 -h_k=2 -s=127,300 -s_k=512,0 -mask=b:4,35 -lse=1" \
+               "-prec=bf16 -d=256 -b=1 -h=1 -s=512 -s_k=512 -mask=1 -lse=1" \
+               "-prec=bf16 -d=96 -b=1 -h=2 -s=200 -s_k=333 -mask=t:128,30"; do
+        timeout 60 $BENCH $a -fwd_v3=1 -kname=1 -warmup=0 -repeat=1 2>&1 | tail -1
+      done
+      cuobjdump -sass build/libmha_fwd.so 2>/dev/null | awk '/Function :/ { f = ($3 ~ /fwd_v3/) } f && /HGMMA/ { h++ } f && /(LDL|STL)/ { l++ } END { print "v3 SASS: HGMMA", h + 0, "local-memory ops", l + 0 }'
+      note "v3 sanitizer"
+      sanitize_cases "$BENCH" "-fwd_v3=1 -prec=bf16 -d=128 -b=2 -h=4 -h_k=2 -s=301 -s_k=129 -mask=2 -lse=1" \
+                     "-fwd_v3=1 -prec=fp16 -d=64 -mode=1 -b=2 -h=2 -s=127,200 -s_k=700,0 -mask=t:128,30 -lse=1"
+      note "v3 smoke"; t0=$(date +%s)
+      SMOKE_CASE_TIMEOUT=60 timeout "${SMOKE_LIMIT:-300}" bash smoke_tests/smoke_test_fwd_v3.sh -b "$BENCH" -j 16 -q ${V3_FILTER:+-f "$V3_FILTER"} \
+        > "$LOG_DIR/smoke_fwd_v3.log" 2>&1 || status=1
+      echo "wall $(( $(date +%s) - t0 )) s"; grep -E "FAILED" "$LOG_DIR/smoke_fwd_v3.log" | head -30; tail -1 "$LOG_DIR/smoke_fwd_v3.log" ;;
     bwd)
       note "backward smoke"
       bash smoke_tests/smoke_test_bwd.sh -b "$BENCH_BWD" -j 16 -q > "$LOG_DIR/smoke_bwd.log" 2>&1 || status=1

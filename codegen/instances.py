@@ -10,7 +10,7 @@ Structure:
              instances and the templates that render them.
     Presets  ("receipts") curated subsets by name: `default` (the full set) and `ci`.
 
-Families with no instances yet (bwd, fwd_v3, bwd_v3) are listed so that asking
+Families with no instances yet (bwd_v3) are listed so that asking
 for them answers "no <api> instances yet" instead of failing.
 """
 
@@ -183,6 +183,63 @@ def _splitkv_ci() -> List[object]:
 
 
 # --------------------------------------------------------------------------------------
+# fwd_v3: Hopper-native forward kernels (sm_90a only): TMA + wgmma + warp specialization
+# --------------------------------------------------------------------------------------
+
+FWD_V3_DTYPES = FWD_V2_DTYPES
+FWD_V3_HDIMS = ((64, 64), (128, 128), (192, 128), (256, 256))  # (hdim_q, hdim_v) buckets
+FWD_V3_MASKS = FWD_V2_MASKS
+
+
+@dataclass(frozen=True)
+class FwdV3Instance:
+    """One v3 forward kernel: the fields of `aiter::fwd::FwdV3Key` (src/fwd/fwd_key.h).
+    Compiled only for sm_90a; head dims and strides must be multiples of 8 (TMA)."""
+
+    dtype: str   # 'fp16' | 'bf16'
+    hdim_q: int  # (hdim_q, hdim_v): one of FWD_V3_HDIMS
+    hdim_v: int
+    mask: str    # 'nomask' | 'mask' (mask types 1/2/3)
+
+    api = "fwd_v3"
+    family = "fwd_v3"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in FWD_V3_DTYPES:
+            raise ValueError(f"FwdV3Instance.dtype: expected one of {FWD_V3_DTYPES}, got {self.dtype!r}")
+        if (self.hdim_q, self.hdim_v) not in FWD_V3_HDIMS:
+            raise ValueError(f"FwdV3Instance.(hdim_q, hdim_v): expected one of {FWD_V3_HDIMS}, "
+                             f"got {(self.hdim_q, self.hdim_v)!r}")
+        if self.mask not in FWD_V3_MASKS:
+            raise ValueError(f"FwdV3Instance.mask: expected one of {FWD_V3_MASKS}, got {self.mask!r}")
+
+    @property
+    def name(self) -> str:
+        hd = f"d{self.hdim_q}" if self.hdim_q == self.hdim_v else f"d{self.hdim_q}x{self.hdim_v}"
+        return f"fmha_fwd_v3_{self.dtype}_{hd}_{self.mask}"
+
+    @property
+    def cpp_key(self) -> str:
+        """C++ expression of the template argument, valid inside namespace aiter::fwd."""
+        return f"FwdV3Key{{{_CPP_DTYPE[self.dtype]}, {self.hdim_q}, {self.hdim_v}, {_CPP_MASK[self.mask]}}}"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.cu"
+
+    def fields(self) -> Dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+def _fwd_v3_all() -> List[FwdV3Instance]:
+    return [FwdV3Instance(dt, hq, hv, mk) for dt in FWD_V3_DTYPES for hq, hv in FWD_V3_HDIMS for mk in FWD_V3_MASKS]
+
+
+def _fwd_v3_ci() -> List[FwdV3Instance]:
+    return [FwdV3Instance("fp16", 64, 64, "mask")]
+
+
+# --------------------------------------------------------------------------------------
 # bwd_v2: CuTe mma.sync + cp.async backward kernels (sm_80+)
 # --------------------------------------------------------------------------------------
 
@@ -283,7 +340,15 @@ FAMILIES: List[Family] = [
         table_template="fwd_splitkv_table.cu.j2",
         table_file="fwd_splitkv_table.cu",
     ),
-    Family(name="fwd_v3", api="fwd_v3", library="mha_fwd"),
+    Family(
+        name="fwd_v3",
+        api="fwd_v3",
+        library="mha_fwd",
+        presets={"default": _fwd_v3_all, "aligned": _fwd_v3_all, "ci": _fwd_v3_ci},
+        instance_template="fwd_v3_instance.cu.j2",
+        table_template="fwd_v3_table.cu.j2",
+        table_file="fwd_v3_table.cu",
+    ),
     Family(
         name="bwd_v2",
         api="bwd",

@@ -4,7 +4,9 @@
 #
 # Options: -b benchmark (default $BENCH, else $DEFAULT_BENCH), -f grep pattern on the command
 # lines, -j parallel cases (default 1), -q quiet, -h the script's header. Extra benchmark flags
-# come from $SMOKE_ARGS (default "-warmup=0 -repeat=1").
+# come from $SMOKE_ARGS (default "-warmup=0 -repeat=1"). A script may set SMOKE_REQUIRE: a string
+# every passing output must contain (e.g. the kernel family that has to run).
+# SMOKE_CASE_TIMEOUT (seconds, default none) stops a case that hangs; it then fails (exit 124).
 # A case fails on a non-zero exit code, "valid:n", "not supported yet", or a missing result
 # line (one containing "valid:y"). Every failing command line is printed, the run ends with
 # "N passed, M failed" and the exit status is non-zero on any failure. A TERM / INT (e.g. from
@@ -20,7 +22,11 @@ smoke_run_case() {
     cmd="$(sed -n "${n}p" "$WORK/cases")"
     out="$WORK/$n.out"
     # shellcheck disable=SC2086  # the command line is split into words on purpose
-    $cmd > "$out" 2>&1
+    if [[ -n "${SMOKE_CASE_TIMEOUT:-}" ]]; then
+        timeout "$SMOKE_CASE_TIMEOUT" $cmd > "$out" 2>&1
+    else
+        $cmd > "$out" 2>&1
+    fi
     rc=$?
     if [[ $rc -ne 0 ]]; then
         why="exit code $rc"
@@ -30,6 +36,8 @@ smoke_run_case() {
         why="valid:n"
     elif ! grep -q "valid:y" "$out"; then
         why="no result line"
+    elif [[ -n "${SMOKE_REQUIRE:-}" ]] && ! grep -q -- "$SMOKE_REQUIRE" "$out"; then
+        why="the output does not name '$SMOKE_REQUIRE' (another kernel ran)"
     fi
     if [[ -z "$why" ]]; then echo "PASS" > "$WORK/$n.status"; else echo "FAIL $why" > "$WORK/$n.status"; fi
 }

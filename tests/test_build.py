@@ -101,7 +101,7 @@ def test_cmake_consumer(ci_build, tmp_path):
     build = tmp_path / "consumer"
     res = run(["cmake", "-S", REPO / "examples" / "cmake_consumer", "-B", build,
                # the fixture's apis (compile.py's default), so that reusing its folder is a no-op
-               "-DAITER_MHA_API=fwd,fwd_splitkv,bwd",
+               "-DAITER_MHA_API=fwd,fwd_splitkv,fwd_v3,bwd",
                "-DAITER_MHA_PRESET=ci", "-DAITER_MHA_ARCH=sm_90a", f"-DAITER_MHA_BUILD_DIR={ci_build}",
                "-DAITER_MHA_COMPILE_ARGS=--bench"])
     assert res.returncode == 0, res.stdout + res.stderr

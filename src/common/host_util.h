@@ -35,6 +35,19 @@ inline int device_smem_optin() {
     return v;
 }
 
+// Compute capability of the current device as major * 10 + minor (90 for H100/H200), or -1 when
+// no device can be queried.
+inline int device_cc() {
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
+        cudaGetLastError();
+        return -1;
+    }
+    return major * 10 + minor;
+}
+
 // Throws std::runtime_error "<api>: <what>: <CUDA error>" on failure.
 inline void check_cuda(cudaError_t e, const char* api, const std::string& what) {
     if (e != cudaSuccess)

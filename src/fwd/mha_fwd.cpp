@@ -5,6 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/host_util.h"
@@ -67,6 +68,70 @@ mha_check_result select(const mha_fwd_args& a, const FwdV2Instance** inst, bool 
                        " bytes of shared memory per block; this device allows " + std::to_string(optin);
             return r;
         }
+    }
+    r.supported   = true;
+    r.kernel_name = found->name;
+    *inst         = found;
+    return r;
+}
+
+// ---- v3 (Hopper-native) family -------------------------------------------------------
+
+// The (hdim_q, hdim_v) bucket of the v3 family, or {0, 0} when none holds the pair.
+std::pair<int, int> v3_bucket(int hq, int hv) {
+    if (hq <= 64 && hv <= 64) return {64, 64};
+    if (hq <= 128 && hv <= 128) return {128, 128};
+    if (hq <= 192 && hv <= 128) return {192, 128};
+    if (hq <= 256 && hv <= 256) return {256, 256};
+    return {0, 0};
+}
+
+std::string v3_key_str(const FwdV3Key& k) {
+    return std::string(k.dtype == DType::bf16 ? "bf16" : "fp16") + " (hdim_q, hdim_v) <= (" + std::to_string(k.hdim_q) +
+           ", " + std::to_string(k.hdim_v) + ")" + (k.mask == MaskKind::window ? " masked" : " unmasked");
+}
+
+// Selection of a v3 kernel without launching: the instance, or the reason there is none.
+// query_device: also require an sm_90 device with enough shared memory.
+mha_check_result select_v3(const mha_fwd_args& a, const FwdV3Instance** inst, bool query_device) {
+    mha_check_result r;
+    for (int i = 0; i < kNumFwdV3Instances; ++i) r.candidates.emplace_back(kFwdV3Instances[i].name);
+    *inst = nullptr;
+    auto fail = [&](std::string why) {
+        r.reason = "v3: " + why;
+        return r;
+    };
+    if (std::string why = unsupported_feature(a); !why.empty()) return fail(why);
+    if (a.hdim_q % 8 != 0 || a.hdim_v % 8 != 0)
+        return fail("hdim_q and hdim_v must be multiples of 8 (got " + std::to_string(a.hdim_q) + ", " +
+                    std::to_string(a.hdim_v) + ")");
+    const auto [bq, bv] = v3_bucket(a.hdim_q, a.hdim_v);
+    if (bq == 0)
+        return fail("no v3 head-dim bucket holds (hdim_q, hdim_v) = (" + std::to_string(a.hdim_q) + ", " +
+                    std::to_string(a.hdim_v) + "); buckets: (64,64) (128,128) (192,128) (256,256)");
+    if (!aligned16(a))
+        return fail("TMA needs 16-byte aligned base pointers and strides that are multiples of 8 elements");
+    constexpr int64_t kMaxStride = int64_t(1) << 39;  // TMA: strides < 2^40 bytes
+    for (int64_t st : {a.stride_q, a.stride_k, a.stride_v, a.nhead_stride_q, a.nhead_stride_k, a.nhead_stride_v,
+                       a.batch_stride_q, a.batch_stride_k, a.batch_stride_v})
+        if (st >= kMaxStride || st < 0) return fail("a Q/K/V stride of " + std::to_string(st) + " elements is beyond TMA's 2^40-byte limit");
+    const FwdV3Key key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, bq, bv,
+                       a.mask_type == 0 ? MaskKind::none : MaskKind::window};
+    const FwdV3Instance* found = nullptr;
+    for (int i = 0; i < kNumFwdV3Instances; ++i)
+        if (kFwdV3Instances[i].key == key) found = &kFwdV3Instances[i];
+    if (found == nullptr)
+        return fail("no compiled v3 forward instance for " + v3_key_str(key) +
+                    (kNumFwdV3Instances == 0 ? " (this library was built without the fwd_v3 api or without sm_90a)"
+                                             : " (rebuild with compile.py --api fwd_v3)"));
+    if (query_device) {
+        const int cc = host::device_cc();
+        if (cc >= 0 && cc != 90)
+            return fail("the v3 kernels are sm_90a code (H100/H200); this device is sm_" + std::to_string(cc));
+        const int optin = host::device_smem_optin();
+        if (optin >= 0 && found->smem_bytes() > optin)
+            return fail(std::string(found->name) + " needs " + std::to_string(found->smem_bytes()) +
+                        " bytes of shared memory per block; this device allows " + std::to_string(optin));
     }
     r.supported   = true;
     r.kernel_name = found->name;
@@ -140,16 +205,34 @@ FwdParams make_fwd_params(const mha_fwd_args& a) { return make_params(a); }
 
 mha_check_result mha_fwd_check(const mha_fwd_args& args) {
     fwd::validate_fwd_args(args);
+    if (args.use_asm_v3 || args.v3_api_check) {
+        const fwd::FwdV3Instance* v3 = nullptr;
+        mha_check_result r3 = fwd::select_v3(args, &v3, /*query_device=*/true);
+        if (r3.supported || args.v3_api_check) return r3;
+    }
     const fwd::FwdV2Instance* inst = nullptr;
     return fwd::select(args, &inst, /*query_device=*/true);
 }
 
-std::vector<std::string> mha_fwd_instances() { return fwd::instance_names(); }
+std::vector<std::string> mha_fwd_instances() {
+    std::vector<std::string> v = fwd::instance_names();
+    for (int i = 0; i < fwd::kNumFwdV3Instances; ++i) v.emplace_back(fwd::kFwdV3Instances[i].name);
+    return v;
+}
 
 float mha_fwd(mha_fwd_args args, const stream_config& s) {
     fwd::validate_fwd_args(args);
-    if (args.v3_api_check) return -1.f;  // no v3 (Hopper-native) forward kernels are built yet
-    // use_asm_v3: the v3 family does not exist yet, so every call falls back to v2.
+    if (args.use_asm_v3 || args.v3_api_check) {
+        const fwd::FwdV3Instance* v3 = nullptr;
+        const mha_check_result r3 = fwd::select_v3(args, &v3, /*query_device=*/true);
+        if (args.v3_api_check) return r3.supported ? 1.f : -1.f;  // answer only, no launch
+        if (r3.supported) {
+            const fwd::FwdParams p = fwd::make_params(args);
+            if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: running %s\n", v3->name);
+            return host::run_timed(s, "mha_fwd", [&] { fwd::check_cuda(v3->launch(p, s.stream_id_), v3->name); });
+        }
+        if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: %s; falling back to v2\n", r3.reason.c_str());
+    }
     const fwd::FwdV2Instance* inst = nullptr;
     const mha_check_result sel = fwd::select(args, &inst, /*query_device=*/true);
     if (!sel.supported) {

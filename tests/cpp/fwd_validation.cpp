@@ -14,7 +14,7 @@
 namespace {
 
 aiter::mha_fwd_args valid_args() {
-    static char dummy[256];  // never dereferenced: validation fails before any launch
+    alignas(16) static char dummy[256];  // never dereferenced: validation fails before any launch
     aiter::mha_fwd_args a;
     a.data_type = "fp16";
     a.batch = 2; a.nhead_q = 8; a.nhead_k = 2; a.hdim_q = 128; a.hdim_v = 128;
@@ -99,6 +99,50 @@ int main() {
         if (aiter::mha_fwd(a, aiter::stream_config{}) != -1.f) {
             std::printf("FAIL alibi: mha_fwd did not return -1\n");
             ++failed;
+        }
+    }
+    // v3 selection, host only (v3_api_check never launches). The ci build has
+    // fmha_fwd_v3_fp16_d64_mask when it was built for sm_90a.
+    {
+        bool have_v3 = false;
+        for (const auto& n : aiter::mha_fwd_instances()) have_v3 = have_v3 || n == "fmha_fwd_v3_fp16_d64_mask";
+        int ndev0 = 0;
+        const bool no_gpu = cudaGetDeviceCount(&ndev0) != cudaSuccess || ndev0 == 0;
+        cudaGetLastError();
+        auto v3_args = [] {
+            aiter::mha_fwd_args a = valid_args();
+            a.hdim_q = a.hdim_v = 64;
+            a.mask_type = 2; a.window_size_left = -1; a.window_size_right = 0;
+            a.v3_api_check = true;
+            return a;
+        };
+        struct V3Case {
+            const char* name;
+            std::function<void(aiter::mha_fwd_args&)> mutate;
+            const char* reason;  // nullptr: a v3 kernel exists
+        };
+        const std::vector<V3Case> v3_cases = {
+            {"compiled bucket", [](auto&) {}, have_v3 ? nullptr : "without the fwd_v3 api"},
+            {"hdim not a multiple of 8", [](auto& a) { a.hdim_q = 60; }, "multiples of 8"},
+            {"bucket not compiled", [](auto& a) { a.data_type = "bf16"; }, "no compiled v3 forward instance"},
+            {"stride not TMA-aligned", [](auto& a) { a.stride_k = 100; }, "TMA"},
+        };
+        for (const auto& c : v3_cases) {
+            aiter::mha_fwd_args a = v3_args();
+            c.mutate(a);
+            const auto r = aiter::mha_fwd_check(a);
+            const float ans = aiter::mha_fwd(a, aiter::stream_config{});
+            const bool want = c.reason == nullptr;
+            if (!no_gpu && want) {
+                std::printf("skip v3 %s: a GPU is present (the answer depends on it)\n", c.name);
+            } else if (r.supported != want || (ans == 1.f) != want ||
+                       (!want && r.reason.find(c.reason) == std::string::npos)) {
+                std::printf("FAIL v3 %s: supported=%d answer=%g reason=%s\n", c.name, int(r.supported), ans,
+                            r.reason.c_str());
+                ++failed;
+            } else {
+                std::printf("ok v3 %s: answer %g %s\n", c.name, ans, r.supported ? r.kernel_name.c_str() : r.reason.c_str());
+            }
         }
     }
     // Device-side sequence arrays (needs a GPU): mha_fwd_check_seqlens names the array and index.

@@ -17,6 +17,7 @@
 
 #include "fwd/fwd_key.h"
 #include "fwd/fwd_params.h"
+#include "kernels/fwd_v2/block_info.cuh"
 #include "kernels/fwd_v2/copy.cuh"
 #include "kernels/fwd_v2/gemm.cuh"
 #include "kernels/fwd_v2/mask_apply.cuh"
@@ -24,47 +25,6 @@
 #include "kernels/fwd_v2/traits.cuh"
 
 namespace aiter::fwd {
-
-// Where one (batch, head) lives and how long its sequences are (logical lengths).
-struct BlockInfo {
-    int64_t q_offset, k_offset, v_offset, o_offset, lse_offset;  // elements
-    int sq, sk;
-};
-
-__device__ __forceinline__ int clamp_len(int v, int hi) { return v < 0 ? 0 : (v > hi ? hi : v); }
-
-__device__ __forceinline__ BlockInfo block_info(const FwdParams& p, int b, int h) {
-    const int hk = h / p.h_ratio;
-    int64_t q_row0 = 0, k_row0 = 0;
-    int sq_phys = p.seqlen_q, sk_phys = p.seqlen_k;
-    if (p.is_group_mode) {
-        q_row0  = p.seqstart_q[b];
-        k_row0  = p.seqstart_k[b];
-        sq_phys = max(p.seqstart_q[b + 1] - p.seqstart_q[b], 0);
-        sk_phys = max(p.seqstart_k[b + 1] - p.seqstart_k[b], 0);
-    }
-    int sq = p.cu_seqlen_q ? p.cu_seqlen_q[b + 1] - p.cu_seqlen_q[b] : sq_phys;
-    int sk = p.seqlen_k_ptr ? p.seqlen_k_ptr[b]
-             : p.cu_seqlen_k ? p.cu_seqlen_k[b + 1] - p.cu_seqlen_k[b]
-                             : sk_phys;
-    BlockInfo bi;
-    bi.sq = clamp_len(sq, sq_phys);  // malformed lengths never reach past the tensors
-    bi.sk = clamp_len(sk, sk_phys);
-    if (p.is_group_mode) {
-        bi.q_offset   = q_row0 * p.q_row_stride + h * p.q_head_stride;
-        bi.o_offset   = q_row0 * p.o_row_stride + h * p.o_head_stride;
-        bi.k_offset   = k_row0 * p.k_row_stride + hk * p.k_head_stride;
-        bi.v_offset   = k_row0 * p.v_row_stride + hk * p.v_head_stride;
-        bi.lse_offset = q_row0 + h * p.lse_head_stride;
-    } else {
-        bi.q_offset   = b * p.q_batch_stride + h * p.q_head_stride;
-        bi.o_offset   = b * p.o_batch_stride + h * p.o_head_stride;
-        bi.k_offset   = b * p.k_batch_stride + hk * p.k_head_stride;
-        bi.v_offset   = b * p.v_batch_stride + hk * p.v_head_stride;
-        bi.lse_offset = b * p.lse_batch_stride + h * p.lse_head_stride;
-    }
-    return bi;
-}
 
 // The kernel takes the key's fields as separate template arguments: nvcc's host stubs cannot
 // spell class-type template arguments of __global__ functions.
@@ -80,34 +40,16 @@ __global__ void __launch_bounds__(FwdV2Traits<FwdV2Key{kDType, kHdim, kMask, kAl
 
     extern __shared__ __align__(128) char smem[];
     const int tidx    = threadIdx.x;
-    // Work order. Unmasked: row blocks of one (batch, head) run next to each other and share
-    // K/V in L2. Masked: heaviest first — under a causal mask the last row blocks see the most
-    // keys, so the launch order (blockIdx.x fastest) is remapped to "last row block of every
-    // (batch, head), then the one before, ..." and the light blocks fill the tail of the grid.
-    int m_block = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
-    if constexpr (T::kMasked) {
-        const int64_t heads   = gridDim.y;
-        const int64_t hb      = heads * gridDim.z;
-        const int64_t linear  = blockIdx.x + int64_t(gridDim.x) * (blockIdx.y + heads * blockIdx.z);
-        const int64_t rem     = linear % hb;
-        m_block = int(gridDim.x) - 1 - int(linear / hb);
-        h       = int(rem % heads);
-        b       = int(rem / heads);
-    }
+    int m_block, h, b;
+    tile_coords<T::kMasked>(&m_block, &h, &b);
 
     const BlockInfo bi = block_info(p, b, h);
     const int m0 = m_block * kBlockM;
     if (m0 >= bi.sq) return;
     const int m_last = min(m0 + kBlockM, bi.sq) - 1;
 
-    // Key blocks [n_begin, n_end) that any row of this CTA can see.
-    int n_begin = 0, n_end = (bi.sk + kBlockN - 1) / kBlockN;
-    if constexpr (T::kMasked) {
-        int64_t lo, hi;
-        p.mask.key_range(m0, m_last + 1, bi.sq, bi.sk, &lo, &hi);
-        n_begin = lo < hi ? int(lo / kBlockN) : 0;
-        n_end   = lo < hi ? int((hi + kBlockN - 1) / kBlockN) : 0;
-    }
+    int n_begin, n_end;  // key blocks that any row of this CTA can see
+    key_block_range<T::kMasked>(p.mask, m0, m_last, bi.sq, bi.sk, kBlockN, &n_begin, &n_end);
 
     // ---- global tensors --------------------------------------------------------------
     Tensor mQ = make_tensor(make_gmem_ptr(static_cast<const Element*>(p.q) + bi.q_offset),

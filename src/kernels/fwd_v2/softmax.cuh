@@ -62,9 +62,10 @@ struct OnlineSoftmax {
     }
 
     // s: (rows, cols) scores of this key block, replaced by unnormalized probabilities.
-    // o: (rows, dv) output accumulator, rescaled to the new row maximum.
-    template <class TS, class TO>
-    __device__ __forceinline__ void update(TS& s, TO& o, float scale_log2) {
+    // corr[r]: the factor the output rows must be multiplied by (new row maximum); split from
+    // rescale() so that a caller can compute P while the previous P·V is still running.
+    template <class TS>
+    __device__ __forceinline__ void update_scores(TS& s, float scale_log2, float (&corr)[kRows]) {
         using namespace cute;
         static_assert(decltype(size<0>(s))::value == kRows);
         CUTE_UNROLL
@@ -73,7 +74,7 @@ struct OnlineSoftmax {
             CUTE_UNROLL
             for (int c = 0; c < size<1>(s); ++c) mx = fmaxf(mx, s(r, c));
             mx = quad_max(mx);
-            const float corr = row_max[r] == -INFINITY ? 0.f : fast_exp2((row_max[r] - mx) * scale_log2);
+            corr[r] = row_max[r] == -INFINITY ? 0.f : fast_exp2((row_max[r] - mx) * scale_log2);
             row_max[r] = mx;
             const float base = mx == -INFINITY ? 0.f : mx * scale_log2;
             float sum = 0.f;
@@ -83,10 +84,26 @@ struct OnlineSoftmax {
                 s(r, c) = p;
                 sum += p;
             }
-            row_sum[r] = row_sum[r] * corr + sum;
-            CUTE_UNROLL
-            for (int c = 0; c < size<1>(o); ++c) o(r, c) *= corr;
+            row_sum[r] = row_sum[r] * corr[r] + sum;
         }
+    }
+
+    // o: (rows, dv) output accumulator, rescaled to the new row maximum.
+    template <class TO>
+    __device__ __forceinline__ void rescale(TO& o, const float (&corr)[kRows]) {
+        using namespace cute;
+        CUTE_UNROLL
+        for (int r = 0; r < kRows; ++r) {
+            CUTE_UNROLL
+            for (int c = 0; c < size<1>(o); ++c) o(r, c) *= corr[r];
+        }
+    }
+
+    template <class TS, class TO>
+    __device__ __forceinline__ void update(TS& s, TO& o, float scale_log2) {
+        float corr[kRows];
+        update_scores(s, scale_log2, corr);
+        rescale(o, corr);
     }
 
     // O /= l; lse[r] = natural-log LSE of row r (−inf for rows that saw no key).

@@ -1,0 +1,289 @@
+// v3 forward attention kernel (Hopper, sm_90a): TMA + wgmma + warp specialization.
+//
+// One CTA computes rows [m0, m0 + kBlockM) of one (batch, q head) with 1 + kBlockM/64
+// warpgroups:
+//   producer warpgroup (registers given back with setmaxnreg): one thread issues the TMA loads
+//     of Q (once) and of K_j, V_j into `kStages` shared-memory buffers, each completing on an
+//     mbarrier (cutlass::PipelineTmaAsync: "full" when the bytes landed, "empty" when every
+//     consumer warpgroup is done with the buffer);
+//   consumer warpgroups (more registers), each owning 64 rows:
+//     S_j = Q · K_jᵀ (wgmma, both operands in shared memory) ; mask ; online softmax (fp32,
+//     exp2) ; O += P_j · V_j (wgmma, P from registers). S_j and the P·V of the previous
+//     block are issued together, so the softmax of S_j runs while P·V is on the tensor cores
+//     (intra-warpgroup overlap).
+//   epilogue: O /= l, LSE, O through shared memory (Q's buffer) to global with 16-byte stores.
+// Key blocks are visited from the last to the first, as in v2, so the blocks that need masking
+// come first.
+#pragma once
+
+#include <cute/tensor.hpp>
+#include <cutlass/arch/reg_reconfig.h>
+#include <cutlass/cutlass.h>
+
+#include "fwd/fwd_key.h"
+#include "fwd/fwd_params.h"
+#include "kernels/fwd_v2/block_info.cuh"
+#include "kernels/fwd_v2/copy.cuh"
+#include "kernels/fwd_v2/gemm.cuh"
+#include "kernels/fwd_v2/mask_apply.cuh"
+#include "kernels/fwd_v2/softmax.cuh"
+#include "kernels/fwd_v3/traits.cuh"
+
+// wgmma, setmaxnreg and the TMA instructions exist only in sm_90a code.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define AITER_FWD_V3_DEVICE 1
+#else
+#define AITER_FWD_V3_DEVICE 0
+#endif
+
+namespace aiter::fwd {
+
+// wgmma accumulator ((2, 2, N/8), MMA_M, MMA_N) -> ((2, MMA_M), (2, N/8, MMA_N)): rows, then
+// columns. As with mma.sync, the four threads of a quad share a row.
+template <class Layout>
+__host__ __device__ constexpr auto gmma_acc_rowcol(Layout const& l) {
+    using namespace cute;
+    static_assert(decltype(rank(l))::value == 3 && decltype(rank<0>(l))::value == 3);
+    auto v = get<0>(l);  // (column pair, row half, column group)
+    return make_layout(make_layout(get<1>(v), get<1>(l)), make_layout(get<0>(v), get<2>(v), get<2>(l)));
+}
+
+// Accumulator of S (64 × N per warpgroup) -> register A operand of O += P·V (k steps of 16):
+// ((2, 2, N/8), M, 1) -> ((2, 2, 2), M, N/16). Column group 2k + i of the accumulator holds the
+// same elements as value (.., .., i) of k step k of the A operand.
+template <class Layout>
+__host__ __device__ constexpr auto gmma_acc_as_a(Layout const& l) {
+    using namespace cute;
+    auto d = logical_divide(l, Shape<Shape<Underscore, Underscore, _2>, Underscore, Underscore>{});
+    auto v = get<0>(d);  // (2, 2, (2, N/16))
+    return make_layout(make_layout(get<0>(v), get<1>(v), get<2, 0>(v)), get<1>(d),
+                       make_layout(get<2, 1>(v), get<2>(d)));
+}
+
+// Issues one warpgroup GEMM c (+)= a · b over all k steps and commits it as one batch; the
+// caller waits with warpgroup_wait<N>(). kZeroInit: c = a · b (c's old value is ignored).
+template <bool kZeroInit, class Mma, class TA, class TB, class TC>
+__device__ __forceinline__ void wgmma_gemm(Mma& mma, TA& a, TB const& b, TC& c) {
+    using namespace cute;
+    // A in registers (RS), not a shared-memory descriptor (SS).
+    constexpr bool kARegs = !std::is_same_v<typename TA::iterator, GMMA::DescriptorIterator>;
+    if constexpr (kARegs) warpgroup_fence_operand(a);
+    warpgroup_fence_operand(c);
+    warpgroup_arrive();
+    if constexpr (kZeroInit) mma.accumulate_ = GMMA::ScaleOut::Zero;
+    CUTE_UNROLL
+    for (int k = 0; k < size<2>(a); ++k) {
+        gemm(mma, a(_, _, k), b(_, _, k), c);
+        mma.accumulate_ = GMMA::ScaleOut::One;
+    }
+    warpgroup_commit_batch();
+    warpgroup_fence_operand(c);
+    if constexpr (kARegs) warpgroup_fence_operand(a);
+}
+
+// TMA coordinate view of one (batch, head) of a (rows, hdim, head, batch) tensor: (rows, hdim),
+// starting at the batch's first physical row.
+template <class TmaTensor>
+__device__ __forceinline__ auto head_view(TmaTensor const& m, bool group_mode, int row0, int h, int b) {
+    using namespace cute;
+    return domain_offset(make_coord(group_mode ? row0 : 0, _0{}), m(_, _, h, group_mode ? 0 : b));
+}
+
+template <DType kDType, int kHdimQ, int kHdimV, MaskKind kMask>
+__global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, kMask}>::kNThreads, 1)
+    fwd_v3_kernel(const __grid_constant__ FwdV3KernelParams<FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, kMask}>> kp) {
+#if AITER_FWD_V3_DEVICE
+    using namespace cute;
+    using T       = FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, kMask}>;
+    using Element = typename T::Element;
+    constexpr int kBlockM = T::kBlockM;
+    constexpr int kBlockN = T::kBlockN;
+    constexpr int kDQK    = T::kHeadDimQK;
+    constexpr int kDV     = T::kHeadDimV;
+    const FwdParams& p    = kp.p;
+
+    extern __shared__ __align__(1024) char smem_raw[];
+    auto& ss = *reinterpret_cast<typename T::SharedStorage*>(smem_raw);
+
+    int m_block, h, b;
+    tile_coords<T::kMasked>(&m_block, &h, &b);
+    const BlockInfo bi = block_info(p, b, h);
+    const int m0 = m_block * kBlockM;
+    if (m0 >= bi.sq) return;  // uniform over the CTA: before any barrier exists
+    const int m_last = min(m0 + kBlockM, bi.sq) - 1;
+    int n_begin, n_end;
+    key_block_range<T::kMasked>(p.mask, m0, m_last, bi.sq, bi.sk, kBlockN, &n_begin, &n_end);
+    const bool any_keys = n_begin < n_end;
+
+    const int warp_group = threadIdx.x / 128;
+    const int warp_idx   = cutlass::canonical_warp_idx_sync();
+
+    // ---- barriers ----------------------------------------------------------------------
+    if (warp_idx == 0 && cute::elect_one_sync()) {
+        ss.bar_q.init(1);
+        cute::prefetch_tma_descriptor(kp.tma_q.get_tma_descriptor());
+        cute::prefetch_tma_descriptor(kp.tma_k.get_tma_descriptor());
+        cute::prefetch_tma_descriptor(kp.tma_v.get_tma_descriptor());
+    }
+    using PipelineK = typename T::PipelineK;
+    using PipelineV = typename T::PipelineV;
+    typename PipelineK::Params pk;
+    pk.role = warp_group == 0 ? PipelineK::ThreadCategory::Producer : PipelineK::ThreadCategory::Consumer;
+    pk.is_leader         = threadIdx.x == 0;
+    pk.num_consumers     = T::kNumMmaThreads;
+    pk.transaction_bytes = T::kTmaBytesK;
+    typename PipelineV::Params pv = pk;
+    pv.transaction_bytes = T::kTmaBytesV;
+    PipelineK pipe_k(ss.pipe_k, pk, Shape<_1, _1, _1>{});
+    PipelineV pipe_v(ss.pipe_v, pv, Shape<_1, _1, _1>{});
+    cutlass::arch::fence_barrier_init();
+    __syncthreads();
+
+    const bool group = p.is_group_mode;
+    if (warp_group == 0) {
+        // ================= producer =================
+        cutlass::arch::warpgroup_reg_dealloc<24>();
+        if (threadIdx.x == 0 && any_keys) {
+            Tensor mQ = head_view(kp.tma_q.get_tma_tensor(kp.shape_q), group, bi.q_row0, h, b);
+            Tensor mK = head_view(kp.tma_k.get_tma_tensor(kp.shape_k), group, bi.k_row0, h / p.h_ratio, b);
+            Tensor mV = head_view(kp.tma_v.get_tma_tensor(kp.shape_v), group, bi.k_row0, h / p.h_ratio, b);
+            Tensor gQ = local_tile(mQ, Shape<Int<kBlockM>, Int<kDQK>>{}, make_coord(m_block, 0));  // (M, D)
+            Tensor gK = local_tile(mK, Shape<Int<kBlockN>, Int<kDQK>>{}, make_coord(_, 0));        // (N, D, nblk)
+            Tensor gV = local_tile(mV, Shape<Int<kBlockN>, Int<kDV>>{}, make_coord(_, 0));         // (N, D, nblk)
+            Tensor sQ = make_tensor(make_smem_ptr(ss.q.data()), typename T::SmemLayoutQ{});
+            Tensor sK = make_tensor(make_smem_ptr(ss.k.data()), typename T::SmemLayoutK{});
+            Tensor sV = make_tensor(make_smem_ptr(ss.v.data()), typename T::SmemLayoutV{});
+            auto [tQgQ, tQsQ] = tma_partition(kp.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQ), group_modes<0, 2>(gQ));
+            auto [tKgK, tKsK] = tma_partition(kp.tma_k, _0{}, Layout<_1>{}, group_modes<0, 2>(sK), group_modes<0, 2>(gK));
+            auto [tVgV, tVsV] = tma_partition(kp.tma_v, _0{}, Layout<_1>{}, group_modes<0, 2>(sV), group_modes<0, 2>(gV));
+
+            ss.bar_q.arrive_and_expect_tx(T::kTmaBytesQ);
+            copy(kp.tma_q.with(reinterpret_cast<uint64_t&>(ss.bar_q), 0), tQgQ, tQsQ);
+            auto st = cutlass::make_producer_start_state<PipelineK>();
+            for (int n = n_end - 1; n >= n_begin; --n) {
+                pipe_k.producer_acquire(st);
+                copy(kp.tma_k.with(*pipe_k.producer_get_barrier(st), 0), tKgK(_, n), tKsK(_, st.index()));
+                pipe_v.producer_acquire(st);
+                copy(kp.tma_v.with(*pipe_v.producer_get_barrier(st), 0), tVgV(_, n), tVsV(_, st.index()));
+                ++st;
+            }
+        }
+        return;
+    }
+
+    // ================= consumers =================
+    cutlass::arch::warpgroup_reg_alloc<240>();
+    const int ctid = threadIdx.x - 128;
+
+    Tensor sQ  = make_tensor(make_smem_ptr(ss.q.data()), typename T::SmemLayoutQ{});
+    Tensor sK  = make_tensor(make_smem_ptr(ss.k.data()), typename T::SmemLayoutK{});
+    Tensor sVt = make_tensor(make_smem_ptr(ss.v.data()), typename T::SmemLayoutVt{});
+
+    typename T::TiledMmaS mma_s;
+    typename T::TiledMmaO mma_o;
+    auto thr_s = mma_s.get_thread_slice(ctid);
+    auto thr_o = mma_o.get_thread_slice(ctid);
+    Tensor tSrQ = thr_s.partition_fragment_A(sQ);   // (MMA, MMA_M, MMA_K)
+    Tensor tSrK = thr_s.partition_fragment_B(sK);   // (MMA, MMA_N, MMA_K, stages)
+    Tensor tOrV = thr_o.partition_fragment_B(sVt);  // (MMA, MMA_D, MMA_K, stages)
+
+    Tensor acc_o = partition_fragment_C(mma_o, Shape<Int<kBlockM>, Int<kDV>>{});
+    clear(acc_o);
+    Tensor acc_o_rc = make_tensor(acc_o.data(), gmma_acc_rowcol(acc_o.layout()));
+    constexpr int kRows = decltype(size<0>(acc_o_rc))::value;
+    OnlineSoftmax<kRows> softmax;
+
+    Tensor tScS    = thr_s.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<kBlockN>>{}));
+    Tensor tScS_rc = make_tensor(tScS.data(), gmma_acc_rowcol(tScS.layout()));
+
+    const bool use_softcap     = p.softcap > 0.f;
+    const float scale_over_cap = use_softcap ? p.scale_s / p.softcap : 0.f;
+
+    if (any_keys) {
+        ss.bar_q.wait(0);
+        cutlass::PipelineState<T::kStages> st;  // consumer side: index 0, phase 0
+        Tensor acc_s = partition_fragment_C(mma_s, Shape<Int<kBlockM>, Int<kBlockN>>{});
+        Tensor s     = make_tensor(acc_s.data(), gmma_acc_rowcol(acc_s.layout()));  // (rows, cols)
+        Tensor rP    = make_tensor_like<Element>(acc_s);
+        Tensor tOrP  = make_tensor(rP.data(), gmma_acc_as_a(rP.layout()));
+        float corr[kRows];
+        // Scores of key block n -> probabilities in s (fp32), corr = the rescale of O.
+        auto softmax_block = [&](int n) {
+            if (use_softcap) apply_softcap(s, scale_over_cap, p.softcap);
+            const int n0 = n * kBlockN;
+            if (block_needs_mask<T::kMasked>(p.mask, m0, m_last, n0, kBlockN, bi.sq, bi.sk))
+                apply_mask<T::kMasked>(s, tScS_rc, p.mask, m0, n0, bi.sq, bi.sk);
+            softmax.update_scores(s, p.scale_log2, corr);
+        };
+
+        pipe_k.consumer_wait(st);
+        wgmma_gemm<true>(mma_s, tSrQ, tSrK(_, _, _, st.index()), acc_s);
+        warpgroup_wait<0>();
+        pipe_k.consumer_release(st);
+        softmax_block(n_end - 1);  // O is still zero: no rescale
+        convert_fragment(rP, acc_s);
+
+        // Steady state, per key block n: S_n = Q·K_nᵀ and O += P_{n+1}·V_{n+1} are issued back
+        // to back; the softmax of S_n runs while P·V is still on the tensor cores, and O is
+        // rescaled only once that GEMM has finished.
+        for (int n = n_end - 2; n >= n_begin; --n) {
+            auto st_next = st;
+            ++st_next;
+            pipe_k.consumer_wait(st_next);
+            wgmma_gemm<true>(mma_s, tSrQ, tSrK(_, _, _, st_next.index()), acc_s);
+            pipe_v.consumer_wait(st);
+            wgmma_gemm<false>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
+            warpgroup_wait<1>();  // S_n is ready (GEMM batches retire in order)
+            pipe_k.consumer_release(st_next);
+            softmax_block(n);
+            warpgroup_wait<0>();  // P_{n+1}·V_{n+1} is done
+            pipe_v.consumer_release(st);
+            softmax.rescale(acc_o_rc, corr);
+            convert_fragment(rP, acc_s);
+            st = st_next;
+        }
+        pipe_v.consumer_wait(st);
+        wgmma_gemm<false>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
+        warpgroup_wait<0>();
+        pipe_v.consumer_release(st);
+    }
+
+    // ---- epilogue -------------------------------------------------------------------------
+    float lse[kRows];
+    softmax.finalize(acc_o_rc, p.scale_log2, lse);
+
+    Tensor tOcO    = thr_o.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<kDV>>{}));
+    Tensor tOcO_rc = make_tensor(tOcO.data(), gmma_acc_rowcol(tOcO.layout()));
+    if (p.lse != nullptr) {
+        float* lse_ptr = p.lse + bi.lse_offset;
+        CUTE_UNROLL
+        for (int r = 0; r < kRows; ++r) {
+            const int row = m0 + get<0>(tOcO_rc(r, 0));
+            if (get<1>(tOcO_rc(r, 0)) == 0 && row < bi.sq) lse_ptr[row] = lse[r];
+        }
+    }
+
+    Tensor rO = make_tensor_like<Element>(acc_o);
+    convert_fragment(rO, acc_o);
+    cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, 0);  // every warpgroup is done reading Q
+    Tensor sO = make_tensor(make_smem_ptr(ss.q.data()), typename T::SmemLayoutO{});
+    auto smem_copy_O = make_tiled_copy_C(Copy_Atom<AutoVectorizingCopyWithAssumedAlignment<32>, Element>{}, mma_o);
+    auto smem_thr_O  = smem_copy_O.get_thread_slice(ctid);
+    copy(smem_copy_O, smem_thr_O.retile_S(rO), smem_thr_O.partition_D(sO));
+    cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, 0);
+
+    Tensor mO = make_tensor(make_gmem_ptr(static_cast<Element*>(p.o) + bi.o_offset),
+                            make_shape(bi.sq, Int<kDV>{}), make_stride(p.o_row_stride, _1{}));
+    Tensor gO = local_tile(mO, Shape<Int<kBlockM>, Int<kDV>>{}, make_coord(m_block, 0));
+    typename T::GmemTiledCopyO gmem_copy_O;
+    auto gmem_thr_O = gmem_copy_O.get_thread_slice(ctid);
+    Tensor tOsO = gmem_thr_O.partition_S(sO);
+    Tensor tOgO = gmem_thr_O.partition_D(gO);
+    Tensor tOrO = make_tensor<Element>(shape(tOgO));
+    copy(gmem_copy_O, tOsO, tOrO);
+    Tensor tOcO_g = gmem_thr_O.partition_D(make_identity_tensor(Shape<Int<kBlockM>, Int<kDV>>{}));
+    store_tile<true>(gmem_copy_O, tOrO, tOgO, tOcO_g, bi.sq - m0, p.hdim_v);
+#endif
+}
+
+}  // namespace aiter::fwd

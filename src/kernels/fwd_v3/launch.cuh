@@ -1,0 +1,73 @@
+// Host-side launch of one v3 forward instance: builds the three TMA descriptors of the call
+// and launches one CTA per (row block, q head, batch). Included only by the generated
+// instance files (one explicit instantiation each, see codegen/).
+#pragma once
+
+#include "fwd/fwd_key.h"
+#include "kernels/fwd_v3/kernel.cuh"
+
+namespace aiter::fwd {
+
+template <FwdV3Key K>
+int fwd_v3_smem_bytes() {
+    return FwdV3Traits<K>::kSmemBytes;
+}
+
+namespace v3_detail {
+
+// (rows, hdim, heads, batches) view of one of Q/K/V for TMA. Group mode: one "batch" holding
+// every physical row. Extents are at least 1 (a descriptor cannot be empty; an empty tensor is
+// never read) and the strides of extent-1 modes, which are never used, are replaced by an
+// aligned value so that the descriptor is valid whatever the caller passed there.
+template <class T>
+auto gmem_view(const void* ptr, int rows, int hdim, int heads, int batches, int64_t row_stride,
+               int64_t head_stride, int64_t batch_stride) {
+    using namespace cute;
+    rows = rows > 0 ? rows : 1;
+    const int64_t filler = row_stride * rows;
+    if (heads <= 1) head_stride = filler;
+    if (batches <= 1) batch_stride = filler;
+    using Element = typename T::Element;
+    return make_tensor(make_gmem_ptr(static_cast<const Element*>(ptr)),
+                       typename T::GmemShape{rows, hdim, heads > 0 ? heads : 1, batches > 0 ? batches : 1},
+                       typename T::GmemStride{row_stride, _1{}, head_stride, batch_stride});
+}
+
+}  // namespace v3_detail
+
+template <FwdV3Key K>
+cudaError_t launch_fwd_v3(const FwdParams& p, cudaStream_t stream) {
+    using namespace cute;
+    using T = FwdV3Traits<K>;
+    const int m_blocks = (p.max_seqlen_q + T::kBlockM - 1) / T::kBlockM;
+    if (m_blocks == 0 || p.batch == 0 || p.nhead_q == 0) return cudaSuccess;
+
+    const int nb = p.is_group_mode ? 1 : p.batch;
+    // An empty K/V (no keys anywhere) is never loaded; its descriptor then describes Q's
+    // memory so that it is well-formed even for a null pointer.
+    const bool no_keys = p.seqlen_k <= 0;
+    auto gq = v3_detail::gmem_view<T>(p.q, p.seqlen_q, p.hdim_q, p.nhead_q, nb, p.q_row_stride, p.q_head_stride,
+                                      p.q_batch_stride);
+    auto gk = no_keys ? gq
+                      : v3_detail::gmem_view<T>(p.k, p.seqlen_k, p.hdim_q, p.nhead_k, nb, p.k_row_stride,
+                                                p.k_head_stride, p.k_batch_stride);
+    auto gv = no_keys ? v3_detail::gmem_view<T>(p.q, p.seqlen_q, p.hdim_v, p.nhead_q, nb, p.q_row_stride,
+                                                p.q_head_stride, p.q_batch_stride)
+                      : v3_detail::gmem_view<T>(p.v, p.seqlen_k, p.hdim_v, p.nhead_k, nb, p.v_row_stride,
+                                                p.v_head_stride, p.v_batch_stride);
+    FwdV3KernelParams<T> kp{p,
+                            make_tma_copy(SM90_TMA_LOAD{}, gq, typename T::SmemLayoutQ{}),
+                            make_tma_copy(SM90_TMA_LOAD{}, gk, take<0, 2>(typename T::SmemLayoutK{})),
+                            make_tma_copy(SM90_TMA_LOAD{}, gv, take<0, 2>(typename T::SmemLayoutV{})),
+                            gq.shape(), gk.shape(), gv.shape()};
+
+    auto kernel = &fwd_v3_kernel<K.dtype, K.hdim_q, K.hdim_v, K.mask>;
+    constexpr int smem = T::kSmemBytes;
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return e;
+    const dim3 grid(m_blocks, p.nhead_q, p.batch);
+    kernel<<<grid, T::kNThreads, smem, stream>>>(kp);
+    return cudaGetLastError();
+}
+
+}  // namespace aiter::fwd

@@ -1,0 +1,116 @@
+// CuTe types of one v3 forward configuration (sm_90a), all derived from FwdV3Key and the tile
+// in tile.h: element type, the two warpgroup MMAs (wgmma), the GMMA shared-memory layouts, the
+// TMA copy types and the shared-memory plan.
+//
+//   S = Q · Kᵀ   wgmma SS: Q (M × dq) and K (N × dq) both from shared memory, K-major
+//   O += P · V   wgmma RS: P (M × N) from registers, V (N × dv) from shared memory read as
+//                Vᵀ (dv × N) with dv contiguous ("MN-major" B operand, no transpose copy)
+// Each consumer warpgroup runs both GEMMs on its own 64 rows of the tile (AtomLayout M = M/64).
+#pragma once
+
+#include <cute/tensor.hpp>
+#include <cutlass/arch/barrier.h>
+#include <cutlass/numeric_types.h>
+#include <cutlass/pipeline/sm90_pipeline.hpp>
+
+#include "fwd/fwd_key.h"
+#include "fwd/fwd_params.h"
+#include "kernels/fwd_v3/tile.h"
+
+namespace aiter::fwd {
+
+template <FwdV3Key K>
+struct FwdV3Traits {
+    using Element = std::conditional_t<K.dtype == DType::fp16, cutlass::half_t, cutlass::bfloat16_t>;
+
+    static constexpr FwdV3Tile kTile = fwd_v3_tile(K.hdim_q, K.hdim_v);
+    static constexpr int kBlockM    = kTile.block_m;
+    static constexpr int kBlockN    = kTile.block_n;
+    static constexpr int kStages    = kTile.stages;
+    static constexpr int kHeadDimQK = K.hdim_q;
+    static constexpr int kHeadDimV  = K.hdim_v;
+    static constexpr bool kMasked   = K.mask == MaskKind::window;
+
+    static constexpr int kNumMmaWarpgroups = kBlockM / 64;
+    static constexpr int kNumMmaThreads    = kNumMmaWarpgroups * 128;
+    static constexpr int kNThreads         = kNumMmaThreads + 128;  // + the producer warpgroup
+
+    static_assert(kBlockM % 64 == 0 && kBlockN % 16 == 0, "wgmma: 64-row warpgroup tiles, K steps of 16");
+    static_assert(kHeadDimQK % 64 == 0 && kHeadDimV % 64 == 0, "128-byte swizzled rows of 64 elements");
+    static_assert(kHeadDimV <= kHeadDimQK, "O is staged in Q's shared-memory buffer");
+
+    using MmaAtomLayout = cute::Layout<cute::Shape<cute::Int<kNumMmaWarpgroups>, cute::_1, cute::_1>>;
+    using TiledMmaS = decltype(cute::make_tiled_mma(
+        cute::GMMA::ss_op_selector<Element, Element, float,
+                                   cute::Shape<cute::_64, cute::Int<kBlockN>, cute::Int<kHeadDimQK>>>(),
+        MmaAtomLayout{}));
+    using TiledMmaO = decltype(cute::make_tiled_mma(
+        cute::GMMA::rs_op_selector<Element, Element, float,
+                                   cute::Shape<cute::_64, cute::Int<kHeadDimV>, cute::Int<kBlockN>>,
+                                   cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
+        MmaAtomLayout{}));
+
+    // Rows of 64 elements (128 bytes), 128-byte swizzle: what both TMA and wgmma read fastest.
+    using SmemAtom = cute::GMMA::Layout_K_SW128_Atom<Element>;
+    using SmemLayoutQ = decltype(cute::tile_to_shape(SmemAtom{}, cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDimQK>>{}));
+    using SmemLayoutK = decltype(cute::tile_to_shape(
+        SmemAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDimQK>, cute::Int<kStages>>{}));
+    using SmemLayoutV = decltype(cute::tile_to_shape(
+        SmemAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDimV>, cute::Int<kStages>>{}));
+    // Vᵀ: (dv, N, stages) view of the same bytes, the B operand of O += P·V.
+    using SmemLayoutVt = decltype(cute::composition(
+        SmemLayoutV{}, cute::make_ordered_layout(
+                           cute::Shape<cute::Int<kHeadDimV>, cute::Int<kBlockN>, cute::Int<kStages>>{},
+                           cute::Step<cute::_2, cute::_1, cute::_3>{})));
+    using SmemLayoutO = decltype(cute::tile_to_shape(SmemAtom{}, cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDimV>>{}));
+
+    // Global tensors as TMA sees them: (rows, hdim, head, batch), hdim contiguous. Rows and
+    // hdim outside the tensor read as zeros (TMA out-of-bounds fill).
+    using GmemShape  = cute::Shape<int32_t, int32_t, int32_t, int32_t>;
+    using GmemStride = cute::Stride<int64_t, cute::_1, int64_t, int64_t>;
+    using GmemTensor = decltype(cute::make_tensor(cute::make_gmem_ptr(static_cast<Element const*>(nullptr)),
+                                                  GmemShape{}, GmemStride{}));
+    using TmaQ = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensor{}, SmemLayoutQ{}));
+    using TmaK = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensor{},
+                                              cute::take<0, 2>(SmemLayoutK{})));
+    using TmaV = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensor{},
+                                              cute::take<0, 2>(SmemLayoutV{})));
+
+    static constexpr uint32_t kTmaBytesQ = kBlockM * kHeadDimQK * sizeof(Element);
+    static constexpr uint32_t kTmaBytesK = kBlockN * kHeadDimQK * sizeof(Element);
+    static constexpr uint32_t kTmaBytesV = kBlockN * kHeadDimV * sizeof(Element);
+
+    using PipelineK = cutlass::PipelineTmaAsync<kStages>;
+    using PipelineV = cutlass::PipelineTmaAsync<kStages>;
+
+    // O leaves through shared memory (Q's buffer), then 16-byte stores by the consumer threads.
+    static constexpr int kGmemElems      = 8;
+    static constexpr int kGmemThreadsRow = 64 / kGmemElems;  // one 128-byte swizzle row
+    using GmemTiledCopyO = decltype(cute::make_tiled_copy(
+        cute::Copy_Atom<cute::UniversalCopy<cute::uint128_t>, Element>{},
+        cute::Layout<cute::Shape<cute::Int<kNumMmaThreads / kGmemThreadsRow>, cute::Int<kGmemThreadsRow>>,
+                     cute::Stride<cute::Int<kGmemThreadsRow>, cute::_1>>{},
+        cute::Layout<cute::Shape<cute::_1, cute::Int<kGmemElems>>>{}));
+
+    struct SharedStorage {
+        cute::array_aligned<Element, cute::cosize_v<SmemLayoutQ>, 1024> q;  // Q, then O
+        cute::array_aligned<Element, cute::cosize_v<SmemLayoutK>, 1024> k;
+        cute::array_aligned<Element, cute::cosize_v<SmemLayoutV>, 1024> v;
+        typename PipelineK::SharedStorage pipe_k;
+        typename PipelineV::SharedStorage pipe_v;
+        cutlass::arch::ClusterTransactionBarrier bar_q;
+    };
+    static constexpr int kSmemBytes = int(sizeof(SharedStorage));
+};
+
+// What the kernel receives: the common parameters plus the three TMA descriptors.
+template <class T>
+struct FwdV3KernelParams {
+    FwdParams p;
+    typename T::TmaQ tma_q;
+    typename T::TmaK tma_k;
+    typename T::TmaV tma_v;
+    typename T::GmemShape shape_q, shape_k, shape_v;  // (rows, hdim, heads, batches) of each descriptor
+};
+
+}  // namespace aiter::fwd

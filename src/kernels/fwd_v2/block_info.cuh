@@ -53,24 +53,32 @@ __device__ __forceinline__ BlockInfo block_info(const FwdParams& p, int b, int h
     return bi;
 }
 
-// The (row block, head, batch) of this CTA. Unmasked: row blocks of one (batch, head) run next
-// to each other and share K/V in L2. Masked: heaviest first — under a causal mask the last row
-// blocks see the most keys, so the launch order (blockIdx.x fastest) is remapped to "last row
-// block of every (batch, head), then the one before, ..." and the light blocks fill the tail.
+// Tile t (0 <= t < m_blocks * heads * batch) -> (row block, head, batch). Unmasked: row blocks
+// of one (batch, head) are consecutive and share K/V in L2. Masked: heaviest first — under a
+// causal mask the last row blocks see the most keys, so the order is "last row block of every
+// (batch, head), then the one before, ..." and the light tiles fill the tail.
 template <bool kMasked>
-__device__ __forceinline__ void tile_coords(int* m_block, int* h, int* b) {
-    *m_block = blockIdx.x;
-    *h       = blockIdx.y;
-    *b       = blockIdx.z;
+__device__ __forceinline__ void tile_from_index(int64_t t, int m_blocks, int heads, int batch, int* m_block,
+                                                int* h, int* b) {
     if constexpr (kMasked) {
-        const int64_t heads  = gridDim.y;
-        const int64_t hb     = heads * gridDim.z;
-        const int64_t linear = blockIdx.x + int64_t(gridDim.x) * (blockIdx.y + heads * blockIdx.z);
-        const int64_t rem    = linear % hb;
-        *m_block = int(gridDim.x) - 1 - int(linear / hb);
+        const int64_t hb  = int64_t(heads) * batch;
+        const int64_t rem = t % hb;
+        *m_block = m_blocks - 1 - int(t / hb);
         *h       = int(rem % heads);
         *b       = int(rem / heads);
+    } else {
+        *m_block = int(t % m_blocks);
+        const int64_t rest = t / m_blocks;
+        *h = int(rest % heads);
+        *b = int(rest / heads);
     }
+}
+
+// The tile of this CTA in a grid of (row blocks, heads, batch), in the order above.
+template <bool kMasked>
+__device__ __forceinline__ void tile_coords(int* m_block, int* h, int* b) {
+    const int64_t linear = blockIdx.x + int64_t(gridDim.x) * (blockIdx.y + int64_t(gridDim.y) * blockIdx.z);
+    tile_from_index<kMasked>(linear, int(gridDim.x), int(gridDim.y), int(gridDim.z), m_block, h, b);
 }
 
 // Key blocks [*n_begin, *n_end) of size block_n that any row of [m_first, m_last] may see.

@@ -1,9 +1,11 @@
 // v3 forward attention kernel (Hopper, sm_90a): TMA + wgmma + warp specialization.
 //
-// One CTA computes rows [m0, m0 + kBlockM) of one (batch, q head) with 1 + kBlockM/64
-// warpgroups:
+// A CTA walks tiles t = blockIdx.x, blockIdx.x + gridDim.x, ... (rows [m0, m0 + kBlockM) of
+// one (batch, q head), heaviest first under a mask): the host launches one CTA per SM without a
+// mask (persistent), one per tile with one (launch.cuh). 1 + kBlockM/64 warpgroups:
 //   producer warpgroup (registers given back with setmaxnreg): one thread issues the TMA loads
-//     of Q (once) and of K_j, V_j into `kStages` shared-memory buffers, each completing on an
+//     of Q (once per tile, when the previous tile's epilogue released the buffer) and of
+//     K_j, V_j into `kStages` shared-memory buffers, running ahead into the next tile, each completing on an
 //     mbarrier (cutlass::PipelineTmaAsync: "full" when the bytes landed, "empty" when every
 //     consumer warpgroup is done with the buffer);
 //   consumer warpgroups (more registers), each owning 64 rows:
@@ -105,22 +107,38 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     extern __shared__ __align__(1024) char smem_raw[];
     auto& ss = *reinterpret_cast<typename T::SharedStorage*>(smem_raw);
 
-    int m_block, h, b;
-    tile_coords<T::kMasked>(&m_block, &h, &b);
-    const BlockInfo bi = block_info(p, b, h);
-    const int m0 = m_block * kBlockM;
-    if (m0 >= bi.sq) return;  // uniform over the CTA: before any barrier exists
-    const int m_last = min(m0 + kBlockM, bi.sq) - 1;
-    int n_begin, n_end;
-    key_block_range<T::kMasked>(p.mask, m0, m_last, bi.sq, bi.sk, kBlockN, &n_begin, &n_end);
-    const bool any_keys = n_begin < n_end;
+    // CTA i takes tiles i, i + gridDim.x, ... of the order of tile_from_index (heaviest first
+    // under a mask). Producer and consumers walk the same tile sequence and skip the same empty
+    // tiles, so their barrier phases stay in step.
+    const int m_blocks      = (p.max_seqlen_q + kBlockM - 1) / kBlockM;
+    const int64_t num_tiles = int64_t(m_blocks) * p.nhead_q * p.batch;
+    struct Tile {
+        int m_block, h, b, m0, m_last, n_begin, n_end;
+        BlockInfo bi;
+        __device__ bool empty() const { return m0 >= bi.sq; }   // no query row: nothing to do
+        __device__ bool any_keys() const { return n_begin < n_end; }
+    };
+    auto tile_at = [&](int64_t t) {
+        Tile tl;
+        tile_from_index<T::kMasked>(t, m_blocks, p.nhead_q, p.batch, &tl.m_block, &tl.h, &tl.b);
+        tl.bi     = block_info(p, tl.b, tl.h);
+        tl.m0     = tl.m_block * kBlockM;
+        tl.m_last = min(tl.m0 + kBlockM, tl.bi.sq) - 1;
+        tl.n_begin = tl.n_end = 0;
+        if (!tl.empty())
+            key_block_range<T::kMasked>(p.mask, tl.m0, tl.m_last, tl.bi.sq, tl.bi.sk, kBlockN, &tl.n_begin, &tl.n_end);
+        return tl;
+    };
 
     const int warp_group = threadIdx.x / 128;
     const int warp_idx   = cutlass::canonical_warp_idx_sync();
 
     // ---- barriers ----------------------------------------------------------------------
+    // bar_q: Q of the current tile landed (TMA transaction). bar_q_free: the consumers are done
+    // with Q's buffer (also O's staging buffer) of the previous tile, so the next Q may land.
     if (warp_idx == 0 && cute::elect_one_sync()) {
         ss.bar_q.init(1);
+        ss.bar_q_free.init(1);
         cute::prefetch_tma_descriptor(kp.tma_q.get_tma_descriptor());
         cute::prefetch_tma_descriptor(kp.tma_k.get_tma_descriptor());
         cute::prefetch_tma_descriptor(kp.tma_v.get_tma_descriptor());
@@ -143,29 +161,47 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     if (warp_group == 0) {
         // ================= producer =================
         cutlass::arch::warpgroup_reg_dealloc<24>();
-        if (threadIdx.x == 0 && any_keys) {
-            Tensor mQ = head_view(kp.tma_q.get_tma_tensor(kp.shape_q), group, bi.q_row0, h, b);
-            Tensor mK = head_view(kp.tma_k.get_tma_tensor(kp.shape_k), group, bi.k_row0, h / p.h_ratio, b);
-            Tensor mV = head_view(kp.tma_v.get_tma_tensor(kp.shape_v), group, bi.k_row0, h / p.h_ratio, b);
-            Tensor gQ = local_tile(mQ, Shape<Int<kBlockM>, Int<kDQK>>{}, make_coord(m_block, 0));  // (M, D)
-            Tensor gK = local_tile(mK, Shape<Int<kBlockN>, Int<kDQK>>{}, make_coord(_, 0));        // (N, D, nblk)
-            Tensor gV = local_tile(mV, Shape<Int<kBlockN>, Int<kDV>>{}, make_coord(_, 0));         // (N, D, nblk)
+        if (threadIdx.x == 0) {
             Tensor sQ = make_tensor(make_smem_ptr(ss.q.data()), typename T::SmemLayoutQ{});
             Tensor sK = make_tensor(make_smem_ptr(ss.k.data()), typename T::SmemLayoutK{});
             Tensor sV = make_tensor(make_smem_ptr(ss.v.data()), typename T::SmemLayoutV{});
-            auto [tQgQ, tQsQ] = tma_partition(kp.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQ), group_modes<0, 2>(gQ));
-            auto [tKgK, tKsK] = tma_partition(kp.tma_k, _0{}, Layout<_1>{}, group_modes<0, 2>(sK), group_modes<0, 2>(gK));
-            auto [tVgV, tVsV] = tma_partition(kp.tma_v, _0{}, Layout<_1>{}, group_modes<0, 2>(sV), group_modes<0, 2>(gV));
-
-            ss.bar_q.arrive_and_expect_tx(T::kTmaBytesQ);
-            copy(kp.tma_q.with(reinterpret_cast<uint64_t&>(ss.bar_q), 0), tQgQ, tQsQ);
             auto st = cutlass::make_producer_start_state<PipelineK>();
-            for (int n = n_end - 1; n >= n_begin; --n) {
+            int tiles_done = 0;
+            for (int64_t t = blockIdx.x; t < num_tiles; t += gridDim.x) {
+                const Tile tl = tile_at(t);
+                if (tl.empty()) continue;
+                const int hk = tl.h / p.h_ratio;
+                Tensor mQ = head_view(kp.tma_q.get_tma_tensor(kp.shape_q), group, tl.bi.q_row0, tl.h, tl.b);
+                Tensor mK = head_view(kp.tma_k.get_tma_tensor(kp.shape_k), group, tl.bi.k_row0, hk, tl.b);
+                Tensor mV = head_view(kp.tma_v.get_tma_tensor(kp.shape_v), group, tl.bi.k_row0, hk, tl.b);
+                Tensor gQ = local_tile(mQ, Shape<Int<kBlockM>, Int<kDQK>>{}, make_coord(tl.m_block, 0));  // (M, D)
+                Tensor gK = local_tile(mK, Shape<Int<kBlockN>, Int<kDQK>>{}, make_coord(_, 0));  // (N, D, nblk)
+                Tensor gV = local_tile(mV, Shape<Int<kBlockN>, Int<kDV>>{}, make_coord(_, 0));   // (N, D, nblk)
+                auto [tQgQ, tQsQ] = tma_partition(kp.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQ), group_modes<0, 2>(gQ));
+                auto [tKgK, tKsK] = tma_partition(kp.tma_k, _0{}, Layout<_1>{}, group_modes<0, 2>(sK), group_modes<0, 2>(gK));
+                auto [tVgV, tVsV] = tma_partition(kp.tma_v, _0{}, Layout<_1>{}, group_modes<0, 2>(sV), group_modes<0, 2>(gV));
+
+                // A tile without visible keys loads nothing (its O is written as zeros from
+                // registers). Otherwise the first K block may stream in while the consumers
+                // finish the previous tile; Q waits until they released its buffer. Only
+                // Q-loading tiles count on bar_q_free, so its phase can never run two ahead.
+                if (!tl.any_keys()) continue;
+                const int n_first = tl.n_end - 1;
                 pipe_k.producer_acquire(st);
-                copy(kp.tma_k.with(*pipe_k.producer_get_barrier(st), 0), tKgK(_, n), tKsK(_, st.index()));
-                pipe_v.producer_acquire(st);
-                copy(kp.tma_v.with(*pipe_v.producer_get_barrier(st), 0), tVgV(_, n), tVsV(_, st.index()));
-                ++st;
+                copy(kp.tma_k.with(*pipe_k.producer_get_barrier(st), 0), tKgK(_, n_first), tKsK(_, st.index()));
+                if (tiles_done > 0) ss.bar_q_free.wait((tiles_done - 1) & 1);
+                ++tiles_done;
+                ss.bar_q.arrive_and_expect_tx(T::kTmaBytesQ);
+                copy(kp.tma_q.with(reinterpret_cast<uint64_t&>(ss.bar_q), 0), tQgQ, tQsQ);
+                for (int n = n_first; n >= tl.n_begin; --n) {
+                    if (n != n_first) {
+                        pipe_k.producer_acquire(st);
+                        copy(kp.tma_k.with(*pipe_k.producer_get_barrier(st), 0), tKgK(_, n), tKsK(_, st.index()));
+                    }
+                    pipe_v.producer_acquire(st);
+                    copy(kp.tma_v.with(*pipe_v.producer_get_barrier(st), 0), tVgV(_, n), tVsV(_, st.index()));
+                    ++st;
+                }
             }
         }
         return;
@@ -187,102 +223,114 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     Tensor tSrK = thr_s.partition_fragment_B(sK);   // (MMA, MMA_N, MMA_K, stages)
     Tensor tOrV = thr_o.partition_fragment_B(sVt);  // (MMA, MMA_D, MMA_K, stages)
 
-    Tensor acc_o = partition_fragment_C(mma_o, Shape<Int<kBlockM>, Int<kDV>>{});
-    clear(acc_o);
+    Tensor acc_o    = partition_fragment_C(mma_o, Shape<Int<kBlockM>, Int<kDV>>{});
     Tensor acc_o_rc = make_tensor(acc_o.data(), gmma_acc_rowcol(acc_o.layout()));
     constexpr int kRows = decltype(size<0>(acc_o_rc))::value;
-    OnlineSoftmax<kRows> softmax;
+    Tensor acc_s = partition_fragment_C(mma_s, Shape<Int<kBlockM>, Int<kBlockN>>{});
+    Tensor s     = make_tensor(acc_s.data(), gmma_acc_rowcol(acc_s.layout()));  // (rows, cols)
+    Tensor rP    = make_tensor_like<Element>(acc_s);
+    Tensor tOrP  = make_tensor(rP.data(), gmma_acc_as_a(rP.layout()));
 
     Tensor tScS    = thr_s.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<kBlockN>>{}));
     Tensor tScS_rc = make_tensor(tScS.data(), gmma_acc_rowcol(tScS.layout()));
+    Tensor tOcO    = thr_o.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<kDV>>{}));
+    Tensor tOcO_rc = make_tensor(tOcO.data(), gmma_acc_rowcol(tOcO.layout()));
+
+    Tensor sO = make_tensor(make_smem_ptr(ss.q.data()), typename T::SmemLayoutO{});  // Q's buffer
+    auto smem_copy_O = make_tiled_copy_C(Copy_Atom<AutoVectorizingCopyWithAssumedAlignment<32>, Element>{}, mma_o);
+    auto smem_thr_O  = smem_copy_O.get_thread_slice(ctid);
+    typename T::GmemTiledCopyO gmem_copy_O;
+    auto gmem_thr_O = gmem_copy_O.get_thread_slice(ctid);
+    Tensor tOcO_g = gmem_thr_O.partition_D(make_identity_tensor(Shape<Int<kBlockM>, Int<kDV>>{}));
 
     const bool use_softcap     = p.softcap > 0.f;
     const float scale_over_cap = use_softcap ? p.scale_s / p.softcap : 0.f;
 
-    if (any_keys) {
-        ss.bar_q.wait(0);
-        cutlass::PipelineState<T::kStages> st;  // consumer side: index 0, phase 0
-        Tensor acc_s = partition_fragment_C(mma_s, Shape<Int<kBlockM>, Int<kBlockN>>{});
-        Tensor s     = make_tensor(acc_s.data(), gmma_acc_rowcol(acc_s.layout()));  // (rows, cols)
-        Tensor rP    = make_tensor_like<Element>(acc_s);
-        Tensor tOrP  = make_tensor(rP.data(), gmma_acc_as_a(rP.layout()));
-        float corr[kRows];
-        // Scores of key block n -> probabilities in s (fp32), corr = the rescale of O.
-        auto softmax_block = [&](int n) {
-            if (use_softcap) apply_softcap(s, scale_over_cap, p.softcap);
-            const int n0 = n * kBlockN;
-            if (block_needs_mask<T::kMasked>(p.mask, m0, m_last, n0, kBlockN, bi.sq, bi.sk))
-                apply_mask<T::kMasked>(s, tScS_rc, p.mask, m0, n0, bi.sq, bi.sk);
-            softmax.update_scores(s, p.scale_log2, corr);
-        };
+    cutlass::PipelineState<T::kStages> st;  // consumer side of both pipelines: index 0, phase 0
+    int q_loads = 0;
+    for (int64_t t = blockIdx.x; t < num_tiles; t += gridDim.x) {
+        const Tile tl = tile_at(t);
+        if (tl.empty()) continue;
+        const BlockInfo& bi = tl.bi;
+        OnlineSoftmax<kRows> softmax;
+        clear(acc_o);
 
-        pipe_k.consumer_wait(st);
-        wgmma_gemm<true>(mma_s, tSrQ, tSrK(_, _, _, st.index()), acc_s);
-        warpgroup_wait<0>();
-        pipe_k.consumer_release(st);
-        softmax_block(n_end - 1);  // O is still zero: no rescale
-        convert_fragment(rP, acc_s);
+        if (tl.any_keys()) {
+            ss.bar_q.wait(q_loads & 1);
+            ++q_loads;
+            float corr[kRows];
+            // Scores of key block n -> probabilities in s (fp32), corr = the rescale of O.
+            auto softmax_block = [&](int n) {
+                if (use_softcap) apply_softcap(s, scale_over_cap, p.softcap);
+                const int n0 = n * kBlockN;
+                if (block_needs_mask<T::kMasked>(p.mask, tl.m0, tl.m_last, n0, kBlockN, bi.sq, bi.sk))
+                    apply_mask<T::kMasked>(s, tScS_rc, p.mask, tl.m0, n0, bi.sq, bi.sk);
+                softmax.update_scores(s, p.scale_log2, corr);
+            };
 
-        // Steady state, per key block n: S_n = Q·K_nᵀ and O += P_{n+1}·V_{n+1} are issued back
-        // to back; the softmax of S_n runs while P·V is still on the tensor cores, and O is
-        // rescaled only once that GEMM has finished.
-        for (int n = n_end - 2; n >= n_begin; --n) {
-            auto st_next = st;
-            ++st_next;
-            pipe_k.consumer_wait(st_next);
-            wgmma_gemm<true>(mma_s, tSrQ, tSrK(_, _, _, st_next.index()), acc_s);
+            pipe_k.consumer_wait(st);
+            wgmma_gemm<true>(mma_s, tSrQ, tSrK(_, _, _, st.index()), acc_s);
+            warpgroup_wait<0>();
+            pipe_k.consumer_release(st);
+            softmax_block(tl.n_end - 1);  // O is still zero: no rescale
+            convert_fragment(rP, acc_s);
+
+            // Steady state, per key block n: S_n = Q·K_nᵀ and O += P_{n+1}·V_{n+1} are issued
+            // back to back; the softmax of S_n runs while P·V is still on the tensor cores,
+            // and O is rescaled only once that GEMM has finished.
+            for (int n = tl.n_end - 2; n >= tl.n_begin; --n) {
+                auto st_next = st;
+                ++st_next;
+                pipe_k.consumer_wait(st_next);
+                wgmma_gemm<true>(mma_s, tSrQ, tSrK(_, _, _, st_next.index()), acc_s);
+                pipe_v.consumer_wait(st);
+                wgmma_gemm<false>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
+                warpgroup_wait<1>();  // S_n is ready (GEMM batches retire in order)
+                pipe_k.consumer_release(st_next);
+                softmax_block(n);
+                warpgroup_wait<0>();  // P_{n+1}·V_{n+1} is done
+                pipe_v.consumer_release(st);
+                softmax.rescale(acc_o_rc, corr);
+                convert_fragment(rP, acc_s);
+                st = st_next;
+            }
             pipe_v.consumer_wait(st);
             wgmma_gemm<false>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
-            warpgroup_wait<1>();  // S_n is ready (GEMM batches retire in order)
-            pipe_k.consumer_release(st_next);
-            softmax_block(n);
-            warpgroup_wait<0>();  // P_{n+1}·V_{n+1} is done
+            warpgroup_wait<0>();
             pipe_v.consumer_release(st);
-            softmax.rescale(acc_o_rc, corr);
-            convert_fragment(rP, acc_s);
-            st = st_next;
+            ++st;
         }
-        pipe_v.consumer_wait(st);
-        wgmma_gemm<false>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
-        warpgroup_wait<0>();
-        pipe_v.consumer_release(st);
-    }
 
-    // ---- epilogue -------------------------------------------------------------------------
-    float lse[kRows];
-    softmax.finalize(acc_o_rc, p.scale_log2, lse);
-
-    Tensor tOcO    = thr_o.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<kDV>>{}));
-    Tensor tOcO_rc = make_tensor(tOcO.data(), gmma_acc_rowcol(tOcO.layout()));
-    if (p.lse != nullptr) {
-        float* lse_ptr = p.lse + bi.lse_offset;
-        CUTE_UNROLL
-        for (int r = 0; r < kRows; ++r) {
-            const int row = m0 + get<0>(tOcO_rc(r, 0));
-            if (get<1>(tOcO_rc(r, 0)) == 0 && row < bi.sq) lse_ptr[row] = lse[r];
+        // ---- epilogue: O /= l, LSE, O through shared memory (Q's buffer) to global --------
+        float lse[kRows];
+        softmax.finalize(acc_o_rc, p.scale_log2, lse);
+        if (p.lse != nullptr) {
+            float* lse_ptr = p.lse + bi.lse_offset;
+            CUTE_UNROLL
+            for (int r = 0; r < kRows; ++r) {
+                const int row = tl.m0 + get<0>(tOcO_rc(r, 0));
+                if (get<1>(tOcO_rc(r, 0)) == 0 && row < bi.sq) lse_ptr[row] = lse[r];
+            }
         }
+        Tensor mO = make_tensor(make_gmem_ptr(static_cast<Element*>(p.o) + bi.o_offset),
+                                make_shape(bi.sq, Int<kDV>{}), make_stride(p.o_row_stride, _1{}));
+        Tensor gO   = local_tile(mO, Shape<Int<kBlockM>, Int<kDV>>{}, make_coord(tl.m_block, 0));
+        Tensor tOgO = gmem_thr_O.partition_D(gO);
+        Tensor tOrO = make_tensor<Element>(shape(tOgO));
+        if (tl.any_keys()) {
+            Tensor rO = make_tensor_like<Element>(acc_o);
+            convert_fragment(rO, acc_o);
+            cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, 0);  // every warpgroup is done reading Q
+            copy(smem_copy_O, smem_thr_O.retile_S(rO), smem_thr_O.partition_D(sO));
+            cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, 0);
+            copy(gmem_copy_O, gmem_thr_O.partition_S(sO), tOrO);
+            cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, 0);  // O's staging buffer is free
+            if (ctid == 0) ss.bar_q_free.arrive();                     // the next Q may land
+        } else {
+            clear(tOrO);  // no visible key: O = 0 (and LSE = -inf above); Q's buffer untouched
+        }
+        store_tile<true>(gmem_copy_O, tOrO, tOgO, tOcO_g, bi.sq - tl.m0, p.hdim_v);
     }
-
-    Tensor rO = make_tensor_like<Element>(acc_o);
-    convert_fragment(rO, acc_o);
-    cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, 0);  // every warpgroup is done reading Q
-    Tensor sO = make_tensor(make_smem_ptr(ss.q.data()), typename T::SmemLayoutO{});
-    auto smem_copy_O = make_tiled_copy_C(Copy_Atom<AutoVectorizingCopyWithAssumedAlignment<32>, Element>{}, mma_o);
-    auto smem_thr_O  = smem_copy_O.get_thread_slice(ctid);
-    copy(smem_copy_O, smem_thr_O.retile_S(rO), smem_thr_O.partition_D(sO));
-    cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, 0);
-
-    Tensor mO = make_tensor(make_gmem_ptr(static_cast<Element*>(p.o) + bi.o_offset),
-                            make_shape(bi.sq, Int<kDV>{}), make_stride(p.o_row_stride, _1{}));
-    Tensor gO = local_tile(mO, Shape<Int<kBlockM>, Int<kDV>>{}, make_coord(m_block, 0));
-    typename T::GmemTiledCopyO gmem_copy_O;
-    auto gmem_thr_O = gmem_copy_O.get_thread_slice(ctid);
-    Tensor tOsO = gmem_thr_O.partition_S(sO);
-    Tensor tOgO = gmem_thr_O.partition_D(gO);
-    Tensor tOrO = make_tensor<Element>(shape(tOgO));
-    copy(gmem_copy_O, tOsO, tOrO);
-    Tensor tOcO_g = gmem_thr_O.partition_D(make_identity_tensor(Shape<Int<kBlockM>, Int<kDV>>{}));
-    store_tile<true>(gmem_copy_O, tOrO, tOgO, tOcO_g, bi.sq - m0, p.hdim_v);
 #endif
 }
 

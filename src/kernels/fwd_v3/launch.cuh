@@ -1,5 +1,6 @@
 // Host-side launch of one v3 forward instance: builds the three TMA descriptors of the call
-// and launches one CTA per (row block, q head, batch). Included only by the generated
+// and launches the grid: persistent (one CTA per SM walking the (row block, q head, batch)
+// tiles) without a mask, one CTA per tile with one. Included only by the generated
 // instance files (one explicit instantiation each, see codegen/).
 #pragma once
 
@@ -65,7 +66,16 @@ cudaError_t launch_fwd_v3(const FwdParams& p, cudaStream_t stream) {
     constexpr int smem = T::kSmemBytes;
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
-    const dim3 grid(m_blocks, p.nhead_q, p.batch);
+    // Unmasked: persistent, one CTA per SM (shared memory allows no more) walking its tiles.
+    // Masked: tile costs differ (causal), and a static walk balanced worse on an H100 than the
+    // hardware's own block scheduling (docs/PERF.md), so one CTA per tile, heaviest first.
+    const int64_t tiles = int64_t(m_blocks) * p.nhead_q * p.batch;
+    int dev = 0, sms = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+        return cudaGetLastError();
+    constexpr int64_t kMaxGrid = 0x7fffffff;
+    const int64_t want = T::kMasked ? tiles : (tiles < sms ? tiles : sms);
+    const int grid = int(want < kMaxGrid ? want : kMaxGrid);
     kernel<<<grid, T::kNThreads, smem, stream>>>(kp);
     return cudaGetLastError();
 }

@@ -98,7 +98,8 @@ struct FwdV3Traits {
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutV>, 1024> v;
         typename PipelineK::SharedStorage pipe_k;
         typename PipelineV::SharedStorage pipe_v;
-        cutlass::arch::ClusterTransactionBarrier bar_q;
+        cutlass::arch::ClusterTransactionBarrier bar_q;  // Q landed (TMA bytes)
+        cutlass::arch::ClusterBarrier bar_q_free;        // Q's buffer may be refilled
     };
     static constexpr int kSmemBytes = int(sizeof(SharedStorage));
 };

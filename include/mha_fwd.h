@@ -33,7 +33,7 @@ struct mha_fwd_args {
     // --- selection -------------------------------------------------------------------
     bool use_asm_v3      = false;  // try the Hopper-native v3 family first (falls back to v2)
     bool v3_api_check    = false;  // only answer 1 (a v3 kernel exists) or -1, no launch
-    int how_v3_bf16_cvt  = 0;      // bf16 output rounding: 0 RTNE (only value supported)
+    int how_v3_bf16_cvt  = 0;      // bf16 output rounding: 0 RTNE (the only one supported; 1/2 give -1 with the reason)
 
     std::string data_type = "fp16";  // "fp16" | "bf16" | "fp8bf16"
     bool is_group_mode    = false;

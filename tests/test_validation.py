@@ -26,8 +26,8 @@ def test_every_bad_argument_names_its_field(validation_exe):
     assert lines and lines[-1] == "0 failed", res.stdout + res.stderr
     assert res.returncode == 0
     oks = [l for l in lines if l.startswith("ok ")]
-    # 23 invalid cases x (mha_fwd, mha_fwd_check) + the unsupported alibi case + 4 v3 selections
-    assert len(oks) == 23 * 2 + 1 + 4, res.stdout
+    # 23 invalid cases x (mha_fwd, mha_fwd_check) + the unsupported alibi case + 5 v3 selections
+    assert len(oks) == 23 * 2 + 1 + 5, res.stdout
     assert any(l.startswith("ok v3 compiled bucket: answer 1 fmha_fwd_v3_fp16_d64_mask") for l in lines), res.stdout
     assert not [l for l in lines if l.startswith("FAIL")]
     # spot-check wording: field, expectation and value

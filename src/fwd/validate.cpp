@@ -86,6 +86,9 @@ std::string unsupported_feature(const mha_fwd_args& a) {
     if (a.s_randval) return "s_randval (storing dropout randoms) is not supported yet";
     if (a.qscale_type != 0) return "qscale_type " + str(a.qscale_type) + " (fp8 descale) is not supported yet";
     if (a.has_sink) return "has_sink (attention sinks) is not supported yet";
+    if (a.data_type == "bf16" && a.how_v3_bf16_cvt != 0)
+        return "how_v3_bf16_cvt " + str(a.how_v3_bf16_cvt) +
+               " (RTNA/RTZ rounding of bf16 outputs) is not supported; 0 (RTNE) is";
     if (a.batch > 65535) return "batch " + str(a.batch) + " exceeds the grid limit 65535";
     if (a.nhead_q > 65535) return "nhead_q " + str(a.nhead_q) + " exceeds the grid limit 65535";
     return {};

@@ -126,6 +126,8 @@ int main() {
             {"hdim not a multiple of 8", [](auto& a) { a.hdim_q = 60; }, "multiples of 8"},
             {"bucket not compiled", [](auto& a) { a.data_type = "bf16"; }, "no compiled v3 forward instance"},
             {"stride not TMA-aligned", [](auto& a) { a.stride_k = 100; }, "TMA"},
+            {"bf16 rounding other than RTNE", [](auto& a) { a.data_type = "bf16"; a.how_v3_bf16_cvt = 2; },
+             "how_v3_bf16_cvt 2"},
         };
         for (const auto& c : v3_cases) {
             aiter::mha_fwd_args a = v3_args();

@@ -45,6 +45,15 @@ std::vector<std::string> instance_names() {
     return v;
 }
 
+// Why kernel `name` (needing `bytes` of dynamic shared memory) cannot run on the current
+// device, or "" when it can (or when no device can be queried).
+std::string smem_shortfall(const char* name, int bytes) {
+    const int optin = host::device_smem_optin();
+    if (optin < 0 || bytes <= optin) return {};
+    return std::string(name) + " needs " + std::to_string(bytes) +
+           " bytes of shared memory per block; this device allows " + std::to_string(optin);
+}
+
 // Selection without launching: the instance to run, or the reason there is none.
 mha_check_result select(const mha_fwd_args& a, const FwdV2Instance** inst, bool query_device) {
     mha_check_result r;
@@ -62,10 +71,8 @@ mha_check_result select(const mha_fwd_args& a, const FwdV2Instance** inst, bool 
         return r;
     }
     if (query_device) {
-        const int optin = host::device_smem_optin();
-        if (optin >= 0 && found->smem_bytes() > optin) {
-            r.reason = std::string(found->name) + " needs " + std::to_string(found->smem_bytes()) +
-                       " bytes of shared memory per block; this device allows " + std::to_string(optin);
+        if (std::string why = smem_shortfall(found->name, found->smem_bytes()); !why.empty()) {
+            r.reason = why;
             return r;
         }
     }
@@ -128,10 +135,7 @@ mha_check_result select_v3(const mha_fwd_args& a, const FwdV3Instance** inst, bo
         const int cc = host::device_cc();
         if (cc >= 0 && cc != 90)
             return fail("the v3 kernels are sm_90a code (H100/H200); this device is sm_" + std::to_string(cc));
-        const int optin = host::device_smem_optin();
-        if (optin >= 0 && found->smem_bytes() > optin)
-            return fail(std::string(found->name) + " needs " + std::to_string(found->smem_bytes()) +
-                        " bytes of shared memory per block; this device allows " + std::to_string(optin));
+        if (std::string why = smem_shortfall(found->name, found->smem_bytes()); !why.empty()) return fail(why);
     }
     r.supported   = true;
     r.kernel_name = found->name;

@@ -33,3 +33,16 @@ def test_every_bad_argument_names_its_field(validation_exe):
     # spot-check wording: field, expectation and value
     assert any("nhead_k: expected a divisor of nhead_q (8), got 3" in l for l in lines), res.stdout
     assert any("hdim_q: expected a value in [1, 256], got 257" in l for l in lines), res.stdout
+
+
+def test_tile_order_visits_every_tile_once(tmp_path):
+    """The forward tile order (masked: heaviest first inside L2 sections) is a permutation of
+    the tiles for many grids and section sizes (tests/cpp/tile_order.cu, host-only)."""
+    exe = tmp_path / "tile_order"
+    res = run(["nvcc", "-std=c++20", "-O1", "-I", REPO / "include", "-I", REPO / "src",
+               REPO / "tests/cpp/tile_order.cu", "-o", exe])
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = run([exe])
+    lines = res.stdout.splitlines()
+    assert lines and lines[-1] == "0 failed" and res.returncode == 0, res.stdout + res.stderr
+    assert len([l for l in lines if l.startswith("ok ")]) == 7 * 7 * 2, res.stdout

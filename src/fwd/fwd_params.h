@@ -27,6 +27,7 @@ struct FwdParams {
     int seqlen_q = 0;       // batch mode: rows per batch
     int seqlen_k = 0;       // batch mode: keys per batch
     int max_seqlen_q = 0;   // grid extent along rows
+    int tile_section = 0;   // masked tile order: (batch, head) pairs per L2 section (block_info.cuh)
 
     bool is_group_mode = false;
     const int* seqstart_q  = nullptr;  // [b+1] physical (group mode)

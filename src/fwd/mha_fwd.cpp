@@ -156,6 +156,22 @@ bool aligned16(const mha_fwd_args& a) {
     return ok;
 }
 
+// Masked tile order (block_info.cuh): how many (batch, head) pairs one section holds so that
+// the K and V its CTAs read at the same time stay in L2. A q head brings 1/h_ratio of its kv
+// head's K/V (the q heads of one kv head are neighbours in the order); in group mode the
+// average key length stands for all. 32 MiB is below the L2 of A100 (40 MB) and H100 (50 MB);
+// on a smaller L2 sections only get too large, which is the order without sections.
+int fwd_tile_section(const mha_fwd_args& a) {
+    constexpr int64_t kL2Budget = int64_t(32) << 20;
+    const int64_t keys  = a.is_group_mode ? a.seqlen_k / (a.batch > 0 ? a.batch : 1) : a.seqlen_k;
+    const int64_t ratio = a.nhead_k > 0 ? a.nhead_q / a.nhead_k : 1;
+    const int64_t bytes = keys * (a.hdim_q + a.hdim_v) * 2 / (ratio > 0 ? ratio : 1);
+    const int64_t pairs = int64_t(a.batch) * a.nhead_q;
+    if (bytes <= 0) return 0;
+    const int64_t section = kL2Budget / bytes;
+    return section >= pairs ? 0 : int(section > 1 ? section : 1);
+}
+
 FwdParams make_params(const mha_fwd_args& a) {
     FwdParams p;
     p.q = a.q_ptr;
@@ -186,6 +202,7 @@ FwdParams make_params(const mha_fwd_args& a) {
     p.seqlen_q = a.seqlen_q;
     p.seqlen_k = a.seqlen_k;
     p.max_seqlen_q = a.is_group_mode && a.max_seqlen_q > 0 ? a.max_seqlen_q : a.seqlen_q;
+    p.tile_section = fwd_tile_section(a);
     p.is_group_mode = a.is_group_mode;
     p.seqstart_q = static_cast<const int*>(a.seqstart_q_ptr);
     p.seqstart_k = static_cast<const int*>(a.seqstart_k_ptr);

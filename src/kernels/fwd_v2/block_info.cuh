@@ -55,18 +55,25 @@ __device__ __forceinline__ BlockInfo block_info(const FwdParams& p, int b, int h
 
 // Tile t (0 <= t < m_blocks * heads * batch) -> (row block, head, batch). Unmasked: row blocks
 // of one (batch, head) are consecutive and share K/V in L2. Masked: heaviest first — under a
-// causal mask the last row blocks see the most keys, so the order is "last row block of every
-// (batch, head), then the one before, ..." and the light tiles fill the tail.
+// causal mask the last row blocks see the most keys — within sections of `section` (batch, head)
+// pairs: "last row block of every pair of the section, then the one before, ...", one section
+// after the other. A section's K/V is sized by the host to stay in L2 (fwd_tile_section), so the
+// CTAs running at the same time re-read it from L2, not from memory. section <= 0: one section.
 template <bool kMasked>
-__device__ __forceinline__ void tile_from_index(int64_t t, int m_blocks, int heads, int batch, int* m_block,
-                                                int* h, int* b) {
+__host__ __device__ __forceinline__ void tile_from_index(int64_t t, int m_blocks, int heads, int batch, int section,
+                                                int* m_block, int* h, int* b) {
     if constexpr (kMasked) {
-        const int64_t hb  = int64_t(heads) * batch;
-        const int64_t rem = t % hb;
-        *m_block = m_blocks - 1 - int(t / hb);
-        *h       = int(rem % heads);
-        *b       = int(rem / heads);
+        const int64_t hb = int64_t(heads) * batch;
+        const int64_t g  = section > 0 && section < hb ? section : hb;
+        const int64_t first = t / (g * m_blocks) * g;           // first pair of t's section
+        const int64_t size  = hb - first < g ? hb - first : g;  // the last section may be short
+        const int64_t r     = t - first * m_blocks;
+        const int64_t pair  = first + r % size;
+        *m_block = m_blocks - 1 - int(r / size);
+        *h       = int(pair % heads);
+        *b       = int(pair / heads);
     } else {
+        (void)section;
         *m_block = int(t % m_blocks);
         const int64_t rest = t / m_blocks;
         *h = int(rest % heads);
@@ -76,9 +83,9 @@ __device__ __forceinline__ void tile_from_index(int64_t t, int m_blocks, int hea
 
 // The tile of this CTA in a grid of (row blocks, heads, batch), in the order above.
 template <bool kMasked>
-__device__ __forceinline__ void tile_coords(int* m_block, int* h, int* b) {
+__device__ __forceinline__ void tile_coords(int section, int* m_block, int* h, int* b) {
     const int64_t linear = blockIdx.x + int64_t(gridDim.x) * (blockIdx.y + int64_t(gridDim.y) * blockIdx.z);
-    tile_from_index<kMasked>(linear, int(gridDim.x), int(gridDim.y), int(gridDim.z), m_block, h, b);
+    tile_from_index<kMasked>(linear, int(gridDim.x), int(gridDim.y), int(gridDim.z), section, m_block, h, b);
 }
 
 // Key blocks [*n_begin, *n_end) of size block_n that any row of [m_first, m_last] may see.

@@ -41,7 +41,7 @@ __global__ void __launch_bounds__(FwdV2Traits<FwdV2Key{kDType, kHdim, kMask, kAl
     extern __shared__ __align__(128) char smem[];
     const int tidx    = threadIdx.x;
     int m_block, h, b;
-    tile_coords<T::kMasked>(&m_block, &h, &b);
+    tile_coords<T::kMasked>(p.tile_section, &m_block, &h, &b);
 
     const BlockInfo bi = block_info(p, b, h);
     const int m0 = m_block * kBlockM;

@@ -1,10 +1,10 @@
 // v3 forward attention kernel (Hopper, sm_90a): TMA + wgmma + warp specialization.
 //
-// A CTA walks tiles t = blockIdx.x, blockIdx.x + gridDim.x, ... (rows [m0, m0 + kBlockM) of
-// one (batch, q head), heaviest first under a mask): the host launches one CTA per SM without a
-// mask (persistent), one per tile with one (launch.cuh). 1 + kBlockM/64 warpgroups:
+// A CTA walks tiles (rows [m0, m0 + kBlockM) of one (batch, q head), heaviest first under a
+// mask): a static stride of the grid, or tiles drawn from a global counter (kDynamicTiles). The
+// grid is persistent or one CTA per tile, per bucket (traits.cuh, launch.cuh). 1 + kBlockM/64 warpgroups:
 //   producer warpgroup (registers given back with setmaxnreg): one thread issues the TMA loads
-//     of Q (once per tile, when the previous tile's epilogue released the buffer) and of
+//     of Q (once per tile, when the consumers released Q's buffer of the previous tile) and of
 //     K_j, V_j into `kStages` shared-memory buffers, running ahead into the next tile, each completing on an
 //     mbarrier (cutlass::PipelineTmaAsync: "full" when the bytes landed, "empty" when every
 //     consumer warpgroup is done with the buffer);
@@ -13,7 +13,8 @@
 //     exp2) ; O += P_j · V_j (wgmma, P from registers). S_j and the P·V of the previous
 //     block are issued together, so the softmax of S_j runs while P·V is on the tensor cores
 //     (intra-warpgroup overlap).
-//   epilogue: O /= l, LSE, O through shared memory (Q's buffer) to global with 16-byte stores.
+//   epilogue: O /= l, LSE, O through shared memory (its own buffer when it fits, else Q's) to
+//     global with 16-byte stores.
 // Key blocks are visited from the last to the first, as in v2, so the blocks that need masking
 // come first.
 #pragma once
@@ -107,9 +108,11 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     extern __shared__ __align__(1024) char smem_raw[];
     auto& ss = *reinterpret_cast<typename T::SharedStorage*>(smem_raw);
 
-    // CTA i takes tiles i, i + gridDim.x, ... of the order of tile_from_index (heaviest first
-    // under a mask). Producer and consumers walk the same tile sequence and skip the same empty
-    // tiles, so their barrier phases stay in step.
+    // Tiles are numbered in the order of tile_from_index (heaviest first under a mask). CTA i
+    // starts with tile i; then takes i + gridDim.x, i + 2·gridDim.x, ... or, with kDynamicTiles,
+    // its producer draws the next number from a global counter and passes it to the consumers
+    // through a shared-memory ring, so that a CTA with light tiles takes more of them. Producer and consumers walk the same tile sequence and skip the same empty tiles, so
+    // their barrier phases stay in step.
     const int m_blocks      = (p.max_seqlen_q + kBlockM - 1) / kBlockM;
     const int64_t num_tiles = int64_t(m_blocks) * p.nhead_q * p.batch;
     struct Tile {
@@ -120,7 +123,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     };
     auto tile_at = [&](int64_t t) {
         Tile tl;
-        tile_from_index<T::kMasked>(t, m_blocks, p.nhead_q, p.batch, &tl.m_block, &tl.h, &tl.b);
+        tile_from_index<T::kMasked>(t, m_blocks, p.nhead_q, p.batch, p.tile_section, &tl.m_block, &tl.h, &tl.b);
         tl.bi     = block_info(p, tl.b, tl.h);
         tl.m0     = tl.m_block * kBlockM;
         tl.m_last = min(tl.m0 + kBlockM, tl.bi.sq) - 1;
@@ -134,11 +137,12 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     const int warp_idx   = cutlass::canonical_warp_idx_sync();
 
     // ---- barriers ----------------------------------------------------------------------
-    // bar_q: Q of the current tile landed (TMA transaction). bar_q_free: the consumers are done
-    // with Q's buffer (also O's staging buffer) of the previous tile, so the next Q may land.
+    // bar_q: Q of the current tile landed (TMA transaction). bar_q_free: every consumer
+    // warpgroup is done with Q's buffer of the previous tile (one arrival each), so the next Q
+    // may land: after the tile's last S GEMM when O has its own buffer, else after the epilogue.
     if (warp_idx == 0 && cute::elect_one_sync()) {
         ss.bar_q.init(1);
-        ss.bar_q_free.init(1);
+        ss.bar_q_free.init(T::kNumMmaWarpgroups);
         cute::prefetch_tma_descriptor(kp.tma_q.get_tma_descriptor());
         cute::prefetch_tma_descriptor(kp.tma_k.get_tma_descriptor());
         cute::prefetch_tma_descriptor(kp.tma_v.get_tma_descriptor());
@@ -154,20 +158,40 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     pv.transaction_bytes = T::kTmaBytesV;
     PipelineK pipe_k(ss.pipe_k, pk, Shape<_1, _1, _1>{});
     PipelineV pipe_v(ss.pipe_v, pv, Shape<_1, _1, _1>{});
+    using PipelineTile = typename T::PipelineTile;
+    typename PipelineTile::Params ptp;
+    ptp.role = warp_group == 0 ? PipelineTile::ThreadCategory::Producer : PipelineTile::ThreadCategory::Consumer;
+    ptp.producer_arv_count = 1;
+    ptp.consumer_arv_count = T::kNumMmaThreads;
+    PipelineTile pipe_tile(ss.pipe_tile, ptp);
     cutlass::arch::fence_barrier_init();
     __syncthreads();
 
     const bool group = p.is_group_mode;
     if (warp_group == 0) {
         // ================= producer =================
-        cutlass::arch::warpgroup_reg_dealloc<24>();
+        cutlass::arch::warpgroup_reg_dealloc<T::kRegsProducer>();
         if (threadIdx.x == 0) {
             Tensor sQ = make_tensor(make_smem_ptr(ss.q.data()), typename T::SmemLayoutQ{});
             Tensor sK = make_tensor(make_smem_ptr(ss.k.data()), typename T::SmemLayoutK{});
             Tensor sV = make_tensor(make_smem_ptr(ss.v.data()), typename T::SmemLayoutV{});
             auto st = cutlass::make_producer_start_state<PipelineK>();
+            auto st_tile = cutlass::make_producer_start_state<PipelineTile>();
+            auto publish = [&](int64_t t) {  // kDynamicTiles: tell the consumers which tile is next
+                pipe_tile.producer_acquire(st_tile);
+                ss.tile_index[st_tile.index()] = t;
+                pipe_tile.producer_commit(st_tile);
+                ++st_tile;
+            };
             int tiles_done = 0;
-            for (int64_t t = blockIdx.x; t < num_tiles; t += gridDim.x) {
+            int64_t next = 0;
+            for (int64_t t = blockIdx.x; t < num_tiles; t = next) {
+                if constexpr (T::kDynamicTiles) {
+                    next = gridDim.x + int64_t(atomicAdd(kp.tile_counter, 1ull));  // used at the loop's end
+                    publish(t);
+                } else {
+                    next = t + gridDim.x;
+                }
                 const Tile tl = tile_at(t);
                 if (tl.empty()) continue;
                 const int hk = tl.h / p.h_ratio;
@@ -203,12 +227,13 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                     ++st;
                 }
             }
+            if constexpr (T::kDynamicTiles) publish(num_tiles);  // no more tiles
         }
         return;
     }
 
     // ================= consumers =================
-    cutlass::arch::warpgroup_reg_alloc<240>();
+    cutlass::arch::warpgroup_reg_alloc<T::kRegsConsumer>();
     const int ctid = threadIdx.x - 128;
 
     Tensor sQ  = make_tensor(make_smem_ptr(ss.q.data()), typename T::SmemLayoutQ{});
@@ -236,7 +261,15 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     Tensor tOcO    = thr_o.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<kDV>>{}));
     Tensor tOcO_rc = make_tensor(tOcO.data(), gmma_acc_rowcol(tOcO.layout()));
 
-    Tensor sO = make_tensor(make_smem_ptr(ss.q.data()), typename T::SmemLayoutO{});  // Q's buffer
+    Element* o_staging = [&] {
+        if constexpr (T::kSeparateO) return ss.o.data();
+        else return ss.q.data();
+    }();
+    Tensor sO = make_tensor(make_smem_ptr(o_staging), typename T::SmemLayoutO{});
+    // One thread per warpgroup tells the producer that this warpgroup no longer reads Q.
+    auto release_q = [&] {
+        if (threadIdx.x % 128 == 0) ss.bar_q_free.arrive();
+    };
     auto smem_copy_O = make_tiled_copy_C(Copy_Atom<AutoVectorizingCopyWithAssumedAlignment<32>, Element>{}, mma_o);
     auto smem_thr_O  = smem_copy_O.get_thread_slice(ctid);
     typename T::GmemTiledCopyO gmem_copy_O;
@@ -247,8 +280,20 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     const float scale_over_cap = use_softcap ? p.scale_s / p.softcap : 0.f;
 
     cutlass::PipelineState<T::kStages> st;  // consumer side of both pipelines: index 0, phase 0
+    cutlass::PipelineState<T::kTileSlots> st_tile;
+    auto next_tile = [&](int64_t t) -> int64_t {
+        if constexpr (T::kDynamicTiles) {
+            pipe_tile.consumer_wait(st_tile);
+            const int64_t n = ss.tile_index[st_tile.index()];
+            pipe_tile.consumer_release(st_tile);
+            ++st_tile;
+            return n;
+        } else {
+            return t + gridDim.x;
+        }
+    };
     int q_loads = 0;
-    for (int64_t t = blockIdx.x; t < num_tiles; t += gridDim.x) {
+    for (int64_t t = T::kDynamicTiles ? next_tile(0) : blockIdx.x; t < num_tiles; t = next_tile(t)) {
         const Tile tl = tile_at(t);
         if (tl.empty()) continue;
         const BlockInfo& bi = tl.bi;
@@ -272,6 +317,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
             wgmma_gemm<true>(mma_s, tSrQ, tSrK(_, _, _, st.index()), acc_s);
             warpgroup_wait<0>();
             pipe_k.consumer_release(st);
+            if (T::kSeparateO && tl.n_end - 1 == tl.n_begin) release_q();  // that was the last S
             softmax_block(tl.n_end - 1);  // O is still zero: no rescale
             convert_fragment(rP, acc_s);
 
@@ -287,6 +333,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                 wgmma_gemm<false>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
                 warpgroup_wait<1>();  // S_n is ready (GEMM batches retire in order)
                 pipe_k.consumer_release(st_next);
+                if (T::kSeparateO && n == tl.n_begin) release_q();  // the last S: Q is free
                 softmax_block(n);
                 warpgroup_wait<0>();  // P_{n+1}·V_{n+1} is done
                 pipe_v.consumer_release(st);
@@ -301,7 +348,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
             ++st;
         }
 
-        // ---- epilogue: O /= l, LSE, O through shared memory (Q's buffer) to global --------
+        // ---- epilogue: O /= l, LSE, O through shared memory to global ----------------------
         float lse[kRows];
         softmax.finalize(acc_o_rc, p.scale_log2, lse);
         if (p.lse != nullptr) {
@@ -320,12 +367,14 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
         if (tl.any_keys()) {
             Tensor rO = make_tensor_like<Element>(acc_o);
             convert_fragment(rO, acc_o);
-            cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, 0);  // every warpgroup is done reading Q
+            // Own buffer: free since the last tile's final barrier. Q's buffer: wait until
+            // every warpgroup is done reading Q.
+            if constexpr (!T::kSeparateO) cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, 0);
             copy(smem_copy_O, smem_thr_O.retile_S(rO), smem_thr_O.partition_D(sO));
             cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, 0);
             copy(gmem_copy_O, gmem_thr_O.partition_S(sO), tOrO);
             cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, 0);  // O's staging buffer is free
-            if (ctid == 0) ss.bar_q_free.arrive();                     // the next Q may land
+            if constexpr (!T::kSeparateO) release_q();                 // the next Q may land
         } else {
             clear(tOrO);  // no visible key: O = 0 (and LSE = -inf above); Q's buffer untouched
         }

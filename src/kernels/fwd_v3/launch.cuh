@@ -1,6 +1,6 @@
 // Host-side launch of one v3 forward instance: builds the three TMA descriptors of the call
-// and launches the grid: persistent (one CTA per SM walking the (row block, q head, batch)
-// tiles) without a mask, one CTA per tile with one. Included only by the generated
+// and launches the grid: persistent (one CTA per SM walking the (row block, q head, batch) tiles,
+// some masked kernels drawing them from a counter) or one CTA per tile (traits.cuh). Included only by the generated
 // instance files (one explicit instantiation each, see codegen/).
 #pragma once
 
@@ -60,24 +60,40 @@ cudaError_t launch_fwd_v3(const FwdParams& p, cudaStream_t stream) {
                             make_tma_copy(SM90_TMA_LOAD{}, gq, typename T::SmemLayoutQ{}),
                             make_tma_copy(SM90_TMA_LOAD{}, gk, take<0, 2>(typename T::SmemLayoutK{})),
                             make_tma_copy(SM90_TMA_LOAD{}, gv, take<0, 2>(typename T::SmemLayoutV{})),
-                            gq.shape(), gk.shape(), gv.shape()};
+                            gq.shape(), gk.shape(), gv.shape(), nullptr};
 
     auto kernel = &fwd_v3_kernel<K.dtype, K.hdim_q, K.hdim_v, K.mask>;
     constexpr int smem = T::kSmemBytes;
-    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
-    // Unmasked: persistent, one CTA per SM (shared memory allows no more) walking its tiles.
-    // Masked: tile costs differ (causal), and a static walk balanced worse on an H100 than the
-    // hardware's own block scheduling (docs/PERF.md), so one CTA per tile, heaviest first.
+    // Persistent (T::kPersistent): one CTA per SM (shared memory allows no more), or fewer when
+    // there are fewer tiles; otherwise one CTA per tile (a grid beyond 2^31 - 1 CTAs strides).
+    // Dynamic tiles come from a counter that must read 0 at launch: an 8-byte stream-ordered
+    // allocation per call, zeroed and freed on the same stream, so that calls on different
+    // streams never share it.
     const int64_t tiles = int64_t(m_blocks) * p.nhead_q * p.batch;
-    int dev = 0, sms = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+    int64_t want = tiles < 0x7fffffff ? tiles : 0x7fffffff;
+    if constexpr (T::kPersistent) {
+        int dev = 0, sms = 0;
+        if ((e = cudaGetDevice(&dev)) != cudaSuccess) return e;
+        if ((e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev)) != cudaSuccess) return e;
+        want = tiles < sms ? tiles : sms;
+    }
+    const int grid = int(want);
+    if constexpr (T::kDynamicTiles) {
+        if ((e = cudaMallocAsync(reinterpret_cast<void**>(&kp.tile_counter), sizeof(unsigned long long), stream)) != cudaSuccess)
+            return e;
+        e = cudaMemsetAsync(kp.tile_counter, 0, sizeof(unsigned long long), stream);
+        if (e == cudaSuccess) {
+            kernel<<<grid, T::kNThreads, smem, stream>>>(kp);
+            e = cudaGetLastError();
+        }
+        const cudaError_t f = cudaFreeAsync(kp.tile_counter, stream);
+        return e != cudaSuccess ? e : f;
+    } else {
+        kernel<<<grid, T::kNThreads, smem, stream>>>(kp);
         return cudaGetLastError();
-    constexpr int64_t kMaxGrid = 0x7fffffff;
-    const int64_t want = T::kMasked ? tiles : (tiles < sms ? tiles : sms);
-    const int grid = int(want < kMaxGrid ? want : kMaxGrid);
-    kernel<<<grid, T::kNThreads, smem, stream>>>(kp);
-    return cudaGetLastError();
+    }
 }
 
 }  // namespace aiter::fwd

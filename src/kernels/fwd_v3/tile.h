@@ -26,10 +26,13 @@ constexpr FwdV3Tile fwd_v3_tile(int hdim_q, int hdim_v) {
     if (hdim_q == AITER_FWD_V3_TUNE_HDIM) return FwdV3Tile{AITER_FWD_V3_TUNE_M, AITER_FWD_V3_TUNE_N, AITER_FWD_V3_TUNE_S};
 #endif
     (void)hdim_v;
-    return hdim_q <= 64    ? FwdV3Tile{128, 128, 2}
+    // Measured on an H100 (docs/PERF.md, v3 optimization log). d64: 3 consumer warpgroups at
+    // 160 registers; N = 128 and 112 spill there. (192,128): 48 + 2·(48 + 32) KiB; N = 112 ran
+    // 36% slower than 128. d256: 64 + 2·(32 + 32) KiB; N = 80 spilled and ran 25% slower.
+    return hdim_q <= 64    ? FwdV3Tile{192, 96, 2}
            : hdim_q <= 128 ? FwdV3Tile{128, 128, 2}
-           : hdim_q <= 192 ? FwdV3Tile{128, 112, 2}
-                           : FwdV3Tile{128, 64, 2};  // 64 + 2·(32 + 32) KiB; N = 80 spilled and ran 25% slower
+           : hdim_q <= 192 ? FwdV3Tile{128, 128, 2}
+                           : FwdV3Tile{128, 64, 2};
 }
 
 }  // namespace aiter::fwd

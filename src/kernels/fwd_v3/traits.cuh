@@ -34,10 +34,20 @@ struct FwdV3Traits {
     static constexpr int kNumMmaWarpgroups = kBlockM / 64;
     static constexpr int kNumMmaThreads    = kNumMmaWarpgroups * 128;
     static constexpr int kNThreads         = kNumMmaThreads + 128;  // + the producer warpgroup
+    // setmaxnreg: the producer gives registers back, the consumers take them. The pool is what
+    // the CTA was launched with: 64K / threads per thread (launch bounds, rounded down to a
+    // multiple of 8), so producer + consumers must fit in it; a consumer warpgroup that asks for
+    // more than is left waits forever. 2 warpgroups: 24 + 2·240 = 3·168.
+    static constexpr int kLaunchRegs   = (65536 / kNThreads) / 8 * 8 < 256 ? (65536 / kNThreads) / 8 * 8 : 256;
+    static constexpr int kRegsProducer = kNumMmaWarpgroups == 2 ? 24 : 32;
+    static constexpr int kRegsConsumer = kNumMmaWarpgroups == 1 ? 256 : kNumMmaWarpgroups == 2 ? 240 : 160;
+    static_assert(kNumMmaWarpgroups <= 3, "at most 3 consumer warpgroups (192 rows)");
+    static_assert(kRegsProducer + kNumMmaWarpgroups * kRegsConsumer <= (kNumMmaWarpgroups + 1) * kLaunchRegs,
+                  "setmaxnreg: more registers than the CTA is launched with");
 
     static_assert(kBlockM % 64 == 0 && kBlockN % 16 == 0, "wgmma: 64-row warpgroup tiles, K steps of 16");
     static_assert(kHeadDimQK % 64 == 0 && kHeadDimV % 64 == 0, "128-byte swizzled rows of 64 elements");
-    static_assert(kHeadDimV <= kHeadDimQK, "O is staged in Q's shared-memory buffer");
+    static_assert(kHeadDimV <= kHeadDimQK, "O may be staged in Q's shared-memory buffer");
 
     using MmaAtomLayout = cute::Layout<cute::Shape<cute::Int<kNumMmaWarpgroups>, cute::_1, cute::_1>>;
     using TiledMmaS = decltype(cute::make_tiled_mma(
@@ -82,8 +92,11 @@ struct FwdV3Traits {
 
     using PipelineK = cutlass::PipelineTmaAsync<kStages>;
     using PipelineV = cutlass::PipelineTmaAsync<kStages>;
+    static constexpr int kTileSlots = 2;
+    using PipelineTile = cutlass::PipelineAsync<kTileSlots>;
 
-    // O leaves through shared memory (Q's buffer), then 16-byte stores by the consumer threads.
+    // O leaves through shared memory (its own buffer or Q's, see SharedStorage), then 16-byte
+    // stores by the consumer threads.
     static constexpr int kGmemElems      = 8;
     static constexpr int kGmemThreadsRow = 64 / kGmemElems;  // one 128-byte swizzle row
     using GmemTiledCopyO = decltype(cute::make_tiled_copy(
@@ -92,15 +105,36 @@ struct FwdV3Traits {
                      cute::Stride<cute::Int<kGmemThreadsRow>, cute::_1>>{},
         cute::Layout<cute::Shape<cute::_1, cute::Int<kGmemElems>>>{}));
 
-    struct SharedStorage {
-        cute::array_aligned<Element, cute::cosize_v<SmemLayoutQ>, 1024> q;  // Q, then O
+    struct SharedStorageCommon {
+        cute::array_aligned<Element, cute::cosize_v<SmemLayoutQ>, 1024> q;
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutK>, 1024> k;
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutV>, 1024> v;
         typename PipelineK::SharedStorage pipe_k;
         typename PipelineV::SharedStorage pipe_v;
         cutlass::arch::ClusterTransactionBarrier bar_q;  // Q landed (TMA bytes)
         cutlass::arch::ClusterBarrier bar_q_free;        // Q's buffer may be refilled
+        // Dynamic tile scheduling (masked): the producer hands each tile index to the consumers
+        // through this two-slot ring.
+        typename PipelineTile::SharedStorage pipe_tile;
+        int64_t tile_index[kTileSlots];
     };
+    // With room for it, O has its own staging buffer: Q's buffer is then released as soon as a
+    // tile's last S = Q·Kᵀ is done, and the next tile's Q lands during the last P·V and the
+    // epilogue. Otherwise ((192,128), d256) O is staged in Q's buffer, released after the epilogue.
+    struct SharedStorageSeparateO : SharedStorageCommon {
+        cute::array_aligned<Element, cute::cosize_v<SmemLayoutO>, 1024> o;
+    };
+    static constexpr int kSmemLimit = 227 * 1024;  // sm_90 opt-in maximum per block
+    static constexpr bool kSeparateO = sizeof(SharedStorageSeparateO) <= kSmemLimit;
+    using SharedStorage = std::conditional_t<kSeparateO, SharedStorageSeparateO, SharedStorageCommon>;
+
+    // Grid and tile walk (measured on an H100, docs/PERF.md v3 log). Unmasked: persistent, one
+    // CTA per SM walking a static stride. Masked with a separate O buffer: persistent, tiles
+    // drawn from a global counter (tile costs differ under a causal mask). Masked without one
+    // ((192,128), d256: the next Q cannot land before the epilogue is done, so a persistent CTA
+    // gains little): one CTA per tile, which ran 5-7 % faster there at s >= 4k.
+    static constexpr bool kDynamicTiles = kMasked && kSeparateO;
+    static constexpr bool kPersistent   = !kMasked || kDynamicTiles;
     static constexpr int kSmemBytes = int(sizeof(SharedStorage));
 };
 
@@ -112,6 +146,7 @@ struct FwdV3KernelParams {
     typename T::TmaK tma_k;
     typename T::TmaV tma_v;
     typename T::GmemShape shape_q, shape_k, shape_v;  // (rows, hdim, heads, batches) of each descriptor
+    unsigned long long* tile_counter;  // kDynamicTiles: tiles handed out beyond the first gridDim.x (zero at launch)
 };
 
 }  // namespace aiter::fwd

@@ -1,0 +1,63 @@
+// Host check of the forward tile order (src/kernels/fwd_v2/block_info.cuh, tile_from_index):
+// for many grids and L2 section sizes the order visits every (row block, head, batch) tile
+// exactly once; masked, each section is walked heaviest (last row block) first and sections
+// follow each other; unmasked, the row blocks of one (batch, head) are consecutive.
+// Prints "ok <case>" / "FAIL <case>: ..." per case and "<n> failed" last.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "kernels/fwd_v2/block_info.cuh"
+
+namespace {
+
+int failures = 0;
+
+template <bool kMasked>
+std::string check(int m_blocks, int heads, int batch, int section) {
+    const int64_t n = int64_t(m_blocks) * heads * batch, pairs = int64_t(heads) * batch;
+    const int64_t g = section > 0 && section < pairs ? section : pairs;
+    std::vector<char> seen(n, 0);
+    for (int64_t t = 0; t < n; ++t) {
+        int m, h, b;
+        aiter::fwd::tile_from_index<kMasked>(t, m_blocks, heads, batch, section, &m, &h, &b);
+        if (m < 0 || m >= m_blocks || h < 0 || h >= heads || b < 0 || b >= batch)
+            return "tile " + std::to_string(t) + " out of range";
+        const int64_t id = (int64_t(b) * heads + h) * m_blocks + m;
+        if (seen[id]++) return "tile " + std::to_string(t) + " repeats (m,h,b)=(" + std::to_string(m) + "," +
+                               std::to_string(h) + "," + std::to_string(b) + ")";
+        const int64_t pair = int64_t(b) * heads + h;
+        if (kMasked) {
+            // section of t, and position inside it: row blocks descend, pairs stay in the section
+            const int64_t first = t / (g * m_blocks) * g;
+            if (pair < first || pair >= first + g) return "tile " + std::to_string(t) + " left its section";
+            if (t > 0) {
+                int pm, ph, pb;
+                aiter::fwd::tile_from_index<kMasked>(t - 1, m_blocks, heads, batch, section, &pm, &ph, &pb);
+                const bool same_section = (t - 1) / (g * m_blocks) == t / (g * m_blocks);
+                if (same_section && pm < m) return "row block rises inside a section at " + std::to_string(t);
+            }
+        } else if (m != int(t % m_blocks) || pair != t / m_blocks) {
+            return "unmasked order broken at " + std::to_string(t);
+        }
+    }
+    return "";
+}
+
+}  // namespace
+
+int main() {
+    const int grids[][3] = {{1, 1, 1}, {4, 16, 32}, {16, 16, 8}, {7, 3, 5}, {128, 16, 1}, {3, 32, 2}, {1, 40, 3}};
+    const int sections[] = {0, 1, 2, 3, 7, 24, 1000};
+    for (auto& gr : grids)
+        for (int sec : sections)
+            for (int masked = 0; masked < 2; ++masked) {
+                const std::string err = masked ? check<true>(gr[0], gr[1], gr[2], sec) : check<false>(gr[0], gr[1], gr[2], sec);
+                const std::string name = "m" + std::to_string(gr[0]) + "_h" + std::to_string(gr[1]) + "_b" +
+                                         std::to_string(gr[2]) + "_s" + std::to_string(sec) + (masked ? "_masked" : "");
+                std::printf("%s %s%s%s\n", err.empty() ? "ok" : "FAIL", name.c_str(), err.empty() ? "" : ": ", err.c_str());
+                failures += !err.empty();
+            }
+    std::printf("%d failed\n", failures);
+    return failures ? 1 : 0;
+}

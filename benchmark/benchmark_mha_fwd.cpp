@@ -5,6 +5,7 @@
 //   -> host tensors in the -iperm/-operm layout, filled by -init from -seed, rounded to -prec
 //   -> device copies; O and LSE poisoned with 0xFF bytes (NaN) so unwritten elements fail
 //   -> aiter::mha_fwd timed with stream_config{nullptr, true, 0, warmup, repeat}
+//   -> -det_runs=N: N more untimed calls whose O (and LSE) must be bit-identical to the first
 //   -> validation against the CPU (-v=1) or GPU (-v=2) fp32 reference
 //   -> one result line (docs: SPEC §4)
 //      [fp16|batch|bhsd] b:2, h:8/8, s:3328/3328, d:128/128, scale_s:0.0883883, bias:n,
@@ -16,7 +17,7 @@
 // padding rows hold random data and the kernel gets the logical lengths through seqlen_k_ptr.
 //
 // Exit codes: 0 pass (also "not supported yet" and -is_v3_check), -1 bad argument (also an
-// std::invalid_argument from the library), -2 validation failed, -3 unknown -prec,
+// std::invalid_argument from the library), -2 validation failed (or not deterministic), -3 unknown -prec,
 // 1 CUDA runtime error.
 #include <cuda_runtime_api.h>
 
@@ -98,6 +99,7 @@ void register_flags(bench::ArgParser& p) {
         .add("vlayout", "r", "layout of v: r row-major [s,d], c column-major [d,s]")
         .add("lse", "0", "1: store the log-sum-exp (fp32, natural log)")
         .add("kname", "0", "1: print the name of the kernel instance that ran")
+        .add("det_runs", "0", "N > 0: run N more times and require bit-identical O and LSE")
         .add("init", "1", "init method: 0 random integers in [-3,3], 1 uniform float [-1,1),\n"
                           "2 trig pattern (sin)")
         .add("seed", "11939", "random seed of -init")
@@ -151,6 +153,7 @@ struct Config {
 
     bool use_splitkv() const { return splitkv || num_splits != 1 || page_block_size > 0 || cache_batch_idx; }
     int warmup = 5, repeat = 20;
+    int det_runs = 0;
     bool fwd_v3 = false;
     int v3_bf16_cvt = 0;
     bool is_v3_check = false;
@@ -244,6 +247,8 @@ Config read_config(const bench::ArgParser& p) {
     require(c.vlayout == "r" || c.vlayout == "c", "vlayout", "r or c", "'" + c.vlayout + "'");
     c.lse   = p.get_bool("lse");
     c.kname = p.get_bool("kname");
+    c.det_runs = p.get_int("det_runs");
+    require(c.det_runs >= 0, "det_runs", "a count >= 0", c.det_runs);
     c.init  = p.get_int("init");
     require(c.init >= 0 && c.init <= 2, "init", "0, 1 or 2", c.init);
     c.seed   = static_cast<uint32_t>(p.get_int64("seed"));
@@ -262,6 +267,8 @@ Config read_config(const bench::ArgParser& p) {
             "page_block_size", "0 (not paged) or a power of two >= 16", c.page_block_size);
     c.cache_batch_idx = p.get_bool("cache_batch_idx");
     c.splitkv         = p.get_bool("splitkv");
+    require(c.det_runs == 0 || !c.use_splitkv(), "det_runs", "0 with the split-KV path (not implemented there)",
+            c.det_runs);
     c.warmup          = p.get_int("warmup");
     require(c.warmup >= 0, "warmup", "a count >= 0", c.warmup);
     c.repeat = p.get_int("repeat");
@@ -666,6 +673,26 @@ int run(const Config& c) {
     CUDA_CHECK(cudaGetLastError());
     CUDA_CHECK(cudaDeviceSynchronize());
 
+    // ---- run to run: N more runs must reproduce every bit of O and LSE ---------------------
+    bool deterministic_ok = true;
+    if (c.det_runs > 0) {
+        std::vector<uint16_t> o1(g.o_elems), o2(g.o_elems);
+        std::vector<float> l1(c.lse ? g.lse_elems : 0), l2(l1.size());
+        o_d.download(o1.data(), o1.size() * sizeof(uint16_t));
+        if (c.lse) lse_d.download(l1.data(), l1.size() * sizeof(float));
+        int differing = 0;
+        for (int i = 0; i < c.det_runs; ++i) {
+            aiter::mha_fwd(a, aiter::stream_config{});
+            CUDA_CHECK(cudaDeviceSynchronize());
+            o_d.download(o2.data(), o2.size() * sizeof(uint16_t));
+            if (c.lse) lse_d.download(l2.data(), l2.size() * sizeof(float));
+            if (o2 != o1 || std::memcmp(l1.data(), l2.data(), l1.size() * sizeof(float)) != 0) ++differing;
+        }
+        deterministic_ok = differing == 0;
+        std::cerr << "benchmark_mha_fwd: " << c.det_runs << " reruns, " << differing
+                  << " with O/LSE bits different from the first run" << std::endl;
+    }
+
     std::string kernel_name;
     if (c.kname) {
         try {
@@ -725,9 +752,10 @@ int run(const Config& c) {
     if (c.kname) line << ", " << kernel_name;
     line << std::fixed << std::setprecision(3) << ", " << ms << " ms, " << std::setprecision(2)
          << tflops << " TFlops, " << gbps << " GB/s";
+    if (c.det_runs > 0) line << ", deterministic:" << (deterministic_ok ? "y" : "n");
     if (validated) line << ", valid:" << (pass ? "y" : "n");
     std::cout << line.str() << std::endl;
-    return pass ? kExitPass : kExitFail;
+    return pass && deterministic_ok ? kExitPass : kExitFail;
 }
 
 }  // namespace

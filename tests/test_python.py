@@ -180,6 +180,14 @@ def test_bad_scale_and_cvt(aiter_mha):
         _fwd(aiter_mha, q, q, q, q, softmax_scale=0.0)
     with pytest.raises(ValueError, match=r"how_v3_bf16_cvt"):
         aiter_mha.fmha_v3_fwd(q, q, q, how_v3_bf16_cvt=5)
+    # bf16 with RTNA/RTZ is refused (the kernels round to nearest even), as aiter::mha_fwd does
+    qb = FakeCudaTensor((1, 8, 2, 64), dtype="bfloat16")
+    with pytest.raises(NotImplementedError, match=r"how_v3_bf16_cvt: only 0 .* got 2"):
+        aiter_mha.fmha_v3_fwd(qb, qb, qb, how_v3_bf16_cvt=2)
+    cu = FakeCudaTensor((2,), dtype="int32")
+    with pytest.raises(NotImplementedError, match=r"how_v3_bf16_cvt: only 0 .* got 1"):
+        packed = FakeCudaTensor((8, 2, 64), dtype="bfloat16")
+        aiter_mha.fmha_v3_varlen_fwd(packed, packed, packed, cu, cu, 8, 8, how_v3_bf16_cvt=1)
 
 
 def test_outputs_of_unknown_frameworks_must_be_passed(aiter_mha):

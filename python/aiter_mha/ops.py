@@ -126,13 +126,24 @@ def mha_fwd(q, k, v, dropout_p: float = 0.0, softmax_scale: Optional[float] = No
     return out, lse, None, None
 
 
+def _check_bf16_cvt(q, how_v3_bf16_cvt: int) -> None:
+    """how_v3_bf16_cvt: 0 round to nearest even (what every kernel does); 1 (RTNA) and 2 (RTZ)
+    exist in aiter's API but no kernel here rounds that way, so bf16 with them is refused, as
+    aiter::mha_fwd does (-1); fp16 ignores the flag."""
+    if how_v3_bf16_cvt not in (0, 1, 2):
+        raise ValueError(f"how_v3_bf16_cvt: expected 0 (RTNE), 1 (RTNA) or 2 (RTZ), got {how_v3_bf16_cvt!r}")
+    fw.require_dlpack(q, "q")
+    if how_v3_bf16_cvt != 0 and fw.dtype_name(q) == "bfloat16":
+        raise NotImplementedError(f"how_v3_bf16_cvt: only 0 (round to nearest even) is supported for bfloat16 "
+                                  f"by aiter-mha for CUDA, got {how_v3_bf16_cvt}")
+
+
 def fmha_v3_fwd(q, k, v, dropout_p: float = 0.0, softmax_scale: Optional[float] = None, is_causal: bool = False,
                 window_size_left: int = -1, window_size_right: int = -1, return_softmax_lse: bool = True,
                 return_dropout_randval: bool = False, how_v3_bf16_cvt: int = 0, out=None, bias=None,
                 alibi_slopes=None, gen=None, stream: Optional[int] = None):
     """mha_fwd on the v3 (Hopper-native) path when one exists; falls back to v2 otherwise."""
-    if how_v3_bf16_cvt not in (0, 1, 2):
-        raise ValueError(f"how_v3_bf16_cvt: expected 0 (RTNE), 1 (RTNA) or 2 (RTZ), got {how_v3_bf16_cvt!r}")
+    _check_bf16_cvt(q, how_v3_bf16_cvt)
     return mha_fwd(q, k, v, dropout_p, softmax_scale, is_causal, window_size_left, window_size_right, 0,
                    return_softmax_lse, return_dropout_randval, out=out, bias=bias, alibi_slopes=alibi_slopes,
                    gen=gen, stream=stream, _use_v3=True)
@@ -182,8 +193,7 @@ def fmha_v3_varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q: int, m
                        block_table=None, bias=None, alibi_slopes=None, gen=None, cu_seqlens_q_padded=None,
                        cu_seqlens_k_padded=None, stream: Optional[int] = None):
     """mha_varlen_fwd on the v3 path when one exists; falls back to v2 otherwise."""
-    if how_v3_bf16_cvt not in (0, 1, 2):
-        raise ValueError(f"how_v3_bf16_cvt: expected 0 (RTNE), 1 (RTNA) or 2 (RTZ), got {how_v3_bf16_cvt!r}")
+    _check_bf16_cvt(q, how_v3_bf16_cvt)
     return mha_varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, min_seqlen_q,
                           dropout_p, softmax_scale, logits_soft_cap, zero_tensors, is_causal, window_size_left,
                           window_size_right, 0, return_softmax_lse, return_dropout_randval, out, block_table,

@@ -8,6 +8,7 @@
 #   e.g. bash benchmark/tune_tiles.sh "128/base:" "128/n32:-DAITER_FWD_V2_TILE_D128_N=32"
 #        MODE=bwd bash benchmark/tune_tiles.sh "64/m128:-DAITER_BWD_V2_TUNE_HDIM=64 -DAITER_BWD_V2_TUNE_M=128 ..."
 #        MODE=fwd_v3 bash benchmark/tune_tiles.sh "256/n64:-DAITER_FWD_V3_TUNE_HDIM=256 -DAITER_FWD_V3_TUNE_M=128 -DAITER_FWD_V3_TUNE_N=64 -DAITER_FWD_V3_TUNE_S=2"
+#   HDIM is one head dim or DQxDV (e.g. 192x128: TUNE_HDIM=192); h = 2048 / DQ.
 # env:   MODE (fwd | bwd | fwd_v3, default fwd), PRECS (default bf16), SEQS (default "1024 4096 16384"),
 #        MASKS (default "0 2"), JOBS (4)
 set -uo pipefail
@@ -31,14 +32,15 @@ done
 wait "${pids[@]}"
 for v in "$@"; do
   hd=${v%%/*}; rest=${v#*/}; name=${rest%%:*}
-  h=$((2048 / hd))
+  dq=${hd%%x*}; dv=${hd##*x}
+  h=$((2048 / dq))
   for p in $PRECS; do for m in $MASKS; do for s in $SEQS; do
     b=$((16384 / s))
     if [ "$MODE" = bwd ]; then
-      line=$(./build_tune/${hd}_$name/benchmark_mha_bwd -prec=$p -b=$b -h=$h -s=$s -d=$hd -mask=$m -iperm=0 -operm=0 -v=0 -warmup=3 -repeat=10 2>&1 | tail -1)
+      line=$(./build_tune/${hd}_$name/benchmark_mha_bwd -prec=$p -b=$b -h=$h -s=$s -d=$dq -d_v=$dv -mask=$m -iperm=0 -operm=0 -v=0 -warmup=3 -repeat=10 2>&1 | tail -1)
     else
       v3=""; [ "$MODE" = fwd_v3 ] && v3="-fwd_v3=1"
-      line=$(./build_tune/${hd}_$name/benchmark_mha_fwd -prec=$p -b=$b -h=$h -s=$s -d=$hd -mask=$m -iperm=0 -operm=0 -lse=1 -v=0 -warmup=3 -repeat=10 $v3 2>&1 | tail -1)
+      line=$(./build_tune/${hd}_$name/benchmark_mha_fwd -prec=$p -b=$b -h=$h -s=$s -d=$dq -d_v=$dv -mask=$m -iperm=0 -operm=0 -lse=1 -v=0 -warmup=3 -repeat=10 $v3 2>&1 | tail -1)
     fi
     printf 'd%-4s %-8s %s mask=%s s=%-6s %s\n' "$hd" "$name" "$p" "$m" "$s" "$(echo "$line" | grep -oE '[0-9.]+ TFlops' || echo "$line")"
   done; done; done

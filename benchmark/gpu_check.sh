@@ -107,7 +107,7 @@ for step in "${steps[@]}"; do
                "-prec=bf16 -d=192 -d_v=128 -mode=1 -b=2 -h=4 -h_k=2 -s=127,300 -s_k=512,0 -mask=b:4,35 -lse=1" \
                "-prec=bf16 -d=256 -b=1 -h=1 -s=512 -s_k=512 -mask=1 -lse=1" \
                "-prec=bf16 -d=96 -b=1 -h=2 -s=200 -s_k=333 -mask=t:128,30"; do
-        timeout 60 $BENCH $a -fwd_v3=1 -kname=1 -warmup=0 -repeat=1 2>&1 | tail -1
+        timeout 60 $BENCH $a -fwd_v3=1 -kname=1 -det_runs=5 -warmup=0 -repeat=1 2>&1 | tail -1
       done
       cuobjdump -sass build/libmha_fwd.so 2>/dev/null | awk '/Function :/ { f = ($3 ~ /fwd_v3/) } f && /HGMMA/ { h++ } f && /(LDL|STL)/ { l++ } END { print "v3 SASS: HGMMA", h + 0, "local-memory ops", l + 0 }'
       note "v3 sanitizer"

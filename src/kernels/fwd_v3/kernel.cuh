@@ -2,7 +2,8 @@
 //
 // A CTA walks tiles (rows [m0, m0 + kBlockM) of one (batch, q head), heaviest first under a
 // mask): a static stride of the grid, or tiles drawn from a global counter (kDynamicTiles). The
-// grid is persistent or one CTA per tile, per bucket (traits.cuh, launch.cuh). 1 + kBlockM/64 warpgroups:
+// grid is persistent or one CTA per tile, per bucket (traits.cuh, launch.cuh).
+// 1 + kBlockM/64 warpgroups:
 //   producer warpgroup (registers given back with setmaxnreg): one thread issues the TMA loads
 //     of Q (once per tile, when the consumers released Q's buffer of the previous tile) and of
 //     K_j, V_j into `kStages` shared-memory buffers, running ahead into the next tile, each completing on an
@@ -111,8 +112,9 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     // Tiles are numbered in the order of tile_from_index (heaviest first under a mask). CTA i
     // starts with tile i; then takes i + gridDim.x, i + 2·gridDim.x, ... or, with kDynamicTiles,
     // its producer draws the next number from a global counter and passes it to the consumers
-    // through a shared-memory ring, so that a CTA with light tiles takes more of them. Producer and consumers walk the same tile sequence and skip the same empty tiles, so
-    // their barrier phases stay in step.
+    // through a shared-memory ring, so that a CTA with light tiles takes more of them. Producer
+    // and consumers walk the same tile sequence and skip the same empty tiles, so their barrier
+    // phases stay in step.
     const int m_blocks      = (p.max_seqlen_q + kBlockM - 1) / kBlockM;
     const int64_t num_tiles = int64_t(m_blocks) * p.nhead_q * p.batch;
     struct Tile {

@@ -1,7 +1,7 @@
 // Host-side launch of one v3 forward instance: builds the three TMA descriptors of the call
-// and launches the grid: persistent (one CTA per SM walking the (row block, q head, batch) tiles,
-// some masked kernels drawing them from a counter) or one CTA per tile (traits.cuh). Included only by the generated
-// instance files (one explicit instantiation each, see codegen/).
+// and launches the grid: persistent (one CTA per SM walking the (row block, q head, batch)
+// tiles, some masked kernels drawing them from a counter) or one CTA per tile (traits.cuh).
+// Included only by the generated instance files (one explicit instantiation each, see codegen/).
 #pragma once
 
 #include "fwd/fwd_key.h"

@@ -21,7 +21,7 @@ struct BwdParams {
     void* dq = nullptr;         // [b, hq, sq, dq]
     void* dk = nullptr;         // [b, hk, sk, dq]
     void* dv = nullptr;         // [b, hk, sk, dv]
-    float* dq_acc = nullptr;    // fp32 [nb, hq, rows_q, hdim_q] contiguous (atomic mode only)
+    float* dq_acc = nullptr;    // fp32 [nb, hq, rows_q, acc_row_stride] contiguous (atomic mode only), unscaled
 
     int64_t q_row_stride = 0, k_row_stride = 0, v_row_stride = 0, o_row_stride = 0, do_row_stride = 0,
             dq_row_stride = 0, dk_row_stride = 0, dv_row_stride = 0;
@@ -30,8 +30,11 @@ struct BwdParams {
     int64_t q_batch_stride = 0, k_batch_stride = 0, v_batch_stride = 0, o_batch_stride = 0,
             do_batch_stride = 0, dq_batch_stride = 0, dk_batch_stride = 0, dv_batch_stride = 0,
             lse_batch_stride = 0;
-    // dq_acc: row stride hdim_q, head stride rows_q*hdim_q, batch stride nhead_q*rows_q*hdim_q
+    // dq_acc: row stride acc_row_stride = the kernel's head-dim bucket (>= hdim_q; the dK/dV
+    // kernel's atomics then use compile-time offsets), head stride rows_q*acc_row_stride, batch
+    // stride nhead_q*rows_q*acc_row_stride. Columns hdim_q..acc_row_stride only ever receive zeros.
     int64_t acc_head_stride = 0, acc_batch_stride = 0;
+    int acc_row_stride = 0;
 
     int batch = 0, nhead_q = 0, nhead_k = 0, hdim_q = 0, hdim_v = 0;
     int h_ratio = 1;        // nhead_q / nhead_k
@@ -91,7 +94,7 @@ __device__ __forceinline__ BwdBlockInfo bwd_block_info(const BwdParams& p, int b
     bi.dk   = bq * p.dk_batch_stride + hk * p.dk_head_stride + k_row0 * p.dk_row_stride;
     bi.dv   = bq * p.dv_batch_stride + hk * p.dv_head_stride + k_row0 * p.dv_row_stride;
     bi.lse  = bq * p.lse_batch_stride + h * p.lse_head_stride + q_row0;
-    bi.acc  = bq * p.acc_batch_stride + h * p.acc_head_stride + q_row0 * p.hdim_q;
+    bi.acc  = bq * p.acc_batch_stride + h * p.acc_head_stride + q_row0 * p.acc_row_stride;
     return bi;
 }
 #endif

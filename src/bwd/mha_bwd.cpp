@@ -122,7 +122,8 @@ struct Workspace {
     bool owned = false;
     cudaStream_t stream = nullptr;
 
-    Workspace(const mha_bwd_args& a, bool need_acc, cudaStream_t s) : stream(s) {
+    // acc_width: fp32 columns per row of the dQ accumulator (0: none).
+    Workspace(const mha_bwd_args& a, int acc_width, cudaStream_t s) : stream(s) {
         const size_t nb   = a.is_group_mode ? 1 : size_t(a.batch);
         const size_t rows = nb * size_t(a.nhead_q) * size_t(a.seqlen_q);
         if (a.d_ptr == nullptr) {
@@ -133,7 +134,7 @@ struct Workspace {
                                           size_t(a.nhead_q - 1) * a.nhead_stride_lsed + a.seqlen_q;
             d_bytes = ((std::max(span, rows) * sizeof(float)) + 255) / 256 * 256;
         }
-        if (need_acc) acc_bytes = rows * size_t(a.hdim_q) * sizeof(float);
+        acc_bytes = rows * size_t(acc_width) * sizeof(float);
         const size_t total = d_bytes + acc_bytes;
         if (total == 0) return;
         if (a.workspace_alloc) {
@@ -178,13 +179,16 @@ float mha_bwd(mha_bwd_args args, const stream_config& s) {
     if (s.log_level_ > 0) fprintf(stderr, "mha_bwd: running %s\n", inst->name);
 
     const bool atomic_dq = !args.is_deterministic;
-    bwd::Workspace ws(args, atomic_dq, s.stream_id_);
+    // The accumulator's rows are padded to the kernel's head-dim bucket (BwdParams::acc_row_stride).
+    const int acc_width = atomic_dq ? inst->key.hdim : 0;
+    bwd::Workspace ws(args, acc_width, s.stream_id_);
     bwd::BwdParams p = bwd::make_params(args);
     if (p.d == nullptr) p.d = ws.d();
     p.dq_acc = atomic_dq ? ws.acc() : nullptr;
     const int64_t rows_q = args.seqlen_q;
-    p.acc_head_stride  = rows_q * args.hdim_q;
-    p.acc_batch_stride = args.is_group_mode ? 0 : int64_t(args.nhead_q) * rows_q * args.hdim_q;
+    p.acc_row_stride   = acc_width;
+    p.acc_head_stride  = rows_q * acc_width;
+    p.acc_batch_stride = args.is_group_mode ? 0 : int64_t(args.nhead_q) * rows_q * acc_width;
     const bwd::DType dt = args.data_type == "bf16" ? bwd::DType::bf16 : bwd::DType::fp16;
 
     auto launch = [&] {

@@ -1,7 +1,7 @@
 // Pre- and post-kernels of the v2 backward (one warp per query row, logical rows only):
 //   pre : D[i] = Σ_d dO[i,d]·O[i,d]   (fp32; products of the stored fp16/bf16 values)
-//         dq_acc[i, :] = 0            (when the atomic dQ path is used)
-//   post: dq[i, :] = round(dq_acc[i, :])   (RTNE; the scale is already applied)
+//         dq_acc[i, :] = 0            (when the atomic dQ path is used; the padded row)
+//   post: dq[i, :] = round(scale · dq_acc[i, :])   (RTNE; the dK/dV kernel accumulates dS·K unscaled)
 #include <cutlass/numeric_types.h>
 
 #include "bwd/bwd_key.h"
@@ -25,8 +25,8 @@ __global__ void __launch_bounds__(kRowsPerCta * 32) bwd_pre_kernel(const __grid_
     for (int off = 16; off > 0; off /= 2) sum += __shfl_xor_sync(0xffffffff, sum, off);
     if (lane == 0) p.d[bi.lse + row] = sum;
     if (p.dq_acc != nullptr) {
-        float* acc = p.dq_acc + bi.acc + int64_t(row) * p.hdim_q;
-        for (int d = lane; d < p.hdim_q; d += 32) acc[d] = 0.f;
+        float* acc = p.dq_acc + bi.acc + int64_t(row) * p.acc_row_stride;
+        for (int d = lane; d < p.acc_row_stride; d += 32) acc[d] = 0.f;
     }
 }
 
@@ -36,9 +36,9 @@ __global__ void __launch_bounds__(kRowsPerCta * 32) bwd_post_kernel(const __grid
     const int row  = blockIdx.x * kRowsPerCta + threadIdx.x / 32;
     const BwdBlockInfo bi = bwd_block_info(p, blockIdx.z, blockIdx.y);
     if (row >= bi.sq) return;
-    const float* acc = p.dq_acc + bi.acc + int64_t(row) * p.hdim_q;
+    const float* acc = p.dq_acc + bi.acc + int64_t(row) * p.acc_row_stride;
     Element* dq      = static_cast<Element*>(p.dq) + bi.dq + row * p.dq_row_stride;
-    for (int d = lane; d < p.hdim_q; d += 32) dq[d] = Element(acc[d]);
+    for (int d = lane; d < p.hdim_q; d += 32) dq[d] = Element(acc[d] * p.scale);
 }
 
 // Launches kernel_fp16 or kernel_bf16 over (row blocks, q heads, batches).

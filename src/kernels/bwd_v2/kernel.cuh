@@ -6,14 +6,15 @@
 // shared-memory stage) while the current one is computed:
 //   S, P, dP, dS of (m, n)        block_math.cuh
 //   dV += Pᵀ·dO ;  dK += dSᵀ·Q    (P and dS pass through shared memory, read transposed)
-//   non-deterministic only: dQ_acc[m] += scale · dS·K   (fp32 atomics, 2 floats each, in column chunks)
+//   non-deterministic only: dQ_acc[m] += dS·K   (fp32 atomics, 2 floats each, in column chunks;
+//                           the post-kernel applies the scale)
 // and finally writes dK·scale and dV (summed over the group's q heads: no atomics).
 //
 // dQ kernel (deterministic mode): one CTA per (query block m, q head, batch), looping over the
 // key blocks it can see in a fixed order: dQ = scale · Σ_n dS(m, n)·K_n, written directly.
 //
 // Layouts (elements, last dim contiguous, see include/mha_bwd.h): Q, dO (sq, d); K, V (sk, d);
-// dQ_acc fp32 (rows, hdim_q) contiguous; LSE, D fp32 (sq). Head dims below the bucket are
+// dQ_acc fp32 (rows, kHeadDim) contiguous; LSE, D fp32 (sq). Head dims below the bucket are
 // zero-padded on load and never stored. Rows past the logical lengths are zero-filled on load
 // and never stored.
 #pragma once
@@ -175,23 +176,38 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
     load_rows<T>(gV, sV, n_valid, p.hdim_v, tidx);
     cute::cp_async_fence();
 
-    // Issues the loads of step i (Q, dO by cp.async into stage `st`; returns the row stats of the
+    // Step i visits q head hk·h_ratio + i / m_count and query block m_begin + i % m_count. The
+    // heads of a group share the batch's lengths and row offsets, so a step only adds head
+    // strides to bk's offsets (bk was computed for the group's first q head).
+    struct Step {
+        int hi, m0;  // q head within the group, first query row
+    };
+    auto next_step = [&](Step s) {
+        s.m0 += kBlockM;
+        if (s.m0 >= m_end * kBlockM) {
+            s.m0 = m_begin * kBlockM;
+            ++s.hi;
+        }
+        return s;
+    };
+
+    // Issues the loads of step s (Q, dO by cp.async into stage `st`; returns the row stats of the
     // thread's row, tidx < kBlockM, to be stored once the stage's previous readers are done).
-    auto issue_step = [&](int i, int st) {
-        const int h  = hk * p.h_ratio + i / m_count;
-        const int m0 = (m_begin + i % m_count) * kBlockM;
-        const BwdBlockInfo bq = bwd_block_info(p, b, h);
-        Tensor mQ  = gmem_rows<kHeadDim>(static_cast<const Element*>(p.q), bq.q, bq.sq, p.q_row_stride);
-        Tensor mdO = gmem_rows<kHeadDim>(static_cast<const Element*>(p.dout), bq.dout, bq.sq, p.do_row_stride);
+    auto issue_step = [&](Step s, int st) {
+        Tensor mQ  = gmem_rows<kHeadDim>(static_cast<const Element*>(p.q), bk.q + s.hi * p.q_head_stride, bk.sq,
+                                         p.q_row_stride);
+        Tensor mdO = gmem_rows<kHeadDim>(static_cast<const Element*>(p.dout), bk.dout + s.hi * p.do_head_stride,
+                                         bk.sq, p.do_row_stride);
         Tensor sQ  = make_tensor(make_smem_ptr(sm.q + st * T::kQElems), typename T::SmemLayoutQ{});
         Tensor sdO = make_tensor(make_smem_ptr(sm.dout + st * T::kQElems), typename T::SmemLayoutQ{});
-        load_rows<T>(local_tile(mQ, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(m0 / kBlockM, 0)), sQ,
-                     bq.sq - m0, p.hdim_q, tidx);
-        load_rows<T>(local_tile(mdO, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(m0 / kBlockM, 0)), sdO,
-                     bq.sq - m0, p.hdim_v, tidx);
+        load_rows<T>(local_tile(mQ, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(s.m0 / kBlockM, 0)), sQ,
+                     bk.sq - s.m0, p.hdim_q, tidx);
+        load_rows<T>(local_tile(mdO, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(s.m0 / kBlockM, 0)), sdO,
+                     bk.sq - s.m0, p.hdim_v, tidx);
         cute::cp_async_fence();
         RowStats r{INFINITY, 0.f};
-        if (tidx < kBlockM) r = fetch_row_stats(p.lse + bq.lse, p.d + bq.lse, m0 + tidx, bq.sq);
+        const int64_t lse_off = bk.lse + s.hi * p.lse_head_stride;
+        if (tidx < kBlockM) r = fetch_row_stats(p.lse + lse_off, p.d + lse_off, s.m0 + tidx, bk.sq);
         return r;
     };
     auto store_stats = [&](RowStats r, int st) {
@@ -209,23 +225,23 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
 
     using Plain = typename T::SmemCopyAtom;
     using Trans = typename T::SmemCopyAtomTransposed;
-    if (n_steps > 0) store_stats(issue_step(0, 0), 0);
+    Step cur{0, m_begin * kBlockM};
+    if (n_steps > 0) store_stats(issue_step(cur, 0), 0);
     for (int i = 0; i < n_steps; ++i) {
         const int st = kStages == 2 ? (i & 1) : 0;
-        const int h  = hk * p.h_ratio + i / m_count;
-        const int m0 = (m_begin + i % m_count) * kBlockM;
-        const BwdBlockInfo bq = bwd_block_info(p, b, h);
+        const int m0 = cur.m0;
         if constexpr (kStages == 1) {
             if (i > 0) {
                 __syncthreads();  // every warp is done with the previous Q, dO, P, dS, row stats
-                store_stats(issue_step(i, 0), 0);
+                store_stats(issue_step(cur, 0), 0);
             }
         }
         cute::cp_async_wait<0>();
         __syncthreads();  // stage st (and K, V) landed for every thread; step i-1 fully done
+        const Step nxt = next_step(cur);
         RowStats next{INFINITY, 0.f};
         if constexpr (kStages == 2) {
-            if (i + 1 < n_steps) next = issue_step(i + 1, st ^ 1);
+            if (i + 1 < n_steps) next = issue_step(nxt, st ^ 1);
         }
         Tensor sQ   = make_tensor(make_smem_ptr(sm.q + st * T::kQElems), typename T::SmemLayoutQ{});     // (M, D)
         Tensor sdO  = make_tensor(make_smem_ptr(sm.dout + st * T::kQElems), typename T::SmemLayoutQ{});  // (M, D)
@@ -237,20 +253,24 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
             Tensor acc_p  = partition_fragment_C(mma_sdp, Shape<Int<kBlockM>, Int<kBlockN>>{});  // (MMA, MMA_M, MMA_N)
             Tensor acc_ds = partition_fragment_C(mma_sdp, Shape<Int<kBlockM>, Int<kBlockN>>{});
             compute_p_ds<T>(acc_p, acc_ds, sQ, sK, sdO, sV, sm.lse2 + st * kBlockM, sm.d + st * kBlockM, p.mask, m0,
-                            n0, bq.sq, bk.sk, p.scale_log2, tidx);
+                            n0, bk.sq, bk.sk, p.scale_log2, tidx);
             store_acc_to_smem<T, typename T::MmaSdP>(acc_p, sP, tidx);
             store_acc_to_smem<T, typename T::MmaSdP>(acc_ds, sdS, tidx);
         }
         __syncthreads();
 
         gemm_ss<MmaDKV, Trans, Trans>(acc_dv, sPt, sdOt, fPt, fQt, tidx);  // dV += Pᵀ·dO
-        gemm_ss<MmaDKV, Trans, Trans>(acc_dk, sdSt, sQt, fPt, fQt, tidx);  // dK += dSᵀ·Q
 
         if constexpr (!kDeterministic) {
-            // dQ_acc[m0 + row, col] += scale · (dS·K)[row, col], one column chunk at a time. The
-            // accumulator's C layout holds column pairs (2c, 2c+1) of a row in consecutive
-            // registers; hdim_q is a multiple of 8 on this path, so each pair is 8-byte aligned.
-            float* acc_base = p.dq_acc + bq.acc;
+            // dQ_acc[m0 + row, col] += (dS·K)[row, col] (unscaled: the post-kernel applies the
+            // scale), one column chunk at a time, issued before the dK GEMM so that the atomics
+            // drain while it runs. The accumulator rows are kHeadDim floats apart
+            // (BwdParams::acc_row_stride), so every address is the thread's base plus a
+            // compile-time offset; columns past hdim_q receive zeros (K is zero-padded there).
+            // The C layout holds column pairs (2c, 2c+1) of a row in consecutive registers: one
+            // 8-byte atomic each.
+            float* acc_tile = p.dq_acc + bk.acc + cur.hi * p.acc_head_stride + int64_t(m0) * kHeadDim;
+            const bool full_rows = m0 + kBlockM <= bk.sq;
             MmaDQ mma_q;
             auto thr_mma = mma_q.get_thread_slice(tidx);
             Tensor cQ    = thr_mma.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<T::kDQChunk>>{}));
@@ -261,20 +281,28 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
                 Tensor acc_dq = partition_fragment_C(mma_q, Shape<Int<kBlockM>, Int<T::kDQChunk>>{});
                 clear(acc_dq);
                 gemm_ss<MmaDQ, Plain, Trans>(acc_dq, sdS, sKt, sdS, fKt, tidx);
+                Tensor gAcc = make_tensor(make_gmem_ptr(acc_tile + c * T::kDQChunk),
+                                          Layout<Shape<Int<kBlockM>, Int<T::kDQChunk>>, Stride<Int<kHeadDim>, _1>>{});
+                Tensor tAcc = thr_mma.partition_C(gAcc);
                 static_assert(decltype(size<0>(acc_dq))::value % 2 == 0, "C fragment holds column pairs");
-                CUTE_UNROLL
-                for (int j = 0; j < size(acc_dq); j += 2) {
-                    const int row = m0 + get<0>(cQ(j));
-                    const int col = c * T::kDQChunk + get<1>(cQ(j));
-                    if (row < bq.sq && col < p.hdim_q)
-                        atomic_add2(acc_base + int64_t(row) * p.hdim_q + col, acc_dq(j) * p.scale,
-                                    acc_dq(j + 1) * p.scale);
+                if (full_rows) {  // the usual case: no checks, base + immediate offsets
+                    CUTE_UNROLL
+                    for (int j = 0; j < size(acc_dq); j += 2) atomic_add2(&tAcc(j), acc_dq(j), acc_dq(j + 1));
+                } else {
+                    CUTE_UNROLL
+                    for (int j = 0; j < size(acc_dq); j += 2) {
+                        if (m0 + get<0>(cQ(j)) < bk.sq) atomic_add2(&tAcc(j), acc_dq(j), acc_dq(j + 1));
+                    }
                 }
             }
         }
+
+        gemm_ss<MmaDKV, Trans, Trans>(acc_dk, sdSt, sQt, fPt, fQt, tidx);  // dK += dSᵀ·Q
+
         if constexpr (kStages == 2) {
             if (i + 1 < n_steps) store_stats(next, st ^ 1);  // stage st^1's stats were last read in step i-1
         }
+        cur = nxt;
     }
 
     // ---- epilogue: dK·scale and dV through shared memory (K's and V's buffers) -------------

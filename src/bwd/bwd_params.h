@@ -21,7 +21,7 @@ struct BwdParams {
     void* dq = nullptr;         // [b, hq, sq, dq]
     void* dk = nullptr;         // [b, hk, sk, dq]
     void* dv = nullptr;         // [b, hk, sk, dv]
-    float* dq_acc = nullptr;    // fp32 [nb, hq, rows_q, acc_row_stride] contiguous (atomic mode only), unscaled
+    float* dq_acc = nullptr;    // fp32 dS·K accumulator, unscaled (atomic mode only; layout below)
 
     int64_t q_row_stride = 0, k_row_stride = 0, v_row_stride = 0, o_row_stride = 0, do_row_stride = 0,
             dq_row_stride = 0, dk_row_stride = 0, dv_row_stride = 0;
@@ -30,11 +30,13 @@ struct BwdParams {
     int64_t q_batch_stride = 0, k_batch_stride = 0, v_batch_stride = 0, o_batch_stride = 0,
             do_batch_stride = 0, dq_batch_stride = 0, dk_batch_stride = 0, dv_batch_stride = 0,
             lse_batch_stride = 0;
-    // dq_acc: row stride acc_row_stride = the kernel's head-dim bucket (>= hdim_q; the dK/dV
-    // kernel's atomics then use compile-time offsets), head stride rows_q*acc_row_stride, batch
-    // stride nhead_q*rows_q*acc_row_stride. Columns hdim_q..acc_row_stride only ever receive zeros.
+    // dq_acc is a sequence of tiles, one per (batch, q head, block of kBlockM query rows), each
+    // kBlockM × kHeadDim floats (the kernel's tile and head-dim bucket) stored in the order the
+    // dK/dV kernel's threads hold them (kernels/bwd_v2/kernel.cuh, acc_tile_offset): a warp's
+    // atomics then cover contiguous memory. Batch b's first tile starts at row
+    //   batch mode: b·acc_batch_stride/kHeadDim;   group mode: ⌊(seqstart_q[b] + kBlockM·b) / kBlockM⌋·kBlockM
+    // (padded so that batches never share a tile), plus h·acc_head_stride floats for q head h.
     int64_t acc_head_stride = 0, acc_batch_stride = 0;
-    int acc_row_stride = 0;
 
     int batch = 0, nhead_q = 0, nhead_k = 0, hdim_q = 0, hdim_v = 0;
     int h_ratio = 1;        // nhead_q / nhead_k
@@ -58,7 +60,7 @@ struct BwdParams {
 
 // Where one (batch, q head) lives: row 0 of each tensor (elements) and the logical lengths.
 struct BwdBlockInfo {
-    int64_t q, k, v, o, dout, dq, dk, dv, lse, acc;
+    int64_t q, k, v, o, dout, dq, dk, dv, lse;
     int sq, sk;
 };
 
@@ -94,7 +96,6 @@ __device__ __forceinline__ BwdBlockInfo bwd_block_info(const BwdParams& p, int b
     bi.dk   = bq * p.dk_batch_stride + hk * p.dk_head_stride + k_row0 * p.dk_row_stride;
     bi.dv   = bq * p.dv_batch_stride + hk * p.dv_head_stride + k_row0 * p.dv_row_stride;
     bi.lse  = bq * p.lse_batch_stride + h * p.lse_head_stride + q_row0;
-    bi.acc  = bq * p.acc_batch_stride + h * p.acc_head_stride + q_row0 * p.acc_row_stride;
     return bi;
 }
 #endif

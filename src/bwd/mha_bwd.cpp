@@ -1,5 +1,5 @@
 // aiter::mha_bwd: validation -> configuration key -> dispatcher table lookup + can_run ->
-// workspace -> pre-kernel (D, dQ_acc = 0) -> dQ/dK/dV kernel(s) -> post-kernel (dQ) (optionally
+// workspace -> dQ_acc = 0, pre-kernel (D) -> dQ/dK/dV kernel(s) + dQ conversion (optionally
 // timed). See include/mha_bwd.h for the contract.
 #include <algorithm>
 #include <cstdio>
@@ -122,8 +122,9 @@ struct Workspace {
     bool owned = false;
     cudaStream_t stream = nullptr;
 
-    // acc_width: fp32 columns per row of the dQ accumulator (0: none).
-    Workspace(const mha_bwd_args& a, int acc_width, cudaStream_t s) : stream(s) {
+    // acc_rows_per_head: rows of the dQ accumulator per (batch, q head) in batch mode, per q head
+    // in group mode; acc_width: its fp32 columns (0: no accumulator).
+    Workspace(const mha_bwd_args& a, int64_t acc_rows_per_head, int acc_width, cudaStream_t s) : stream(s) {
         const size_t nb   = a.is_group_mode ? 1 : size_t(a.batch);
         const size_t rows = nb * size_t(a.nhead_q) * size_t(a.seqlen_q);
         if (a.d_ptr == nullptr) {
@@ -134,7 +135,7 @@ struct Workspace {
                                           size_t(a.nhead_q - 1) * a.nhead_stride_lsed + a.seqlen_q;
             d_bytes = ((std::max(span, rows) * sizeof(float)) + 255) / 256 * 256;
         }
-        acc_bytes = rows * size_t(acc_width) * sizeof(float);
+        acc_bytes = nb * size_t(a.nhead_q) * size_t(acc_rows_per_head) * size_t(acc_width) * sizeof(float);
         const size_t total = d_bytes + acc_bytes;
         if (total == 0) return;
         if (a.workspace_alloc) {
@@ -179,22 +180,27 @@ float mha_bwd(mha_bwd_args args, const stream_config& s) {
     if (s.log_level_ > 0) fprintf(stderr, "mha_bwd: running %s\n", inst->name);
 
     const bool atomic_dq = !args.is_deterministic;
-    // The accumulator's rows are padded to the kernel's head-dim bucket (BwdParams::acc_row_stride).
+    // dQ accumulator (BwdParams::dq_acc): tiles of block_m rows x the head-dim bucket; each
+    // batch's rows rounded up to whole tiles, and in group mode one spare tile per batch plus one
+    // (batch b starts at floor((seqstart_q[b] + block_m*b) / block_m) tiles).
     const int acc_width = atomic_dq ? inst->key.hdim : 0;
-    bwd::Workspace ws(args, acc_width, s.stream_id_);
+    const int64_t bm = inst->block_m();
+    const int64_t acc_rows = args.is_group_mode ? int64_t(args.seqlen_q) + bm * (int64_t(args.batch) + 1)
+                                                : (int64_t(args.seqlen_q) + bm - 1) / bm * bm;
+    bwd::Workspace ws(args, acc_rows, acc_width, s.stream_id_);
     bwd::BwdParams p = bwd::make_params(args);
     if (p.d == nullptr) p.d = ws.d();
     p.dq_acc = atomic_dq ? ws.acc() : nullptr;
-    const int64_t rows_q = args.seqlen_q;
-    p.acc_row_stride   = acc_width;
-    p.acc_head_stride  = rows_q * acc_width;
-    p.acc_batch_stride = args.is_group_mode ? 0 : int64_t(args.nhead_q) * rows_q * acc_width;
+    p.acc_head_stride  = acc_rows * acc_width;
+    p.acc_batch_stride = args.is_group_mode ? 0 : int64_t(args.nhead_q) * acc_rows * acc_width;
     const bwd::DType dt = args.data_type == "bf16" ? bwd::DType::bf16 : bwd::DType::fp16;
 
     auto launch = [&] {
+        if (ws.acc_bytes)
+            host::check_cuda(cudaMemsetAsync(ws.acc(), 0, ws.acc_bytes, s.stream_id_), bwd::kApi,
+                             "zeroing the dQ accumulator");
         host::check_cuda(bwd::launch_bwd_pre(p, dt, s.stream_id_), bwd::kApi, "pre-kernel (D = rowsum(dO*O))");
         host::check_cuda(inst->launch(p, s.stream_id_), bwd::kApi, inst->name);
-        if (atomic_dq) host::check_cuda(bwd::launch_bwd_post(p, dt, s.stream_id_), bwd::kApi, "post-kernel (dQ convert)");
     };
     return host::run_timed(s, bwd::kApi, launch);
 }

@@ -1,7 +1,7 @@
-// Pre- and post-kernels of the v2 backward (one warp per query row, logical rows only):
-//   pre : D[i] = Σ_d dO[i,d]·O[i,d]   (fp32; products of the stored fp16/bf16 values)
-//         dq_acc[i, :] = 0            (when the atomic dQ path is used; the padded row)
-//   post: dq[i, :] = round(scale · dq_acc[i, :])   (RTNE; the dK/dV kernel accumulates dS·K unscaled)
+// Pre-kernel of the v2 backward (one warp per query row, logical rows only):
+//   D[i] = Σ_d dO[i,d]·O[i,d]   (fp32; products of the stored fp16/bf16 values)
+// (dq_acc is zeroed by the host with cudaMemsetAsync; its conversion to dQ is the instance's
+// own kernel, kernels/bwd_v2/kernel.cuh, because its layout follows the instance's tile.)
 #include <cutlass/numeric_types.h>
 
 #include "bwd/bwd_key.h"
@@ -24,21 +24,6 @@ __global__ void __launch_bounds__(kRowsPerCta * 32) bwd_pre_kernel(const __grid_
     for (int d = lane; d < p.hdim_v; d += 32) sum += float(o[d]) * float(dO[d]);
     for (int off = 16; off > 0; off /= 2) sum += __shfl_xor_sync(0xffffffff, sum, off);
     if (lane == 0) p.d[bi.lse + row] = sum;
-    if (p.dq_acc != nullptr) {
-        float* acc = p.dq_acc + bi.acc + int64_t(row) * p.acc_row_stride;
-        for (int d = lane; d < p.acc_row_stride; d += 32) acc[d] = 0.f;
-    }
-}
-
-template <class Element>
-__global__ void __launch_bounds__(kRowsPerCta * 32) bwd_post_kernel(const __grid_constant__ BwdParams p) {
-    const int lane = threadIdx.x % 32;
-    const int row  = blockIdx.x * kRowsPerCta + threadIdx.x / 32;
-    const BwdBlockInfo bi = bwd_block_info(p, blockIdx.z, blockIdx.y);
-    if (row >= bi.sq) return;
-    const float* acc = p.dq_acc + bi.acc + int64_t(row) * p.acc_row_stride;
-    Element* dq      = static_cast<Element*>(p.dq) + bi.dq + row * p.dq_row_stride;
-    for (int d = lane; d < p.hdim_q; d += 32) dq[d] = Element(acc[d] * p.scale);
 }
 
 // Launches kernel_fp16 or kernel_bf16 over (row blocks, q heads, batches).
@@ -55,10 +40,6 @@ cudaError_t launch_rows(const BwdParams& p, DType dtype, cudaStream_t stream, vo
 
 cudaError_t launch_bwd_pre(const BwdParams& p, DType dtype, cudaStream_t stream) {
     return launch_rows(p, dtype, stream, &bwd_pre_kernel<cutlass::half_t>, &bwd_pre_kernel<cutlass::bfloat16_t>);
-}
-
-cudaError_t launch_bwd_post(const BwdParams& p, DType dtype, cudaStream_t stream) {
-    return launch_rows(p, dtype, stream, &bwd_post_kernel<cutlass::half_t>, &bwd_post_kernel<cutlass::bfloat16_t>);
 }
 
 }  // namespace aiter::bwd

@@ -6,15 +6,16 @@
 // shared-memory stage) while the current one is computed:
 //   S, P, dP, dS of (m, n)        block_math.cuh
 //   dV += Pᵀ·dO ;  dK += dSᵀ·Q    (P and dS pass through shared memory, read transposed)
-//   non-deterministic only: dQ_acc[m] += dS·K   (fp32 atomics, 2 floats each, in column chunks;
-//                           the post-kernel applies the scale)
+//   non-deterministic only: dQ_acc[m] += dS·K   (fp32 atomics, 2 floats each, in column chunks)
 // and finally writes dK·scale and dV (summed over the group's q heads: no atomics).
+//
+// dQ convert kernel (atomic mode): dQ = scale · dQ_acc, one CTA per (query block, q head, batch).
 //
 // dQ kernel (deterministic mode): one CTA per (query block m, q head, batch), looping over the
 // key blocks it can see in a fixed order: dQ = scale · Σ_n dS(m, n)·K_n, written directly.
 //
 // Layouts (elements, last dim contiguous, see include/mha_bwd.h): Q, dO (sq, d); K, V (sk, d);
-// dQ_acc fp32 (rows, kHeadDim) contiguous; LSE, D fp32 (sq). Head dims below the bucket are
+// dQ_acc fp32 in thread-fragment order (acc_tile_offset); LSE, D fp32 (sq). Head dims below the bucket are
 // zero-padded on load and never stored. Rows past the logical lengths are zero-filled on load
 // and never stored.
 #pragma once
@@ -107,6 +108,22 @@ __device__ __forceinline__ void atomic_add2(float* dst, float v0, float v1) {
 #endif
 }
 
+// The dQ accumulator (BwdParams::dq_acc): offset of the tile holding query rows
+// [m0, m0 + kBlockM) of (batch b, q head h). Inside a tile, the fp32 values are stored in the
+// order the dK/dV kernel's threads hold them: chunk c (kDQChunk columns) after chunk c-1, and in
+// a chunk, value pair j of thread t (the C fragment of MmaDQ, j-th pair of consecutive columns)
+// at float offset 2·(j·kNThreads + t). A warp's atomics for one pair index then cover 256
+// contiguous bytes (one or two cache lines instead of eight rows' worth).
+template <class T>
+__device__ __forceinline__ int64_t acc_tile_offset(const BwdParams& p, int b, int h, int m0) {
+    const int64_t batch0 =
+        p.is_group_mode ? (int64_t(p.seqstart_q[b]) + int64_t(T::kBlockM) * b) / T::kBlockM * T::kBlockM * T::kHeadDim
+                        : int64_t(b) * p.acc_batch_stride;
+    return batch0 + int64_t(h) * p.acc_head_stride + int64_t(m0) * T::kHeadDim;
+}
+template <class T>
+constexpr int kAccPairs = T::kBlockM * T::kDQChunk / T::kNThreads / 2;  // value pairs per thread per chunk
+
 // LSE·log2e and D of one query row as the P/dS math wants them: rows outside the logical
 // length, and rows that saw no key (LSE = −inf), get +inf so that P = 0 there.
 struct RowStats {
@@ -156,6 +173,8 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
     }
     const int m_count = m_end - m_begin;
     const int n_steps = m_count * p.h_ratio;  // (q head, query block) pairs, head-major
+    int64_t acc0 = 0;                          // dQ_acc tile of row 0, the group's first q head
+    if constexpr (!kDeterministic) acc0 = acc_tile_offset<T>(p, b, hk * p.h_ratio, 0);
 
     Tensor sK   = make_tensor(make_smem_ptr(sm.k), typename T::SmemLayoutKV{});      // (N, D)
     Tensor sV   = make_tensor(make_smem_ptr(sm.v), typename T::SmemLayoutKV{});      // (N, D)
@@ -262,18 +281,13 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
         gemm_ss<MmaDKV, Trans, Trans>(acc_dv, sPt, sdOt, fPt, fQt, tidx);  // dV += Pᵀ·dO
 
         if constexpr (!kDeterministic) {
-            // dQ_acc[m0 + row, col] += (dS·K)[row, col] (unscaled: the post-kernel applies the
+            // dQ_acc[m0 + row, col] += (dS·K)[row, col], unscaled (the convert kernel applies the
             // scale), one column chunk at a time, issued before the dK GEMM so that the atomics
-            // drain while it runs. The accumulator rows are kHeadDim floats apart
-            // (BwdParams::acc_row_stride), so every address is the thread's base plus a
-            // compile-time offset; columns past hdim_q receive zeros (K is zero-padded there).
-            // The C layout holds column pairs (2c, 2c+1) of a row in consecutive registers: one
-            // 8-byte atomic each.
-            float* acc_tile = p.dq_acc + bk.acc + cur.hi * p.acc_head_stride + int64_t(m0) * kHeadDim;
-            const bool full_rows = m0 + kBlockM <= bk.sq;
+            // drain while it runs. Tile layout: acc_tile_offset (each address is the thread's base
+            // plus a compile-time offset). No row checks: the tile exists whole, and rows past sq
+            // add exact zeros (P = 0 there, so dS = 0).
+            float* acc_thr = p.dq_acc + acc0 + cur.hi * p.acc_head_stride + int64_t(m0) * kHeadDim + 2 * tidx;
             MmaDQ mma_q;
-            auto thr_mma = mma_q.get_thread_slice(tidx);
-            Tensor cQ    = thr_mma.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<T::kDQChunk>>{}));
             CUTE_UNROLL
             for (int c = 0; c < kHeadDim / T::kDQChunk; ++c) {
                 Tensor sKt = make_tensor(make_smem_ptr(sm.k + c * kBlockN * T::kDQChunk),
@@ -281,19 +295,12 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
                 Tensor acc_dq = partition_fragment_C(mma_q, Shape<Int<kBlockM>, Int<T::kDQChunk>>{});
                 clear(acc_dq);
                 gemm_ss<MmaDQ, Plain, Trans>(acc_dq, sdS, sKt, sdS, fKt, tidx);
-                Tensor gAcc = make_tensor(make_gmem_ptr(acc_tile + c * T::kDQChunk),
-                                          Layout<Shape<Int<kBlockM>, Int<T::kDQChunk>>, Stride<Int<kHeadDim>, _1>>{});
-                Tensor tAcc = thr_mma.partition_C(gAcc);
                 static_assert(decltype(size<0>(acc_dq))::value % 2 == 0, "C fragment holds column pairs");
-                if (full_rows) {  // the usual case: no checks, base + immediate offsets
-                    CUTE_UNROLL
-                    for (int j = 0; j < size(acc_dq); j += 2) atomic_add2(&tAcc(j), acc_dq(j), acc_dq(j + 1));
-                } else {
-                    CUTE_UNROLL
-                    for (int j = 0; j < size(acc_dq); j += 2) {
-                        if (m0 + get<0>(cQ(j)) < bk.sq) atomic_add2(&tAcc(j), acc_dq(j), acc_dq(j + 1));
-                    }
-                }
+                static_assert(int(decltype(size(acc_dq))::value) == 2 * kAccPairs<T>, "fragment size");
+                CUTE_UNROLL
+                for (int j = 0; j < kAccPairs<T>; ++j)
+                    atomic_add2(acc_thr + c * kBlockM * T::kDQChunk + 2 * j * T::kNThreads, acc_dq(2 * j),
+                                acc_dq(2 * j + 1));
             }
         }
 
@@ -314,6 +321,39 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
     cute::cp_async_wait<0>();  // K/V landed even when no query block was visited
     store_acc<T, MmaDKV>(acc_dk, sK, gdK, n_valid, p.hdim_q, tidx);
     store_acc<T, MmaDKV>(acc_dv, sV, gdV, n_valid, p.hdim_v, tidx);
+}
+
+// dQ = scale · dQ_acc for the query rows [m0, m0 + kBlockM) of (batch, q head): each thread
+// reads back the value pairs it (or its namesake in the dK/dV kernels) accumulated, coalesced,
+// and writes the rows < sq, columns < hdim_q.
+template <DType kDType, int kHdim, MaskKind kMask>
+__global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, false}>::kNThreads)
+    bwd_v2_dq_convert_kernel(const __grid_constant__ BwdParams p) {
+    using namespace cute;
+    using T       = BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, false}>;
+    using Element = typename T::Element;
+    const int tidx = threadIdx.x;
+    const int m0 = blockIdx.x * T::kBlockM, h = blockIdx.y, b = blockIdx.z;
+    const BwdBlockInfo bq = bwd_block_info(p, b, h);
+    if (m0 >= bq.sq) return;
+    const float* acc_thr = p.dq_acc + acc_tile_offset<T>(p, b, h, m0) + 2 * tidx;
+    Element* dq = static_cast<Element*>(p.dq) + bq.dq;
+    typename T::MmaDQ mma;
+    Tensor cQ = mma.get_thread_slice(tidx).partition_C(make_identity_tensor(Shape<Int<T::kBlockM>, Int<T::kDQChunk>>{}));
+    CUTE_UNROLL
+    for (int c = 0; c < T::kHeadDim / T::kDQChunk; ++c) {
+        CUTE_UNROLL
+        for (int j = 0; j < kAccPairs<T>; ++j) {
+            const float2 v = *reinterpret_cast<const float2*>(acc_thr + c * T::kBlockM * T::kDQChunk + 2 * j * T::kNThreads);
+            const int row = m0 + get<0>(cQ(2 * j));
+            const int col = c * T::kDQChunk + get<1>(cQ(2 * j));
+            if (row < bq.sq && col < p.hdim_q) {  // hdim_q is a multiple of 8: col + 1 < hdim_q too
+                Element* dst = dq + int64_t(row) * p.dq_row_stride + col;
+                dst[0] = Element(v.x * p.scale);
+                dst[1] = Element(v.y * p.scale);
+            }
+        }
+    }
 }
 
 template <DType kDType, int kHdim, MaskKind kMask>

@@ -1,6 +1,6 @@
-// Host-side launch of one v2 backward instance (the dK/dV kernel, plus the dQ kernel in
-// deterministic mode). Included only by the generated instance files (one explicit
-// instantiation each, see codegen/).
+// Host-side launch of one v2 backward instance: the dK/dV kernel, then the dQ convert kernel
+// (atomic mode) or the dQ kernel (deterministic mode). Included only by the generated instance
+// files (one explicit instantiation each, see codegen/).
 #pragma once
 
 #include "bwd/bwd_key.h"
@@ -11,6 +11,11 @@ namespace aiter::bwd {
 template <BwdV2Key K>
 int bwd_v2_smem_bytes() {
     return BwdV2Traits<K>::kSmemBytes;
+}
+
+template <BwdV2Key K>
+int bwd_v2_block_m() {
+    return BwdV2Traits<K>::kBlockM;
 }
 
 template <class Kernel>
@@ -34,6 +39,16 @@ cudaError_t launch_bwd_v2(const BwdParams& params, cudaStream_t stream) {
             launch_with_smem(&bwd_v2_dkdv_kernel<K.dtype, K.hdim, K.mask, K.deterministic>,
                              dim3(n_blocks, params.nhead_k, params.batch), T::kNThreads, T::kSmemBytes, params, stream);
         if (e != cudaSuccess) return e;
+    }
+    if constexpr (!K.deterministic) {
+        // dQ = scale · dQ_acc (also when no key block ran: dQ_acc was zeroed, dQ = 0).
+        const int m_blocks = (params.max_seqlen_q + T::kBlockM - 1) / T::kBlockM;
+        if (m_blocks > 0) {
+            bwd_v2_dq_convert_kernel<K.dtype, K.hdim, K.mask>
+                <<<dim3(m_blocks, params.nhead_q, params.batch), T::kNThreads, 0, stream>>>(params);
+            const cudaError_t e = cudaGetLastError();
+            if (e != cudaSuccess) return e;
+        }
     }
     if constexpr (K.deterministic) {
         const int m_blocks = (params.max_seqlen_q + T::kBlockM - 1) / T::kBlockM;

@@ -19,7 +19,8 @@
 // physical prefix sums; seqlen_{q,k}_ptr (int32 [b]) or cu_seqlen_{q,k}_ptr (int32 [b+1]) give
 // logical lengths (padding) in either mode. Rows beyond the logical lengths are not written.
 //
-// Workspace: the fp32 dQ accumulator ([b, hq, rows_q, hdim_q], non-deterministic mode) and D
+// Workspace: the fp32 dQ accumulator (non-deterministic mode; b·hq·(rows_q rounded up to the
+// kernel's query tile)·(hdim bucket) floats, plus one tile per batch in group mode) and D
 // (when d_ptr is null) come from `workspace_alloc(bytes)`, which must return device memory that
 // stays valid until the work queued on s.stream_id_ by this call has finished; the caller owns
 // it. When workspace_alloc is empty, mha_bwd allocates with cudaMallocAsync on the stream and
@@ -29,9 +30,10 @@
 // looping over the key blocks in a fixed order) instead of fp32 atomics, so dQ/dK/dV are
 // bit-identical from run to run. dK/dV never use atomics.
 //
-// Return value of mha_bwd: mean ms per call (pre-kernel + main kernel(s) + post-kernel) when
-// s.time_kernel_, 0 when launched untimed, -1 when no compiled kernel supports the configuration
-// (mha_bwd_check says why: dropout, bias, dbias, unaligned hdims/strides are not supported yet).
+// Return value of mha_bwd: mean ms per call (accumulator zeroing + pre-kernel + main kernel(s) +
+// dQ conversion) when s.time_kernel_, 0 when launched untimed, -1 when no compiled kernel
+// supports the configuration (mha_bwd_check says why: dropout, bias, dbias, unaligned
+// hdims/strides are not supported yet).
 // Invalid arguments throw std::invalid_argument naming the field, the expectation and the value.
 // A CUDA error while launching throws std::runtime_error. Nothing here synchronizes the device.
 #pragma once

@@ -18,11 +18,13 @@ struct BwdV2Tile {
 // 64 x 128 (d128) keep every warp's GEMM tile at least 16 x 64 or 32 x 32 (ldmatrix traffic per
 // mma.sync low enough to feed the tensor cores); d256 halves the key block so that dK, dV
 // (128 fp32 accumulators per thread) and two Q/dO stages (208 KiB of shared memory, Hopper
-// only) fit. Chosen by the H200 sweep in docs/PERF.md (benchmark/tune_tiles.sh, MODE=bwd).
+// only) fit. Chosen by the H200 sweep in docs/PERF.md (benchmark/tune_tiles.sh, MODE=bwd);
+// d <= 64 unmasked spreads S/dP over 4 warps along the rows (H100 sweep after the dQ-atomics
+// rework: +2-3% unmasked, -2% masked, so the masked kernels keep 2).
 // Tuning sweeps: -DAITER_BWD_V2_TUNE_HDIM=<bucket> with -DAITER_BWD_V2_TUNE_{M,N,SDP,DKV,DQ}=<int>
 // replace block_m, block_n, sdp_warps_m, dkv_warps_n, dq_warps_m of that one bucket.
-constexpr BwdV2Tile bwd_v2_tile(int hdim) {
-    BwdV2Tile t = hdim <= 64    ? BwdV2Tile{128, 128, 8, 2, 4, 4, 2}
+constexpr BwdV2Tile bwd_v2_tile(int hdim, bool masked) {
+    BwdV2Tile t = hdim <= 64    ? BwdV2Tile{128, 128, 8, masked ? 2 : 4, 4, 4, 2}
                   : hdim <= 128 ? BwdV2Tile{64, 128, 8, 2, 4, 2, 2}
                                 : BwdV2Tile{64, 64, 8, 4, 2, 2, 2};
 #if defined(AITER_BWD_V2_TUNE_HDIM)

@@ -15,7 +15,7 @@ template <BwdV2Key K>
 struct BwdV2Traits {
     using Element = std::conditional_t<K.dtype == DType::fp16, cutlass::half_t, cutlass::bfloat16_t>;
 
-    static constexpr BwdV2Tile kTile = bwd_v2_tile(K.hdim);
+    static constexpr BwdV2Tile kTile = bwd_v2_tile(K.hdim, K.mask == MaskKind::window);
     static constexpr int kBlockM   = kTile.block_m;
     static constexpr int kBlockN   = kTile.block_n;
     static constexpr int kNWarps   = kTile.warps;

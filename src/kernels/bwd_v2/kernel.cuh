@@ -325,19 +325,21 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
 
 // dQ = scale · dQ_acc for the query rows [m0, m0 + kBlockM) of (batch, q head): each thread
 // reads back the value pairs it (or its namesake in the dK/dV kernels) accumulated, coalesced,
-// and writes the rows < sq, columns < hdim_q.
+// converts them into a shared-memory tile, and the CTA writes the rows < sq, columns < hdim_q
+// in 16-byte pieces (hdim_q is a multiple of 8 and dQ rows are 16-byte aligned on this path).
 template <DType kDType, int kHdim, MaskKind kMask>
 __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, false}>::kNThreads)
     bwd_v2_dq_convert_kernel(const __grid_constant__ BwdParams p) {
     using namespace cute;
     using T       = BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, false}>;
     using Element = typename T::Element;
+    constexpr int kRow = T::kHeadDim + 8;  // padded row: the pair stores below are conflict-free
+    __shared__ __align__(16) Element tile[T::kBlockM * kRow];
     const int tidx = threadIdx.x;
     const int m0 = blockIdx.x * T::kBlockM, h = blockIdx.y, b = blockIdx.z;
     const BwdBlockInfo bq = bwd_block_info(p, b, h);
     if (m0 >= bq.sq) return;
     const float* acc_thr = p.dq_acc + acc_tile_offset<T>(p, b, h, m0) + 2 * tidx;
-    Element* dq = static_cast<Element*>(p.dq) + bq.dq;
     typename T::MmaDQ mma;
     Tensor cQ = mma.get_thread_slice(tidx).partition_C(make_identity_tensor(Shape<Int<T::kBlockM>, Int<T::kDQChunk>>{}));
     CUTE_UNROLL
@@ -345,14 +347,21 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, fal
         CUTE_UNROLL
         for (int j = 0; j < kAccPairs<T>; ++j) {
             const float2 v = *reinterpret_cast<const float2*>(acc_thr + c * T::kBlockM * T::kDQChunk + 2 * j * T::kNThreads);
-            const int row = m0 + get<0>(cQ(2 * j));
+            const int row = get<0>(cQ(2 * j));
             const int col = c * T::kDQChunk + get<1>(cQ(2 * j));
-            if (row < bq.sq && col < p.hdim_q) {  // hdim_q is a multiple of 8: col + 1 < hdim_q too
-                Element* dst = dq + int64_t(row) * p.dq_row_stride + col;
-                dst[0] = Element(v.x * p.scale);
-                dst[1] = Element(v.y * p.scale);
-            }
+            cute::array<Element, 2> pair{Element(v.x * p.scale), Element(v.y * p.scale)};
+            *reinterpret_cast<uint32_t*>(&tile[row * kRow + col]) = *reinterpret_cast<const uint32_t*>(pair.data());
         }
+    }
+    __syncthreads();
+    constexpr int kChunks = T::kHeadDim / 8;  // 16-byte pieces per row
+    Element* dq = static_cast<Element*>(p.dq) + bq.dq;
+    const int rows = min(T::kBlockM, bq.sq - m0);
+    for (int i = tidx; i < rows * kChunks; i += T::kNThreads) {
+        const int r = i / kChunks, col = (i % kChunks) * 8;
+        if (col < p.hdim_q)
+            *reinterpret_cast<uint4*>(dq + int64_t(m0 + r) * p.dq_row_stride + col) =
+                *reinterpret_cast<const uint4*>(&tile[r * kRow + col]);
     }
 }
 

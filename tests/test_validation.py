@@ -35,6 +35,20 @@ def test_every_bad_argument_names_its_field(validation_exe):
     assert any("hdim_q: expected a value in [1, 256], got 257" in l for l in lines), res.stdout
 
 
+def test_bwd_dq_accumulator_layout(tmp_path):
+    """The backward's dQ accumulator tiles: group-mode batches never share a tile and fit the
+    workspace; inside a tile every float is addressed once and a warp's pair is contiguous
+    (tests/cpp/bwd_acc_layout.cpp, host-only)."""
+    exe = tmp_path / "bwd_acc_layout"
+    res = run(["g++", "-std=c++20", "-O1", "-I", REPO / "include", "-I", REPO / "src",
+               REPO / "tests/cpp/bwd_acc_layout.cpp", "-o", exe])
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = run([exe])
+    lines = res.stdout.splitlines()
+    assert lines and lines[-1] == "0 failed" and res.returncode == 0, res.stdout + res.stderr
+    assert len([l for l in lines if l.startswith("ok ")]) == 2 * (10 + 20) + 4, res.stdout
+
+
 def test_tile_order_visits_every_tile_once(tmp_path):
     """The forward tile order (masked: heaviest first inside L2 sections) is a permutation of
     the tiles for many grids and section sizes (tests/cpp/tile_order.cu, host-only)."""

@@ -58,6 +58,27 @@ struct BwdParams {
     MaskSpec mask;
 };
 
+#if defined(__CUDACC__)
+#define AITER_BWD_HD __host__ __device__
+#else
+#define AITER_BWD_HD
+#endif
+
+// dQ accumulator layout helpers (host: workspace size; device: kernels/bwd_v2/kernel.cuh).
+// Group mode: first row of batch b's tiles of block_m rows; batch b's ⌈sq_b / block_m⌉ tiles end
+// at or before batch b+1's first row, and every batch ends within bwd_acc_group_rows.
+AITER_BWD_HD constexpr int64_t bwd_acc_group_row0(int64_t seqstart_b, int b, int block_m) {
+    return (seqstart_b + int64_t(block_m) * b) / block_m * block_m;
+}
+AITER_BWD_HD constexpr int64_t bwd_acc_group_rows(int64_t total_q, int batch, int block_m) {
+    return total_q + int64_t(block_m) * (int64_t(batch) + 1);
+}
+// Inside a tile: float offset of value pair j of thread t in column chunk c (chunk_floats =
+// block_m × chunk width): a warp's pair j covers 2·32 contiguous floats.
+AITER_BWD_HD constexpr int64_t bwd_acc_pair_offset(int c, int j, int t, int chunk_floats, int threads) {
+    return int64_t(c) * chunk_floats + 2 * (int64_t(j) * threads + t);
+}
+
 // Where one (batch, q head) lives: row 0 of each tensor (elements) and the logical lengths.
 struct BwdBlockInfo {
     int64_t q, k, v, o, dout, dq, dk, dv, lse;

@@ -185,7 +185,7 @@ float mha_bwd(mha_bwd_args args, const stream_config& s) {
     // (batch b starts at floor((seqstart_q[b] + block_m*b) / block_m) tiles).
     const int acc_width = atomic_dq ? inst->key.hdim : 0;
     const int64_t bm = inst->block_m();
-    const int64_t acc_rows = args.is_group_mode ? int64_t(args.seqlen_q) + bm * (int64_t(args.batch) + 1)
+    const int64_t acc_rows = args.is_group_mode ? bwd::bwd_acc_group_rows(args.seqlen_q, args.batch, int(bm))
                                                 : (int64_t(args.seqlen_q) + bm - 1) / bm * bm;
     bwd::Workspace ws(args, acc_rows, acc_width, s.stream_id_);
     bwd::BwdParams p = bwd::make_params(args);

@@ -116,9 +116,8 @@ __device__ __forceinline__ void atomic_add2(float* dst, float v0, float v1) {
 // contiguous bytes (one or two cache lines instead of eight rows' worth).
 template <class T>
 __device__ __forceinline__ int64_t acc_tile_offset(const BwdParams& p, int b, int h, int m0) {
-    const int64_t batch0 =
-        p.is_group_mode ? (int64_t(p.seqstart_q[b]) + int64_t(T::kBlockM) * b) / T::kBlockM * T::kBlockM * T::kHeadDim
-                        : int64_t(b) * p.acc_batch_stride;
+    const int64_t batch0 = p.is_group_mode ? bwd_acc_group_row0(p.seqstart_q[b], b, T::kBlockM) * T::kHeadDim
+                                           : int64_t(b) * p.acc_batch_stride;
     return batch0 + int64_t(h) * p.acc_head_stride + int64_t(m0) * T::kHeadDim;
 }
 template <class T>
@@ -299,8 +298,8 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
                 static_assert(int(decltype(size(acc_dq))::value) == 2 * kAccPairs<T>, "fragment size");
                 CUTE_UNROLL
                 for (int j = 0; j < kAccPairs<T>; ++j)
-                    atomic_add2(acc_thr + c * kBlockM * T::kDQChunk + 2 * j * T::kNThreads, acc_dq(2 * j),
-                                acc_dq(2 * j + 1));
+                    atomic_add2(acc_thr + bwd_acc_pair_offset(c, j, 0, kBlockM * T::kDQChunk, T::kNThreads),
+                                acc_dq(2 * j), acc_dq(2 * j + 1));
             }
         }
 
@@ -346,7 +345,8 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, fal
     for (int c = 0; c < T::kHeadDim / T::kDQChunk; ++c) {
         CUTE_UNROLL
         for (int j = 0; j < kAccPairs<T>; ++j) {
-            const float2 v = *reinterpret_cast<const float2*>(acc_thr + c * T::kBlockM * T::kDQChunk + 2 * j * T::kNThreads);
+            const float2 v = *reinterpret_cast<const float2*>(
+                acc_thr + bwd_acc_pair_offset(c, j, 0, T::kBlockM * T::kDQChunk, T::kNThreads));
             const int row = get<0>(cQ(2 * j));
             const int col = c * T::kDQChunk + get<1>(cQ(2 * j));
             cute::array<Element, 2> pair{Element(v.x * p.scale), Element(v.y * p.scale)};

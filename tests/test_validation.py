@@ -4,6 +4,8 @@ machine without a GPU: tests/cpp/fwd_validation.cpp is linked against the ci bui
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conftest import REPO, run
@@ -35,28 +37,26 @@ def test_every_bad_argument_names_its_field(validation_exe):
     assert any("hdim_q: expected a value in [1, 256], got 257" in l for l in lines), res.stdout
 
 
-def test_bwd_dq_accumulator_layout(tmp_path):
-    """The backward's dQ accumulator tiles: group-mode batches never share a tile and fit the
-    workspace; inside a tile every float is addressed once and a warp's pair is contiguous
-    (tests/cpp/bwd_acc_layout.cpp, host-only)."""
-    exe = tmp_path / "bwd_acc_layout"
-    res = run(["g++", "-std=c++20", "-O1", "-I", REPO / "include", "-I", REPO / "src",
-               REPO / "tests/cpp/bwd_acc_layout.cpp", "-o", exe])
+def run_host_check(tmp_path, compiler, source, n_ok):
+    """Builds a host-only check program (prints "ok <case>" / "FAIL <case>: ..." and
+    "<n> failed" last), runs it, and requires n_ok passing cases and no failure."""
+    exe = tmp_path / Path(source).stem
+    res = run([compiler, "-std=c++20", "-O1", "-I", REPO / "include", "-I", REPO / "src", REPO / source, "-o", exe])
     assert res.returncode == 0, res.stdout + res.stderr
     res = run([exe])
     lines = res.stdout.splitlines()
     assert lines and lines[-1] == "0 failed" and res.returncode == 0, res.stdout + res.stderr
-    assert len([l for l in lines if l.startswith("ok ")]) == 2 * (10 + 20) + 4, res.stdout
+    assert len([l for l in lines if l.startswith("ok ")]) == n_ok, res.stdout
+
+
+def test_bwd_dq_accumulator_layout(tmp_path):
+    """The backward's dQ accumulator tiles: group-mode batches never share a tile and fit the
+    workspace; inside a tile every float is addressed once and a warp's pair is contiguous
+    (tests/cpp/bwd_acc_layout.cpp)."""
+    run_host_check(tmp_path, "g++", "tests/cpp/bwd_acc_layout.cpp", 2 * (10 + 20) + 4)
 
 
 def test_tile_order_visits_every_tile_once(tmp_path):
     """The forward tile order (masked: heaviest first inside L2 sections) is a permutation of
-    the tiles for many grids and section sizes (tests/cpp/tile_order.cu, host-only)."""
-    exe = tmp_path / "tile_order"
-    res = run(["nvcc", "-std=c++20", "-O1", "-I", REPO / "include", "-I", REPO / "src",
-               REPO / "tests/cpp/tile_order.cu", "-o", exe])
-    assert res.returncode == 0, res.stdout + res.stderr
-    res = run([exe])
-    lines = res.stdout.splitlines()
-    assert lines and lines[-1] == "0 failed" and res.returncode == 0, res.stdout + res.stderr
-    assert len([l for l in lines if l.startswith("ok ")]) == 7 * 7 * 2, res.stdout
+    the tiles for many grids and section sizes (tests/cpp/tile_order.cu)."""
+    run_host_check(tmp_path, "nvcc", "tests/cpp/tile_order.cu", 7 * 7 * 2)

@@ -15,9 +15,9 @@
 // key blocks it can see in a fixed order: dQ = scale · Σ_n dS(m, n)·K_n, written directly.
 //
 // Layouts (elements, last dim contiguous, see include/mha_bwd.h): Q, dO (sq, d); K, V (sk, d);
-// dQ_acc fp32 in thread-fragment order (acc_tile_offset); LSE, D fp32 (sq). Head dims below the bucket are
-// zero-padded on load and never stored. Rows past the logical lengths are zero-filled on load
-// and never stored.
+// dQ_acc fp32 in thread-fragment order (acc_tile_offset); LSE, D fp32 (sq). Head dims below the
+// bucket are zero-padded on load and never stored. Rows past the logical lengths are zero-filled
+// on load and never stored.
 #pragma once
 
 #include <cute/tensor.hpp>

@@ -30,7 +30,10 @@ Timing:
     ``torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)`` is timed (this includes the
     backend's preprocessing kernels such as dot(dO, O), not the forward).
 
-Runs without torch for ``--help``; torch / matplotlib are imported only when needed.
+Runs without torch for ``--help``; torch / matplotlib are imported only when needed. The record's
+``git`` line is ``$AITER_GIT_REV`` when set (pass it where the tree was copied without its git
+state, e.g. ``AITER_GIT_REV=<rev> python3 benchmark/peer_compare.py ...`` on the device machine),
+else ``git describe --always --dirty`` of the checkout.
 
 Example (on the GPU machine, from the repo root):
   python3 benchmark/peer_compare.py --mode fwd --extra-args="-fwd_v3=1" --tag h100_v3 --copy-bw
@@ -573,12 +576,16 @@ def collect_env(args) -> dict:
             "repeat": args.repeat,
             "ours_exe": "not run (--no-ours)" if args.no_ours else args.bench_path,
             "ours_extra": args.extra_args or ""}
-    try:
-        info["git"] = subprocess.run(["git", "-C", REPO_ROOT, "describe", "--always", "--dirty"],
-                                     capture_output=True, text=True, timeout=10).stdout.strip() \
-            or "n/a"
-    except Exception:  # noqa: BLE001
-        pass
+    # AITER_GIT_REV: the revision as the caller knows it (a copied tree, e.g. on the device
+    # machine, may carry stale or no git metadata); otherwise `git describe` of this checkout.
+    info["git"] = os.environ.get("AITER_GIT_REV", "")
+    if not info["git"]:
+        try:
+            info["git"] = subprocess.run(["git", "-C", REPO_ROOT, "describe", "--always", "--dirty"],
+                                         capture_output=True, text=True, timeout=10).stdout.strip() or "n/a"
+        except Exception:  # noqa: BLE001
+            info["git"] = "n/a"
+
     try:
         torch = _torch()
         info["torch"] = torch.__version__

@@ -236,3 +236,13 @@ def test_sdpa_failure_reasons_keep_only_the_reason():
     assert pc.sdpa_failure_reasons(msgs) == [
         "Flash attention requires q,k,v to have the same last dimension and to be less than or "
         "equal to 256. Got Query.size(-1): 100 instead."]
+
+
+def test_git_revision_can_come_from_the_caller(monkeypatch):
+    """A copied tree (the device machine) may carry stale git metadata: AITER_GIT_REV wins;
+    without it the record holds `git describe` of the checkout (or n/a)."""
+    args = pc.build_parser().parse_args(["--no-ours", "--peers", "none"])
+    monkeypatch.setenv("AITER_GIT_REV", "abc1234")
+    assert pc.collect_env(args)["git"] == "abc1234"
+    monkeypatch.delenv("AITER_GIT_REV")
+    assert pc.collect_env(args)["git"] not in ("", "abc1234")

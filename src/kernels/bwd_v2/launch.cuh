@@ -40,26 +40,18 @@ cudaError_t launch_bwd_v2(const BwdParams& params, cudaStream_t stream) {
                              dim3(n_blocks, params.nhead_k, params.batch), T::kNThreads, T::kSmemBytes, params, stream);
         if (e != cudaSuccess) return e;
     }
-    if constexpr (!K.deterministic) {
-        // dQ = scale · dQ_acc (also when no key block ran: dQ_acc was zeroed, dQ = 0).
-        const int m_blocks = (params.max_seqlen_q + T::kBlockM - 1) / T::kBlockM;
-        if (m_blocks > 0) {
-            bwd_v2_dq_convert_kernel<K.dtype, K.hdim, K.mask>
-                <<<dim3(m_blocks, params.nhead_q, params.batch), T::kNThreads, 0, stream>>>(params);
-            const cudaError_t e = cudaGetLastError();
-            if (e != cudaSuccess) return e;
-        }
-    }
+    // dQ, one CTA per (query block, q head, batch): the dQ kernel (deterministic), or
+    // dQ = scale · dQ_acc (atomic mode; also when no key block ran: dQ_acc was zeroed, dQ = 0).
+    const int m_blocks = (params.max_seqlen_q + T::kBlockM - 1) / T::kBlockM;
+    if (m_blocks == 0) return cudaSuccess;
+    const dim3 grid_m(m_blocks, params.nhead_q, params.batch);
     if constexpr (K.deterministic) {
-        const int m_blocks = (params.max_seqlen_q + T::kBlockM - 1) / T::kBlockM;
-        if (m_blocks > 0) {
-            const cudaError_t e =
-                launch_with_smem(&bwd_v2_dq_kernel<K.dtype, K.hdim, K.mask>,
-                                 dim3(m_blocks, params.nhead_q, params.batch), T::kNThreads, T::kSmemBytes, params, stream);
-            if (e != cudaSuccess) return e;
-        }
+        return launch_with_smem(&bwd_v2_dq_kernel<K.dtype, K.hdim, K.mask>, grid_m, T::kNThreads, T::kSmemBytes,
+                                params, stream);
+    } else {
+        bwd_v2_dq_convert_kernel<K.dtype, K.hdim, K.mask><<<grid_m, T::kNThreads, 0, stream>>>(params);
+        return cudaGetLastError();
     }
-    return cudaSuccess;
 }
 
 }  // namespace aiter::bwd

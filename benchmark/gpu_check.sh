@@ -125,7 +125,8 @@ for step in "${steps[@]}"; do
       $BENCH_BWD -deterministic=1 -det_runs=100 -prec=bf16 -d=128 -mask=1 -b=1 -s=500 -s_k=251 -h=4 -h_k=1 2>&1 | tail -3 || status=1
       note "backward sanitizer"
       sanitize_cases "$BENCH_BWD" "-d=64 -mask=2 -h=2 -h_k=1 -mode=1 -b=2 -s=77,130 -s_k=203,64" \
-                     "-d=128 -mask=t:40,3 -h=4 -h_k=2 -b=1 -s=100 -s_k=70 -deterministic=1" ;;
+                     "-d=128 -mask=t:40,3 -h=4 -h_k=2 -b=1 -s=100 -s_k=70 -deterministic=1" \
+                     "-d=59 -d_v=24 -mask=2 -h=4 -h_k=2 -mode=1 -b=2 -s=77,130 -s_k=203,64 -iperm=0 -operm=0" ;;
     python)
       note "python extension + tests/gpu (torch and cupy tensors)"
       python3 -c "import sysconfig, os; p = sysconfig.get_paths()['include']; print('Python.h:', os.path.isfile(p + '/Python.h'), p)"

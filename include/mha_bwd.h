@@ -21,7 +21,8 @@
 //
 // Workspace: the fp32 dQ accumulator (non-deterministic mode; b·hq·(rows_q rounded up to the
 // kernel's query tile)·(hdim bucket) floats, plus one tile per batch in group mode) and D
-// (when d_ptr is null) come from `workspace_alloc(bytes)`, which must return device memory that
+// (when d_ptr is null), plus packed copies of all eight tensors when a row is not 16-byte
+// aligned, come from `workspace_alloc(bytes)`, which must return device memory that
 // stays valid until the work queued on s.stream_id_ by this call has finished; the caller owns
 // it. When workspace_alloc is empty, mha_bwd allocates with cudaMallocAsync on the stream and
 // frees with cudaFreeAsync after the kernels (stream-ordered; no synchronization).
@@ -32,8 +33,9 @@
 //
 // Return value of mha_bwd: mean ms per call (accumulator zeroing + pre-kernel + main kernel(s) +
 // dQ conversion) when s.time_kernel_, 0 when launched untimed, -1 when no compiled kernel
-// supports the configuration (mha_bwd_check says why: dropout, bias, dbias, unaligned
-// hdims/strides are not supported yet).
+// supports the configuration (mha_bwd_check says why: dropout, bias, dbias are not supported
+// yet). Head dims, strides or pointers that are not multiples of 8 / 16-byte aligned run on
+// packed workspace copies (more workspace and memory traffic, same kernels).
 // Invalid arguments throw std::invalid_argument naming the field, the expectation and the value.
 // A CUDA error while launching throws std::runtime_error. Nothing here synchronizes the device.
 #pragma once

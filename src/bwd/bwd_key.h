@@ -51,4 +51,17 @@ extern const int kNumBwdV2Instances;
 // Pre-kernel: D = rowsum(dO∘O) (fp32, logical rows). src/bwd/prepost.cu.
 cudaError_t launch_bwd_pre(const BwdParams& params, DType dtype, cudaStream_t stream);
 
+// One 16-bit tensor copied row by row between the caller's layout and a packed one (logical rows
+// of every (batch, head) of `params`; in group mode rows start at seqstart). keys: rows are keys
+// and heads are kv heads. Columns [0, d_copy) are copied, [d_copy, d_fill) zeroed. src/bwd/prepost.cu.
+struct RowCopy {
+    const void* src = nullptr;
+    void* dst = nullptr;
+    int64_t src_batch = 0, src_head = 0, src_row = 0;
+    int64_t dst_batch = 0, dst_head = 0, dst_row = 0;
+    int d_copy = 0, d_fill = 0;
+    bool keys = false;
+};
+cudaError_t launch_bwd_copy_rows(const BwdParams& params, const RowCopy& copy, cudaStream_t stream);
+
 }  // namespace aiter::bwd

@@ -117,14 +117,17 @@ BwdParams make_params(const mha_bwd_args& a) {
 // Per-call device workspace: D (when the caller gave no d_ptr) and the fp32 dQ accumulator.
 // Rows: every physical row (batch mode: batch * seqlen_q; group mode: seqlen_q = total).
 struct Workspace {
-    size_t d_bytes = 0, acc_bytes = 0;
+    size_t d_bytes = 0, acc_bytes = 0, pack_bytes = 0;
     void* base = nullptr;
     bool owned = false;
     cudaStream_t stream = nullptr;
 
     // acc_rows_per_head: rows of the dQ accumulator per (batch, q head) in batch mode, per q head
-    // in group mode; acc_width: its fp32 columns (0: no accumulator).
-    Workspace(const mha_bwd_args& a, int64_t acc_rows_per_head, int acc_width, cudaStream_t s) : stream(s) {
+    // in group mode; acc_width: its fp32 columns (0: no accumulator); pack_bytes: room for the
+    // packed copies of unaligned tensors (PackPlan).
+    Workspace(const mha_bwd_args& a, int64_t acc_rows_per_head, int acc_width, size_t pack_bytes_,
+              cudaStream_t s)
+        : stream(s) {
         const size_t nb   = a.is_group_mode ? 1 : size_t(a.batch);
         const size_t rows = nb * size_t(a.nhead_q) * size_t(a.seqlen_q);
         if (a.d_ptr == nullptr) {
@@ -135,8 +138,10 @@ struct Workspace {
                                           size_t(a.nhead_q - 1) * a.nhead_stride_lsed + a.seqlen_q;
             d_bytes = ((std::max(span, rows) * sizeof(float)) + 255) / 256 * 256;
         }
-        acc_bytes = nb * size_t(a.nhead_q) * size_t(acc_rows_per_head) * size_t(acc_width) * sizeof(float);
-        const size_t total = d_bytes + acc_bytes;
+        acc_bytes  = (nb * size_t(a.nhead_q) * size_t(acc_rows_per_head) * size_t(acc_width) * sizeof(float) + 255) /
+                    256 * 256;
+        pack_bytes = pack_bytes_;
+        const size_t total = d_bytes + acc_bytes + pack_bytes;
         if (total == 0) return;
         if (a.workspace_alloc) {
             base = a.workspace_alloc(total);
@@ -154,7 +159,70 @@ struct Workspace {
     }
     float* d() const { return d_bytes ? static_cast<float*>(base) : nullptr; }
     float* acc() const { return acc_bytes ? reinterpret_cast<float*>(static_cast<char*>(base) + d_bytes) : nullptr; }
+    char* pack() const { return pack_bytes ? static_cast<char*>(base) + d_bytes + acc_bytes : nullptr; }
 };
+
+// Unaligned inputs (alignment_problem): the kernels run on packed copies, one contiguous
+// [nb, heads, rows, d8] tensor each (d8 = the head dim rounded up to 8, zero columns past it),
+// and dQ/dK/dV are copied back. The extra traffic is O(tensor size); the kernels are O(s²).
+struct PackPlan {
+    struct Tensor {
+        size_t offset = 0;  // bytes into the pack region
+        int64_t row = 0, head = 0, batch = 0;
+    };
+    Tensor q, k, v, o, dout, dq, dk, dv;
+    size_t bytes = 0;
+    int dq8 = 0, dv8 = 0;
+
+    explicit PackPlan(const mha_bwd_args& a) {
+        dq8 = (a.hdim_q + 7) / 8 * 8;
+        dv8 = (a.hdim_v + 7) / 8 * 8;
+        const int64_t nb = a.is_group_mode ? 1 : a.batch;
+        auto place = [&](Tensor& t, int heads, int64_t rows, int d) {
+            t.row = d, t.head = rows * d, t.batch = heads * rows * d;
+            t.offset = bytes;
+            bytes += (size_t(nb * t.batch) * 2 + 255) / 256 * 256;
+        };
+        place(q, a.nhead_q, a.seqlen_q, dq8), place(dq, a.nhead_q, a.seqlen_q, dq8);
+        place(o, a.nhead_q, a.seqlen_q, dv8), place(dout, a.nhead_q, a.seqlen_q, dv8);
+        place(k, a.nhead_k, a.seqlen_k, dq8), place(dk, a.nhead_k, a.seqlen_k, dq8);
+        place(v, a.nhead_k, a.seqlen_k, dv8), place(dv, a.nhead_k, a.seqlen_k, dv8);
+    }
+    // The arguments the kernels see: packed pointers and strides, head dims rounded up to 8.
+    mha_bwd_args packed_args(const mha_bwd_args& a, char* base) const {
+        mha_bwd_args r = a;
+        r.hdim_q = dq8, r.hdim_v = dv8;
+        r.q_ptr = base + q.offset, r.k_ptr = base + k.offset, r.v_ptr = base + v.offset;
+        r.o_ptr = base + o.offset, r.do_ptr = base + dout.offset;
+        r.dq_ptr = base + dq.offset, r.dk_ptr = base + dk.offset, r.dv_ptr = base + dv.offset;
+        r.stride_q = q.row, r.nhead_stride_q = q.head, r.batch_stride_q = q.batch;
+        r.stride_k = k.row, r.nhead_stride_k = k.head, r.batch_stride_k = k.batch;
+        r.stride_v = v.row, r.nhead_stride_v = v.head, r.batch_stride_v = v.batch;
+        r.stride_o = o.row, r.nhead_stride_o = o.head, r.batch_stride_o = o.batch;
+        r.stride_do = dout.row, r.nhead_stride_do = dout.head, r.batch_stride_do = dout.batch;
+        r.stride_dq = dq.row, r.nhead_stride_dq = dq.head, r.batch_stride_dq = dq.batch;
+        r.stride_dk = dk.row, r.nhead_stride_dk = dk.head, r.batch_stride_dk = dk.batch;
+        r.stride_dv = dv.row, r.nhead_stride_dv = dv.head, r.batch_stride_dv = dv.batch;
+        return r;
+    }
+};
+
+// Copy of one tensor between the caller's layout (user pointer + strides) and its packed copy.
+RowCopy row_copy(bool pack, const void* user, int64_t u_row, int64_t u_head, int64_t u_batch, char* base,
+                 const PackPlan::Tensor& t, int d, int d8, bool keys) {
+    RowCopy c;
+    c.keys = keys;
+    if (pack) {
+        c.src = user, c.src_row = u_row, c.src_head = u_head, c.src_batch = u_batch;
+        c.dst = base + t.offset, c.dst_row = t.row, c.dst_head = t.head, c.dst_batch = t.batch;
+        c.d_copy = d, c.d_fill = d8;
+    } else {
+        c.src = base + t.offset, c.src_row = t.row, c.src_head = t.head, c.src_batch = t.batch;
+        c.dst = const_cast<void*>(user), c.dst_row = u_row, c.dst_head = u_head, c.dst_batch = u_batch;
+        c.d_copy = d, c.d_fill = d;
+    }
+    return c;
+}
 
 }  // namespace
 }  // namespace bwd
@@ -187,8 +255,13 @@ float mha_bwd(mha_bwd_args args, const stream_config& s) {
     const int64_t bm = inst->block_m();
     const int64_t acc_rows = args.is_group_mode ? bwd::bwd_acc_group_rows(args.seqlen_q, args.batch, int(bm))
                                                 : (int64_t(args.seqlen_q) + bm - 1) / bm * bm;
-    bwd::Workspace ws(args, acc_rows, acc_width, s.stream_id_);
-    bwd::BwdParams p = bwd::make_params(args);
+    const bool packed = !bwd::alignment_problem(args).empty();
+    const bwd::PackPlan plan(args);
+    bwd::Workspace ws(args, acc_rows, acc_width, packed ? plan.bytes : 0, s.stream_id_);
+    const mha_bwd_args& ka = packed ? plan.packed_args(args, ws.pack()) : args;  // what the kernels see
+    if (packed && s.log_level_ > 0)
+        fprintf(stderr, "mha_bwd: %s: running on packed copies\n", bwd::alignment_problem(args).c_str());
+    bwd::BwdParams p = bwd::make_params(ka);
     if (p.d == nullptr) p.d = ws.d();
     p.dq_acc = atomic_dq ? ws.acc() : nullptr;
     p.acc_head_stride  = acc_rows * acc_width;
@@ -199,8 +272,30 @@ float mha_bwd(mha_bwd_args args, const stream_config& s) {
         if (ws.acc_bytes)
             host::check_cuda(cudaMemsetAsync(ws.acc(), 0, ws.acc_bytes, s.stream_id_), bwd::kApi,
                              "zeroing the dQ accumulator");
+        auto copy = [&](bool pack, const void* user, int64_t ur, int64_t uh, int64_t ub, const bwd::PackPlan::Tensor& t,
+                        int d, int d8, bool keys, const char* what) {
+            const bwd::RowCopy c = bwd::row_copy(pack, user, ur, uh, ub, ws.pack(), t, d, d8, keys);
+            host::check_cuda(bwd::launch_bwd_copy_rows(p, c, s.stream_id_), bwd::kApi, what);
+        };
+        const mha_bwd_args& a = args;
+        if (packed) {
+            copy(true, a.q_ptr, a.stride_q, a.nhead_stride_q, a.batch_stride_q, plan.q, a.hdim_q, plan.dq8, false, "packing q");
+            copy(true, a.k_ptr, a.stride_k, a.nhead_stride_k, a.batch_stride_k, plan.k, a.hdim_q, plan.dq8, true, "packing k");
+            copy(true, a.v_ptr, a.stride_v, a.nhead_stride_v, a.batch_stride_v, plan.v, a.hdim_v, plan.dv8, true, "packing v");
+            copy(true, a.o_ptr, a.stride_o, a.nhead_stride_o, a.batch_stride_o, plan.o, a.hdim_v, plan.dv8, false, "packing o");
+            copy(true, a.do_ptr, a.stride_do, a.nhead_stride_do, a.batch_stride_do, plan.dout, a.hdim_v, plan.dv8, false,
+                 "packing do");
+        }
         host::check_cuda(bwd::launch_bwd_pre(p, dt, s.stream_id_), bwd::kApi, "pre-kernel (D = rowsum(dO*O))");
         host::check_cuda(inst->launch(p, s.stream_id_), bwd::kApi, inst->name);
+        if (packed) {
+            copy(false, a.dq_ptr, a.stride_dq, a.nhead_stride_dq, a.batch_stride_dq, plan.dq, a.hdim_q, plan.dq8, false,
+                 "unpacking dq");
+            copy(false, a.dk_ptr, a.stride_dk, a.nhead_stride_dk, a.batch_stride_dk, plan.dk, a.hdim_q, plan.dq8, true,
+                 "unpacking dk");
+            copy(false, a.dv_ptr, a.stride_dv, a.nhead_stride_dv, a.batch_stride_dv, plan.dv, a.hdim_v, plan.dv8, true,
+                 "unpacking dv");
+        }
     };
     return host::run_timed(s, bwd::kApi, launch);
 }

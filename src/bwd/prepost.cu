@@ -38,6 +38,25 @@ __global__ void __launch_bounds__(kRowsPerCta * kLanesPerRow) bwd_pre_kernel(con
     if (live && sub == 0) p.d[bi.lse + row] = sum;
 }
 
+// Row copy between a caller's tensor and its packed, 16-byte aligned copy (mha_bwd's path for
+// unaligned head dims / strides / pointers): logical rows only (rows past the lengths are never
+// read by the kernels, and the caller's are never written); columns [d_copy, d_fill) are zeroed.
+__global__ void __launch_bounds__(256) bwd_copy_rows_kernel(const __grid_constant__ BwdParams p,
+                                                            const __grid_constant__ RowCopy c) {
+    const int lane = threadIdx.x % 32;
+    const int row  = blockIdx.x * 8 + threadIdx.x / 32;
+    const int h = blockIdx.y, b = blockIdx.z;
+    const BwdBlockInfo bi = bwd_block_info(p, b, c.keys ? h * p.h_ratio : h);
+    if (row >= (c.keys ? bi.sk : bi.sq)) return;
+    int64_t row0 = 0;
+    if (p.is_group_mode) row0 = c.keys ? p.seqstart_k[b] : p.seqstart_q[b];
+    const int64_t bb = p.is_group_mode ? 0 : b;
+    const int64_t r  = row0 + row;
+    const uint16_t* src = static_cast<const uint16_t*>(c.src) + bb * c.src_batch + h * c.src_head + r * c.src_row;
+    uint16_t* dst       = static_cast<uint16_t*>(c.dst) + bb * c.dst_batch + h * c.dst_head + r * c.dst_row;
+    for (int i = lane; i < c.d_fill; i += 32) dst[i] = i < c.d_copy ? src[i] : uint16_t(0);
+}
+
 // Launches kernel_fp16 or kernel_bf16 over (row blocks, q heads, batches).
 cudaError_t launch_rows(const BwdParams& p, DType dtype, cudaStream_t stream, void (*kernel_fp16)(BwdParams),
                         void (*kernel_bf16)(BwdParams)) {
@@ -49,6 +68,14 @@ cudaError_t launch_rows(const BwdParams& p, DType dtype, cudaStream_t stream, vo
 }
 
 }  // namespace
+
+cudaError_t launch_bwd_copy_rows(const BwdParams& p, const RowCopy& c, cudaStream_t stream) {
+    const int rows = c.keys ? p.max_seqlen_k : p.max_seqlen_q;
+    const int heads = c.keys ? p.nhead_k : p.nhead_q;
+    if (rows == 0 || heads == 0 || p.batch == 0 || c.d_fill == 0) return cudaSuccess;
+    bwd_copy_rows_kernel<<<dim3((rows + 7) / 8, heads, p.batch), 256, 0, stream>>>(p, c);
+    return cudaGetLastError();
+}
 
 cudaError_t launch_bwd_pre(const BwdParams& p, DType dtype, cudaStream_t stream) {
     return launch_rows(p, dtype, stream, &bwd_pre_kernel<cutlass::half_t>, &bwd_pre_kernel<cutlass::bfloat16_t>);

@@ -115,17 +115,21 @@ std::string unsupported_feature(const mha_bwd_args& a) {
     if (a.v3_bf16_cvt != 0) return "v3_bf16_cvt " + str(a.v3_bf16_cvt) + ": v2 rounds bf16 outputs to nearest even only (0)";
     if (a.batch > 65535) return "batch " + str(a.batch) + " exceeds the grid limit 65535";
     if (a.nhead_q > 65535) return "nhead_q " + str(a.nhead_q) + " exceeds the grid limit 65535";
-    // v2 backward kernels use 16-byte cp.async rows only (no element-wise variant yet).
+    return {};
+}
+
+std::string alignment_problem(const mha_bwd_args& a) {
+    // The v2 backward kernels move 16-byte rows (cp.async); mha_bwd packs other inputs.
     auto str8 = [](int64_t s) { return s % 8 == 0; };
     if (a.hdim_q % 8 != 0 || a.hdim_v % 8 != 0)
         return "hdim_q " + str(a.hdim_q) + " / hdim_v " + str(a.hdim_v) +
-               ": the v2 backward needs head dims that are multiples of 8 (no unaligned variant yet)";
+               ": not multiples of 8";
     const struct { const char* name; const void* p; } ptrs[] = {
         {"q_ptr", a.q_ptr}, {"k_ptr", a.k_ptr}, {"v_ptr", a.v_ptr}, {"o_ptr", a.o_ptr}, {"do_ptr", a.do_ptr},
         {"dq_ptr", a.dq_ptr}, {"dk_ptr", a.dk_ptr}, {"dv_ptr", a.dv_ptr}};
     for (const auto& p : ptrs)
         if (!aligned16(p.p))
-            return std::string(p.name) + " is not 16-byte aligned: the v2 backward needs 16-byte aligned rows";
+            return std::string(p.name) + " is not 16-byte aligned";
     const struct { const char* name; int64_t v; } strides[] = {
         {"stride_q", a.stride_q}, {"stride_k", a.stride_k}, {"stride_v", a.stride_v}, {"stride_o", a.stride_o},
         {"stride_do", a.stride_do}, {"stride_dq", a.stride_dq}, {"stride_dk", a.stride_dk}, {"stride_dv", a.stride_dv},
@@ -135,7 +139,7 @@ std::string unsupported_feature(const mha_bwd_args& a) {
         {"nhead_stride_dk", a.nhead_stride_dk}, {"nhead_stride_dv", a.nhead_stride_dv}};
     for (const auto& s : strides)
         if (!str8(s.v))
-            return std::string(s.name) + " " + str(s.v) + " is not a multiple of 8 elements (16-byte rows needed)";
+            return std::string(s.name) + " " + str(s.v) + " is not a multiple of 8 elements";
     if (!a.is_group_mode) {
         const struct { const char* name; int64_t v; } bs[] = {
             {"batch_stride_q", a.batch_stride_q}, {"batch_stride_k", a.batch_stride_k},
@@ -144,7 +148,7 @@ std::string unsupported_feature(const mha_bwd_args& a) {
             {"batch_stride_dk", a.batch_stride_dk}, {"batch_stride_dv", a.batch_stride_dv}};
         for (const auto& s : bs)
             if (!str8(s.v))
-                return std::string(s.name) + " " + str(s.v) + " is not a multiple of 8 elements (16-byte rows needed)";
+                return std::string(s.name) + " " + str(s.v) + " is not a multiple of 8 elements";
     }
     return {};
 }

@@ -16,4 +16,9 @@ void validate_bwd_args(const mha_bwd_args& a);
 // unsupported configuration: the API returns -1).
 std::string unsupported_feature(const mha_bwd_args& a);
 
+// Empty when every Q/K/V/O/dO/dQ/dK/dV row is 16-byte aligned (head dims, strides multiples of 8,
+// pointers 16-byte aligned), as the v2 kernels need; otherwise the first offending field.
+// mha_bwd then runs on packed, zero-padded copies (src/bwd/mha_bwd.cpp).
+std::string alignment_problem(const mha_bwd_args& a);
+
 }  // namespace aiter::bwd

@@ -343,31 +343,22 @@ def _autograd_wanted(*xs) -> bool:
     return torch.is_grad_enabled()
 
 
-def _torch_bwd_ready(x, width: int):
-    """x as the v2 backward kernels need it: last dimension zero-padded to `width` (a multiple of 8)
-    and 16-byte aligned rows (every stride a multiple of 8 elements); a copy only when needed.
-    Zero padding leaves S = QKᵀ, D = rowsum(dO∘O) and the gradients' first columns unchanged."""
+def _torch_bwd_ready(x):
+    """x as mha_bwd accepts it: a contiguous last dimension and rows that do not overlap. Autograd
+    can hand over gradients that are broadcast views (stride 0, e.g. from out.sum().backward());
+    those are copied. Any other head dim, stride or alignment goes to mha_bwd as it is: the C++
+    side packs what the kernels cannot read in place."""
     import torch
 
-    if x.shape[-1] != width:
-        return torch.nn.functional.pad(x, (0, width - x.shape[-1]))
-    strides = x.stride()
-    if strides[-1] == 1 and x.data_ptr() % 16 == 0 and all(st % 8 == 0 for st in strides[:-1]):
+    strides, shape = x.stride(), x.shape
+    if strides[-1] == 1 and (shape[-3] <= 1 or strides[-3] >= shape[-1]):
         return x
     return x.clone(memory_format=torch.contiguous_format)
 
 
 def _torch_backward(bwd, dout, q, k, v, out):
-    """Calls bwd(dout, q, k, v, out) -> (dq, dk, dv, _) on padded / realigned copies where the
-    kernels need them and returns gradients of the callers' shapes."""
-    d, dv = q.shape[-1], v.shape[-1]
-    d8, dv8 = -(-d // 8) * 8, -(-dv // 8) * 8
-    dq, dk, dvv, _ = bwd(_torch_bwd_ready(dout, dv8), _torch_bwd_ready(q, d8), _torch_bwd_ready(k, d8),
-                         _torch_bwd_ready(v, dv8), _torch_bwd_ready(out, dv8))
-    if d8 != d:
-        dq, dk = dq[..., :d], dk[..., :d]
-    if dv8 != dv:
-        dvv = dvv[..., :dv]
+    """Calls bwd(dout, q, k, v, out) -> (dq, dk, dv, _) and returns the three gradients."""
+    dq, dk, dvv, _ = bwd(*(_torch_bwd_ready(x) for x in (dout, q, k, v, out)))
     return dq, dk, dvv
 
 
@@ -437,7 +428,7 @@ def flash_attn_func(q, k, v, dropout_p: float = 0.0, softmax_scale: Optional[flo
                     deterministic: bool = False, return_lse: bool = False, return_attn_probs: bool = False):
     """FlashAttention-style attention: q [b, sq, hq, d], k/v [b, sk, hk, d]; returns out (and the
     LSE [b, hq, sq] with return_lse). Differentiable through torch.autograd when an input requires
-    grad (any head dim: the backward pads to a multiple of 8 where needed); deterministic makes
+    grad (any head dim up to 256); deterministic makes
     the backward bit-reproducible."""
     _unsupported(return_attn_probs=return_attn_probs)
     if _autograd_wanted(q, k, v):

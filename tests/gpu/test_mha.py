@@ -121,14 +121,14 @@ BWD_MASKS = MASKS + [("causal+local", True, (48, 0))]
 def _bwd_cases():
     """BSHD/BHSD x fp16/bf16 x head dims x seqlens (112 cases); heads, mask, deterministic and the
     entry point (mha_bwd, or flash_attn_func + autograd) rotate. Head dim 59 (not a multiple of 8)
-    always goes through autograd, which pads it; mha_bwd refuses it (test_mha_bwd_unaligned_hdim)."""
+    runs on the C++ side's packed copies either way."""
     out = []
     for n, (layout, dtype, hd, sl) in enumerate(itertools.product(["BSHD", "BHSD"], DTYPES, BWD_HDIMS, BWD_SEQLENS)):
         d, dv = hd if isinstance(hd, tuple) else (hd, hd)
         heads = HEADS[n % 3]
         mask = BWD_MASKS[(n // 3) % 4]
         det = (n // 2) % 2 == 1
-        autograd = d % 8 != 0 or n % 3 == 2
+        autograd = n % 3 == 2
         out.append(pytest.param(layout, dtype, d, dv, sl, heads, mask, det, autograd,
                                 id=f"{layout}-{dtype}-d{d}x{dv}-s{sl[0]}x{sl[1]}-h{heads[0]}x{heads[1]}-{mask[0]}"
                                    + ("-det" if det else "") + ("-autograd" if autograd else "")))
@@ -170,12 +170,27 @@ def test_mha_bwd(aiter_mha, layout, dtype, d, dv, seqlens, heads, mask, determin
     _assert_grads(grads, q, k, v, dout, causal, window)
 
 
-def test_mha_bwd_unaligned_hdim(aiter_mha):
-    """The v2 backward needs head dims that are multiples of 8: mha_bwd says so (NotImplementedError)."""
-    q = torch.randn(1, 64, 2, 59, device="cuda", dtype=torch.float16)
-    out, lse, _, _ = aiter_mha.mha_fwd(q, q, q)
-    with pytest.raises(NotImplementedError, match="multiples of 8"):
-        aiter_mha.mha_bwd(out, q, q, q, out, lse)
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_mha_bwd_unaligned_hdim_strides_and_pointers(aiter_mha, deterministic):
+    """Head dim 59 / 37, rows 61 elements apart (not 16-byte aligned), q and dout starting one
+    element past a 16-byte boundary, GQA, causal: mha_bwd runs on packed copies and writes the
+    caller's (poisoned, strided) dq/dk/dv, leaving the gaps between rows untouched."""
+    gen = torch.Generator(device="cuda").manual_seed(59 + deterministic)
+    dt = torch.float16
+    b, sq, sk, hq, hk, d, dv = 2, 133, 70, 4, 2, 59, 37
+    r = lambda *s: torch.randn(*s, generator=gen, device="cuda").to(dt)  # noqa: E731
+    q = r(b * sq * hq * 61 + 1)[1:].view(b, sq, hq, 61)[..., :d]       # pointer + 2 bytes, row stride 61
+    k, v = r(b, sk, hk, 61)[..., :d], r(b, hk, sk, dv).transpose(1, 2)
+    dout = r(b * sq * hq * 41 + 3)[3:].view(b, sq, hq, 41)[..., :dv]
+    out, lse, _, _ = aiter_mha.mha_fwd(*(x.contiguous() for x in (q, k, v)), 0.0, None, True, -1, -1, 0, True, False)
+    outs = [torch.full((b, s, h, w + 5), float("nan"), dtype=dt, device="cuda")
+            for s, h, w in ((sq, hq, d), (sk, hk, d), (sk, hk, dv))]
+    dq, dk, dvv = (o[..., :o.shape[-1] - 5] for o in outs)
+    got = aiter_mha.mha_bwd(dout, q, k, v, out, lse, 0.0, None, True, -1, -1, deterministic, dq, dk, dvv)[:3]
+    assert all(g.data_ptr() == p.data_ptr() for g, p in zip(got, (dq, dk, dvv)))
+    torch.cuda.synchronize()
+    assert all(torch.isnan(o[..., -5:]).all() for o in outs), "wrote past the head dim (into the row gaps)"
+    _assert_grads(got, q, k, v, dout, True, (-1, -1))
 
 
 def test_mha_bwd_deterministic_is_bitwise_reproducible(aiter_mha):

@@ -11,6 +11,9 @@
 // splits, in whole tiles of the kernel (64 or 128 keys); a split that gets no tile stores
 // lse_acc = -inf and is skipped by the combine. (SPEC §2 describes ⌈sk/n⌉ ranges: the result
 // is the same, only the workspace contents differ.)
+// On sm_90+ the combine kernel is launched with cudaLaunchAttributeProgrammaticStreamSerialization
+// (programmatic dependent launch): it is scheduled while the split kernel drains and waits for
+// it in-kernel, so the results and stream order are those of two ordinary launches.
 //
 // Tensors (elements, last dimension contiguous):
 //   q, o, lse             as mha_fwd_args, batch mode only (is_group_mode = false)

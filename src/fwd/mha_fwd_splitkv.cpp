@@ -205,6 +205,7 @@ SplitkvParams make_params(const mha_fwd_splitkv_args& a, int splits) {
     p.lse_acc_split_stride = a.split_stride_lse_acc;
     p.lse_acc_batch_stride = a.batch_stride_lse_acc;
     p.lse_acc_head_stride = a.nhead_stride_lse_acc;
+    p.overlap_combine = splits > 1 && host::device_cc() >= 90;
     return p;
 }
 

@@ -25,6 +25,10 @@ struct SplitkvParams {
     float* lse_acc = nullptr;              // [splits, b, hq, sq] fp32
     int64_t o_acc_split_stride = 0, o_acc_batch_stride = 0, o_acc_head_stride = 0, o_acc_row_stride = 0;
     int64_t lse_acc_split_stride = 0, lse_acc_batch_stride = 0, lse_acc_head_stride = 0;
+    // Host only: launch the combine kernel as a programmatic dependent of the split kernel
+    // (sm_90+), so its launch overlaps the split kernel's tail; it waits for the split
+    // kernel's memory before reading (griddepcontrol.wait).
+    bool overlap_combine = false;
 };
 
 // One split-KV kernel configuration (structural type, usable as a template argument).

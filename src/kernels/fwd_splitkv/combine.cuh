@@ -6,14 +6,20 @@
 //   O   = Σ_s exp(lse_acc[s] − M) / L · o_acc[s]      -> o (input type), first hdim_v columns
 //   LSE = M + ln L                              -> lse (when stored); −inf and O = 0 when
 //                                                  every split is empty
-// Splits with lse_acc = −inf are never read from o_acc (they may hold anything).
-// One warp per row; lane l owns columns 4l, 4l + 128 (hdim_v <= 256, a multiple of 4).
+// Splits with lse_acc = −inf never contribute (their o_acc rows may hold anything: they are
+// loaded with the rest of a batch but skipped before the sum).
+// One warp per row. Lane l holds the LSE of splits l, l + 32, l + 64, l + 96 (num_splits <= 128)
+// and owns output columns 4l, 4l + 128 (hdim_v <= 256, a multiple of 4). The partial rows are
+// read kBatch splits at a time with no dependence between the loads of a batch (weights come by
+// shuffle from the lane that holds them), so a row costs ⌈num_splits / kBatch⌉ memory round
+// trips instead of one or two per split.
 // Layouts: include/mha_fwd_splitkv.h (o_acc 16-byte aligned rows).
 #pragma once
 
 #include <cute/tensor.hpp>
 #include <cutlass/numeric_types.h>
 
+#include "fwd/splitkv_heuristic.h"
 #include "fwd/splitkv_key.h"
 #include "kernels/fwd_splitkv/kernel.cuh"
 
@@ -22,6 +28,7 @@ namespace aiter::fwd {
 template <DType kDType>
 __global__ void __launch_bounds__(128) fwd_splitkv_combine_kernel(const __grid_constant__ SplitkvParams p) {
     using Element = std::conditional_t<kDType == DType::fp16, cutlass::half_t, cutlass::bfloat16_t>;
+    splitkv_wait_for_primary();  // o_acc / lse_acc come from the split kernel
     const FwdParams& f = p.f;
     const int lane = threadIdx.x % 32;
     const int64_t row = int64_t(blockIdx.x) * 4 + threadIdx.x / 32;  // over (i, h) of batch b
@@ -31,32 +38,60 @@ __global__ void __launch_bounds__(128) fwd_splitkv_combine_kernel(const __grid_c
     if (row >= int64_t(sq) * f.nhead_q) return;
     const int h = int(row / sq), i = int(row % sq);
 
+    constexpr int kLanesSplits = 4;  // 4 x 32 = kMaxSplits
+    constexpr int kBatch       = 16;  // splits whose rows are loaded together (divides 32)
+    static_assert(32 * kLanesSplits >= kMaxSplits && 32 % kBatch == 0);
+    const int n = p.num_splits;
     const float* lse_acc = p.lse_acc + b * p.lse_acc_batch_stride + h * p.lse_acc_head_stride + i;
+    float ls[kLanesSplits];
     float m = -INFINITY;
-    for (int s = lane; s < p.num_splits; s += 32) m = fmaxf(m, lse_acc[s * p.lse_acc_split_stride]);
+    CUTE_UNROLL
+    for (int j = 0; j < kLanesSplits; ++j) {
+        const int s = lane + 32 * j;
+        ls[j] = s < n ? lse_acc[s * p.lse_acc_split_stride] : -INFINITY;
+        m = fmaxf(m, ls[j]);
+    }
     CUTE_UNROLL
     for (int o = 16; o > 0; o /= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffff, m, o));
     float l = 0.f;
-    if (m != -INFINITY)
-        for (int s = lane; s < p.num_splits; s += 32) l += __expf(lse_acc[s * p.lse_acc_split_stride] - m);
+    CUTE_UNROLL
+    for (int j = 0; j < kLanesSplits; ++j) l += ls[j] == -INFINITY ? 0.f : __expf(ls[j] - m);
     CUTE_UNROLL
     for (int o = 16; o > 0; o /= 2) l += __shfl_xor_sync(0xffffffff, l, o);
     const bool empty = !(l > 0.f);
     const float inv_l = empty ? 0.f : 1.f / l;
+    float w[kLanesSplits];  // weight of split lane + 32 j; 0 for empty splits and s >= n
+    CUTE_UNROLL
+    for (int j = 0; j < kLanesSplits; ++j) w[j] = ls[j] == -INFINITY ? 0.f : __expf(ls[j] - m) * inv_l;
 
     float4 acc[2] = {make_float4(0.f, 0.f, 0.f, 0.f), make_float4(0.f, 0.f, 0.f, 0.f)};
     const float* o_acc = p.o_acc + b * p.o_acc_batch_stride + h * p.o_acc_head_stride + int64_t(i) * p.o_acc_row_stride;
-    if (!empty) {
-        for (int s = 0; s < p.num_splits; ++s) {
-            const float ls = lse_acc[s * p.lse_acc_split_stride];
-            if (ls == -INFINITY) continue;
-            const float w = __expf(ls - m) * inv_l;
+    for (int s0 = 0; s0 < n; s0 += kBatch) {
+        const int j = s0 / 32;  // the batch lies in one group of 32 splits
+        const float wj = j == 0 ? w[0] : j == 1 ? w[1] : j == 2 ? w[2] : w[3];
+        // Every load of the batch is issued before any sum uses one, so they overlap. The loads
+        // are unconditional (split clamped to n - 1, column to 0) because predicated loads get
+        // interleaved with their sums; the weight selects afterwards, so an empty split's row
+        // (zeros as written, but not relied on) never reaches the sum.
+        float ws[kBatch];
+        float4 x[kBatch][2];
+        CUTE_UNROLL
+        for (int u = 0; u < kBatch; ++u) {
+            ws[u] = __shfl_sync(0xffffffff, wj, (s0 % 32) + u);  // 0 past n and for empty splits
+            const int64_t split_off = int64_t(min(s0 + u, n - 1)) * p.o_acc_split_stride;
             CUTE_UNROLL
             for (int k = 0; k < 2; ++k) {
                 const int col = 4 * lane + 128 * k;
-                if (col >= f.hdim_v) continue;
-                const float4 x = *reinterpret_cast<const float4*>(o_acc + s * p.o_acc_split_stride + col);
-                acc[k].x += w * x.x, acc[k].y += w * x.y, acc[k].z += w * x.z, acc[k].w += w * x.w;
+                x[u][k] = *reinterpret_cast<const float4*>(o_acc + split_off + (col < f.hdim_v ? col : 0));
+            }
+        }
+        CUTE_UNROLL
+        for (int u = 0; u < kBatch; ++u) {
+            if (ws[u] == 0.f) continue;
+            CUTE_UNROLL
+            for (int k = 0; k < 2; ++k) {
+                acc[k].x += ws[u] * x[u][k].x, acc[k].y += ws[u] * x[u][k].y;
+                acc[k].z += ws[u] * x[u][k].z, acc[k].w += ws[u] * x[u][k].w;
             }
         }
     }

@@ -28,6 +28,20 @@
 
 namespace aiter::fwd {
 
+// Programmatic dependent launch (sm_90+; no-ops elsewhere and when the dependent kernel was
+// launched normally): the split kernel lets the combine kernel be scheduled early, and the
+// combine kernel waits until the split kernel has finished and its writes are visible.
+__device__ __forceinline__ void splitkv_allow_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void splitkv_wait_for_primary() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ int splitkv_clamp(int v, int hi) { return v < 0 ? 0 : (v > hi ? hi : v); }
 
 // Logical lengths of batch b (batch mode): sq from cu_seqlen_q, sk from seqlen_k_ptr /
@@ -54,6 +68,7 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask}
     const FwdParams& f     = p.f;
 
     extern __shared__ __align__(128) char smem[];
+    splitkv_allow_dependents();  // the combine kernel (if any) waits for this grid to finish anyway
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int split = blockIdx.x % p.num_splits, m_block = blockIdx.x / p.num_splits;
     const int hk = blockIdx.y, b = blockIdx.z;

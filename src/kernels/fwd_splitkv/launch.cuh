@@ -3,7 +3,8 @@
 //
 // Grid of the main kernel: (m_blocks * num_splits, nhead_k, batch), m_blocks =
 // ⌈max_seqlen_q * (nhead_q / nhead_k) / 16⌉ packed rows. Combine: (⌈seqlen_q * nhead_q / 4⌉,
-// batch) blocks of 4 warps, launched only when num_splits > 1.
+// batch) blocks of 4 warps, launched only when num_splits > 1; on sm_90+ as a programmatic
+// dependent launch (params.overlap_combine), so it is scheduled while the split kernel drains.
 #pragma once
 
 #include "fwd/splitkv_key.h"
@@ -38,9 +39,16 @@ template <DType D>
 cudaError_t launch_fwd_splitkv_combine(const SplitkvParams& params, cudaStream_t stream) {
     const int64_t rows = int64_t(params.f.seqlen_q) * params.f.nhead_q;
     if (rows == 0 || params.f.batch == 0) return cudaSuccess;
-    const dim3 grid(unsigned((rows + 3) / 4), params.f.batch);
-    fwd_splitkv_combine_kernel<D><<<grid, 128, 0, stream>>>(params);
-    return cudaGetLastError();
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim  = dim3(unsigned((rows + 3) / 4), params.f.batch);
+    cfg.blockDim = dim3(128);
+    cfg.stream   = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs    = attr;
+    cfg.numAttrs = params.overlap_combine ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, fwd_splitkv_combine_kernel<D>, params);
 }
 
 }  // namespace aiter::fwd

@@ -6,6 +6,18 @@
 // keys with no MMA wasted on padding rows beyond the first 16. Stages = K+V tiles in flight.
 #pragma once
 
+// Tuning knobs for benchmarks only (through NVCC_APPEND_FLAGS): -DAITER_SPLITKV_TILE_D128_N
+// / _W / _S override block_n / warps / stages of the d128 bucket. Never set in a normal build.
+#ifndef AITER_SPLITKV_TILE_D128_N
+#define AITER_SPLITKV_TILE_D128_N 64
+#endif
+#ifndef AITER_SPLITKV_TILE_D128_W
+#define AITER_SPLITKV_TILE_D128_W 4
+#endif
+#ifndef AITER_SPLITKV_TILE_D128_S
+#define AITER_SPLITKV_TILE_D128_S 3
+#endif
+
 namespace aiter::fwd {
 
 struct SplitkvTile {
@@ -17,7 +29,7 @@ struct SplitkvTile {
 
 constexpr SplitkvTile splitkv_tile(int hdim) {
     return hdim <= 64    ? SplitkvTile{16, 128, 4, 3}
-           : hdim <= 128 ? SplitkvTile{16, 64, 4, 3}
+           : hdim <= 128 ? SplitkvTile{16, AITER_SPLITKV_TILE_D128_N, AITER_SPLITKV_TILE_D128_W, AITER_SPLITKV_TILE_D128_S}
                          : SplitkvTile{16, 64, 4, 2};
 }
 

@@ -1,11 +1,16 @@
 // num_splits = 0: how many splits a split-KV call runs, chosen to fill the GPU.
 //
 // Work units = batch x nhead_k x m_blocks (CTAs without splitting); slots = SMs x CTAs per SM
-// (from the kernel's shared memory). Splitting multiplies the units; each split must keep at
-// least kMinTilesPerSplit key tiles. Among n = 1 .. min(128, key_tiles / kMinTilesPerSplit),
-// the wave efficiency  eff(n) = units·n / (⌈units·n / slots⌉ · slots)  is computed and the
-// smallest n reaching 95% of the best eff is taken (fewer splits = less combine traffic).
-// One full wave of units already (units >= slots) gives 1.
+// (from the kernel's shared memory). The kernel splits in whole key tiles: n splits give the
+// longest split per = ⌈tiles / n⌉ tiles, and only n_eff = ⌈tiles / per⌉ of them get any (n = 31
+// over 64 tiles is 22 splits of 3 tiles, slower than 32 splits of 2). Among n = 2 .. min(128,
+// key_tiles / kMinTilesPerSplit) the heuristic minimizes the modelled time
+//   waves(units · n_eff) · (per + kSplitOverheadTiles),   waves(c) = ⌈c / slots⌉,
+// against no split (per = key_tiles), and returns n_eff: every split it launches has work. On a
+// tie the fewer splits win (less combine traffic). kSplitOverheadTiles is a CTA's fixed cost
+// (prologue latency, merge and store) in key tiles; without it, many small splits in many waves
+// look as fast as one wave, which the H100 sweep contradicts (b=8 s_k=32k: 4 splits 0.366 ms,
+// 128 splits 0.408 ms). One full wave of units already (units >= slots) gives 1.
 // Host only, pure: tests/cpp/splitkv_heuristic.cpp checks its answers without a GPU.
 #pragma once
 
@@ -23,6 +28,7 @@ struct SplitkvWork {
 
 constexpr int kMaxSplits        = 128;
 constexpr int kMinTilesPerSplit = 2;
+constexpr int kSplitOverheadTiles = 2;
 
 int splitkv_heuristic(const SplitkvWork& w);
 

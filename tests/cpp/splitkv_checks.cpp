@@ -7,6 +7,7 @@
 // Prints "ok <case>: ..." or "FAIL <case>: ..." per case and "<n> failed" last.
 #include <cstdio>
 #include <functional>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -114,6 +115,24 @@ int main() {
     report(h(1, 8, 1, 1) == 1, "one key tile never splits", std::to_string(h(1, 8, 1, 1)));
     report(h(1, 1, 1, 100000) <= 128, "at most 128 splits", std::to_string(h(1, 1, 1, 100000)));
     report(h(0, 8, 1, 100) == 1, "empty problem gives 1", std::to_string(h(0, 8, 1, 100)));
+    // Whole-tile splits: 64 tiles over 8 kv heads on 264 slots -> 32 splits of 2 tiles (31 would
+    // leave 9 splits without a tile and give the rest 3), and no answer ever launches a split
+    // without a tile.
+    report(h(1, 8, 1, 64) == 32, "b=1 hk=8 sk=4k: 32 splits of 2 tiles", std::to_string(h(1, 8, 1, 64)));
+    {
+        int bad = 0;
+        std::string first;
+        for (int64_t b : {1, 2, 3, 5, 8, 16, 33})
+            for (int64_t hk : {1, 2, 8})
+                for (int64_t tiles : {2, 3, 7, 16, 63, 64, 65, 100, 511, 512, 2048, 5000}) {
+                    const int64_t n = h(b, hk, 1, tiles), per = (tiles + n - 1) / n;
+                    if (n < 1 || n > 128 || (tiles + per - 1) / per != n) {
+                        if (!bad++) first = std::to_string(b) + "," + std::to_string(hk) + "," + std::to_string(tiles) +
+                                            " -> " + std::to_string(n);
+                    }
+                }
+        report(bad == 0, "every split gets a key tile (b, hk, tiles)", bad ? first : "all");
+    }
     {
         aiter::mha_fwd_splitkv_args a = valid_args();
         a.num_splits = 0;

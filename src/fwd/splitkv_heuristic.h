@@ -11,7 +11,7 @@
 // (prologue latency, merge and store) in key tiles; without it, many small splits in many waves
 // look as fast as one wave, which the H100 sweep contradicts (b=8 s_k=32k: 4 splits 0.366 ms,
 // 128 splits 0.408 ms). One full wave of units already (units >= slots) gives 1.
-// Host only, pure: tests/cpp/splitkv_heuristic.cpp checks its answers without a GPU.
+// Host only, pure: tests/cpp/splitkv_checks.cpp checks its answers without a GPU.
 #pragma once
 
 #include <cstdint>

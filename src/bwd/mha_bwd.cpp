@@ -255,12 +255,13 @@ float mha_bwd(mha_bwd_args args, const stream_config& s) {
     const int64_t bm = inst->block_m();
     const int64_t acc_rows = args.is_group_mode ? bwd::bwd_acc_group_rows(args.seqlen_q, args.batch, int(bm))
                                                 : (int64_t(args.seqlen_q) + bm - 1) / bm * bm;
-    const bool packed = !bwd::alignment_problem(args).empty();
+    const std::string unaligned = bwd::alignment_problem(args);  // empty: the kernels read the inputs in place
+    const bool packed = !unaligned.empty();
     const bwd::PackPlan plan(args);
     bwd::Workspace ws(args, acc_rows, acc_width, packed ? plan.bytes : 0, s.stream_id_);
     const mha_bwd_args& ka = packed ? plan.packed_args(args, ws.pack()) : args;  // what the kernels see
     if (packed && s.log_level_ > 0)
-        fprintf(stderr, "mha_bwd: %s: running on packed copies\n", bwd::alignment_problem(args).c_str());
+        fprintf(stderr, "mha_bwd: %s: running on packed copies\n", unaligned.c_str());
     bwd::BwdParams p = bwd::make_params(ka);
     if (p.d == nullptr) p.d = ws.d();
     p.dq_acc = atomic_dq ? ws.acc() : nullptr;

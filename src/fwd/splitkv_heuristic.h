@@ -6,11 +6,15 @@
 // over 64 tiles is 22 splits of 3 tiles, slower than 32 splits of 2). Among n = 2 .. min(128,
 // key_tiles / kMinTilesPerSplit) the heuristic minimizes the modelled time
 //   waves(units · n_eff) · (per + kSplitOverheadTiles),   waves(c) = ⌈c / slots⌉,
-// against no split (per = key_tiles), and returns n_eff: every split it launches has work. On a
-// tie the fewer splits win (less combine traffic). kSplitOverheadTiles is a CTA's fixed cost
-// (prologue latency, merge and store) in key tiles; without it, many small splits in many waves
-// look as fast as one wave, which the H100 sweep contradicts (b=8 s_k=32k: 4 splits 0.366 ms,
-// 128 splits 0.408 ms). One full wave of units already (units >= slots) gives 1.
+// against no split (per = key_tiles), and returns n_eff: every split it launches has work. A
+// larger count must beat the best smaller one by more than 3% (less combine traffic, and the
+// model is rough). kSplitOverheadTiles is a CTA's fixed cost (prologue latency, merge and store)
+// in key tiles; without it, many small splits in many waves look as fast as one wave, which the
+// H100 sweep contradicts (b=8 s_k=32k: 4 splits 0.366 ms, 128 splits 0.408 ms). Batches that
+// already fill the GPU still split when their last wave would be mostly empty (d128, b=64, h_k=8:
+// 512 CTAs on 396 slots -> 3 splits, 2.57 -> 1.96 ms on an H200), but only into splits of at
+// least kMinTilesPerSplitFull tiles (b=64 s_k=1k: 2 splits of 8 tiles took 0.088 ms on an H200,
+// unsplit with the previous 3-stage tile 0.079).
 // Host only, pure: tests/cpp/splitkv_checks.cpp checks its answers without a GPU.
 #pragma once
 
@@ -29,6 +33,7 @@ struct SplitkvWork {
 constexpr int kMaxSplits        = 128;
 constexpr int kMinTilesPerSplit = 2;
 constexpr int kSplitOverheadTiles = 2;
+constexpr int kMinTilesPerSplitFull = 16;  // when units >= slots
 
 int splitkv_heuristic(const SplitkvWork& w);
 

@@ -8,6 +8,8 @@
 
 // Tuning knobs for benchmarks only (through NVCC_APPEND_FLAGS): -DAITER_SPLITKV_TILE_D128_N
 // / _W / _S override block_n / warps / stages of the d128 bucket. Never set in a normal build.
+// d128 uses 2 stages (69.6 KB: 3 CTAs per SM): the H200 reads faster with 12 warps per SM than
+// with 3 stages and 8 (docs/perf/splitkv_tiles_h100.log, docs/PERF.md).
 #ifndef AITER_SPLITKV_TILE_D128_N
 #define AITER_SPLITKV_TILE_D128_N 64
 #endif
@@ -15,7 +17,7 @@
 #define AITER_SPLITKV_TILE_D128_W 4
 #endif
 #ifndef AITER_SPLITKV_TILE_D128_S
-#define AITER_SPLITKV_TILE_D128_S 3
+#define AITER_SPLITKV_TILE_D128_S 2
 #endif
 
 namespace aiter::fwd {

@@ -94,7 +94,7 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask}
 
     // ---- where rows live ------------------------------------------------------------------
     const Element* q_base = static_cast<const Element*>(f.q) + b * f.q_batch_stride;
-    auto q_row = [&](int r) {  // packed row m0 + r
+    auto q_row = [&](int r, int) {  // packed row m0 + r
         const int R = m0 + r;
         return q_base + int64_t(hk * ratio + R % ratio) * f.q_head_stride + int64_t(R / ratio) * f.q_row_stride;
     };
@@ -106,9 +106,32 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask}
     const int64_t k_seq  = pages ? 0 : kb * f.k_batch_stride;
     const int64_t v_seq  = pages ? 0 : kb * f.v_batch_stride;
     const int page_mask  = (1 << p.page_log2) - 1;
-    // Offset of key j's row, minus the head offset, in K (stride_row) with page stride.
-    auto kv_row_offset = [&](int j, int64_t seq_off, int64_t page_stride, int64_t row_stride) -> int64_t {
+    // Paged: the block-table entries of a tile are loaded one tile ahead (fetch_pages(t) right
+    // after tile t-1's copies are issued), so the copy of tile t does not wait on a table read:
+    // the read's latency hides behind one tile's math. Pages hold >= 16 rows (host check), so one
+    // entry per 16-row group of the tile: page_id[g] for rows [16g, 16g + 16). A thread copies
+    // rows tid / (D/8) + it * kRowsPerIt of both K and V (same tile shape), whose group is
+    // it * kRowsPerIt / 16, known at compile time (the array stays in registers). Groups at or
+    // past sk read nothing: the table may end there.
+    constexpr int kRowsPerIt = kThreads / (kHeadDim / 8);  // rows one copy iteration covers
+    static_assert(kThreads % (kHeadDim / 8) == 0 && 16 % kRowsPerIt == 0 && kBlockN % 16 == 0,
+                  "a thread's it-th row lies in 16-row group it * kRowsPerIt / 16");
+    int page_id[kBlockN / 16];
+    auto fetch_pages = [&](int t) {
+        if (!pages) return;
+        CUTE_UNROLL
+        for (int g = 0; g < kBlockN / 16; ++g) {
+            const int j = t * kBlockN + 16 * g;
+            page_id[g]  = j < sk ? __ldg(pages + (j >> p.page_log2)) : 0;
+        }
+    };
+    // Offset of key j's row (gathered as chunk `it`), minus the head offset.
+    auto kv_row_offset = [&](int j, int it, int64_t seq_off, int64_t page_stride, int64_t row_stride) -> int64_t {
+#if AITER_SPLITKV_PAGE_PREFETCH
+        if (pages) return int64_t(page_id[it * kRowsPerIt / 16]) * page_stride + int64_t(j & page_mask) * row_stride;
+#else
         if (pages) return int64_t(pages[j >> p.page_log2]) * page_stride + int64_t(j & page_mask) * row_stride;
+#endif
         return seq_off + int64_t(j) * row_stride;
     };
 
@@ -123,16 +146,21 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask}
         return make_tensor(make_smem_ptr(sQ_ptr + T::kSmemQElems + stage * 2 * T::kSmemKVElems + T::kSmemKVElems),
                            typename T::SmemLayoutKV{});  // (N, D)
     };
+    // Copies tile t (its page ids must be in page_id), then fetches tile t+1's page ids. Tiles
+    // are loaded in order t_begin, t_begin+1, ...
     auto load_kv = [&](int t, int stage) {
         const int n0 = t * kBlockN;
         Tensor sK = sK_at(stage);
         Tensor sV = sV_at(stage);
         gather_rows_async<kThreads>(
-            sK, [&](int r) { return k_ptr + k_head + kv_row_offset(n0 + r, k_seq, f.k_batch_stride, f.k_row_stride); },
+            sK, [&](int r, int it) { return k_ptr + k_head + kv_row_offset(n0 + r, it, k_seq, f.k_batch_stride, f.k_row_stride); },
             sk - n0, f.hdim_q, k_ptr, tid);
         gather_rows_async<kThreads>(
-            sV, [&](int r) { return v_ptr + v_head + kv_row_offset(n0 + r, v_seq, f.v_batch_stride, f.v_row_stride); },
+            sV, [&](int r, int it) { return v_ptr + v_head + kv_row_offset(n0 + r, it, v_seq, f.v_batch_stride, f.v_row_stride); },
             sk - n0, f.hdim_v, v_ptr, tid);
+#if AITER_SPLITKV_PAGE_PREFETCH
+        if (t + 1 < t_end) fetch_pages(t + 1);
+#endif
     };
 
     // ---- per-warp MMA partitions ------------------------------------------------------------
@@ -177,6 +205,9 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask}
 
     if (t_begin < t_end) {
         gather_rows_async<kThreads>(sQ, q_row, rows_here, f.hdim_q, f.q, tid);
+#if AITER_SPLITKV_PAGE_PREFETCH
+        fetch_pages(t_begin);
+#endif
         CUTE_UNROLL
         for (int s = 0; s < kStages - 1; ++s) {
             if (t_begin + s < t_end) load_kv(t_begin + s, s);

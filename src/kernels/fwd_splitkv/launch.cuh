@@ -2,10 +2,13 @@
 // generated instance files (one explicit instantiation each, see codegen/).
 //
 // Grid of the main kernel: (m_blocks * num_splits, nhead_k, batch), m_blocks =
-// ⌈max_seqlen_q * (nhead_q / nhead_k) / 16⌉ packed rows. Combine: (⌈seqlen_q * nhead_q / 4⌉,
-// batch) blocks of 4 warps, launched only when num_splits > 1; on sm_90+ as a programmatic
-// dependent launch (params.overlap_combine), so it is scheduled while the split kernel drains.
+// ⌈max_seqlen_q * (nhead_q / nhead_k) / 16⌉ packed rows. Combine: (seqlen_q * nhead_q, batch)
+// blocks of 4 warps, one per output row (capped at 2^30 blocks; they loop over the rest),
+// launched only when num_splits > 1; on sm_90+ as a programmatic dependent launch
+// (params.overlap_combine), so it is scheduled while the split kernel drains.
 #pragma once
+
+#include <algorithm>
 
 #include "fwd/splitkv_key.h"
 #include "kernels/fwd_splitkv/combine.cuh"
@@ -40,7 +43,7 @@ cudaError_t launch_fwd_splitkv_combine(const SplitkvParams& params, cudaStream_t
     const int64_t rows = int64_t(params.f.seqlen_q) * params.f.nhead_q;
     if (rows == 0 || params.f.batch == 0) return cudaSuccess;
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim  = dim3(unsigned((rows + 3) / 4), params.f.batch);
+    cfg.gridDim  = dim3(unsigned(std::min<int64_t>(rows, 1 << 30)), params.f.batch);  // one CTA per row
     cfg.blockDim = dim3(128);
     cfg.stream   = stream;
     cudaLaunchAttribute attr[1];

@@ -102,6 +102,7 @@ def _fwd_v2_ci() -> List[FwdV2Instance]:
 SPLITKV_DTYPES = ("fp16", "bf16")
 SPLITKV_HDIMS = (64, 128, 256)
 SPLITKV_MASKS = ("nomask", "mask")
+SPLITKV_DEEP_HDIMS = (128,)  # splitkv_has_deep_tile() in src/kernels/fwd_splitkv/tile.h
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class SplitkvInstance:
     dtype: str  # 'fp16' | 'bf16'
     hdim: int   # head-dim bucket: 64 | 128 | 256
     mask: str   # 'nomask' | 'mask' (mask types 1/2/3)
+    deep: bool = False  # the bucket's deeper-pipeline tile (hdim 128 only; src/kernels/fwd_splitkv/tile.h)
 
     api = "fwd_splitkv"
     family = "fwd_splitkv"
@@ -125,14 +127,17 @@ class SplitkvInstance:
             raise ValueError(f"SplitkvInstance.hdim: expected one of {SPLITKV_HDIMS}, got {self.hdim!r}")
         if self.mask not in SPLITKV_MASKS:
             raise ValueError(f"SplitkvInstance.mask: expected one of {SPLITKV_MASKS}, got {self.mask!r}")
+        if self.deep and self.hdim not in SPLITKV_DEEP_HDIMS:
+            raise ValueError(f"SplitkvInstance.deep: only hdim buckets {SPLITKV_DEEP_HDIMS} have a deep tile, got hdim {self.hdim}")
 
     @property
     def name(self) -> str:
-        return f"fmha_fwd_splitkv_{self.dtype}_d{self.hdim}_{self.mask}"
+        return f"fmha_fwd_splitkv_{self.dtype}_d{self.hdim}_{self.mask}" + ("_deep" if self.deep else "")
 
     @property
     def cpp_key(self) -> str:
-        return f"SplitkvKey{{{_CPP_DTYPE[self.dtype]}, {self.hdim}, {_CPP_MASK[self.mask]}}}"
+        deep = ", true" if self.deep else ""
+        return f"SplitkvKey{{{_CPP_DTYPE[self.dtype]}, {self.hdim}, {_CPP_MASK[self.mask]}{deep}}}"
 
     @property
     def filename(self) -> str:
@@ -175,6 +180,8 @@ class SplitkvCombineInstance:
 
 def _splitkv_all() -> List[object]:
     return ([SplitkvInstance(dt, hd, mk) for dt in SPLITKV_DTYPES for hd in SPLITKV_HDIMS for mk in SPLITKV_MASKS]
+            + [SplitkvInstance(dt, hd, mk, deep=True) for dt in SPLITKV_DTYPES for hd in SPLITKV_DEEP_HDIMS
+               for mk in SPLITKV_MASKS]
             + [SplitkvCombineInstance(dt) for dt in SPLITKV_DTYPES])
 
 

@@ -3,8 +3,8 @@
 #   prec {fp16,bf16} x seqlen_q {1,4,16,100} x seqlen_k {1,63,1000,4097} x num_splits {0,1,3,16}
 #   x page_block_size {0,16,128} x cache_batch_idx {0,1} x GQA ratio {1,4,8} x mask {0,2}
 #   = 4608 runs, each -b=2 -h_k=2 -h=2*ratio -d=128 -lse=1 -splitkv=1 (small, so the CPU
-#   reference stays cheap), plus 24 runs with sliding windows, hdim 64/256, d_v != d and a
-#   padded capacity (-s_kpad).
+#   reference stays cheap), plus 30 runs with sliding windows, hdim 64/256, d_v != d, a padded
+#   capacity (-s_kpad) and large batches that run d128's deep tile.
 # A case fails on a non-zero exit code, "valid:n", "not supported yet", or a missing result
 # line (one containing "valid:y"). Every failing command line is printed; the script ends with
 # "N passed, M failed" and exits non-zero on any failure.
@@ -15,7 +15,7 @@
 #   -j  cases run in parallel (default 1)
 #   -q  quiet: print only failures and the summary
 # Extra benchmark flags can be given in $SMOKE_ARGS (default "-warmup=0 -repeat=1").
-# Run time: the 4632 cases did not finish in 2 x 235 s with -j 16 on a 16-core H200 machine
+# Run time: the 4638 cases did not finish in 2 x 235 s with -j 16 on a 16-core H200 machine
 # (each case is a process with its own CUDA context plus a CPU reference); budget ~10 minutes,
 # or run it in slices with -f (e.g. -f "prec=bf16", -f "-s=100 ").
 set -u -o pipefail
@@ -49,6 +49,10 @@ cases() {
         echo "$base -b=2 -h=4 -h_k=2 -d=128 -s=1 -s_k=0 -num_splits=3"
         echo "$base -b=2 -h=4 -h_k=2 -d=128 -s=16 -s_k=100 -logits_soft_cap=2 -num_splits=2 -page_block_size=16"
         echo "$base -b=4 -h=32 -h_k=8 -d=128 -s=1 -s_k=8192 -num_splits=0 -page_block_size=16 -cache_batch_idx=1"
+        # d128 deep tile (unsplit batches that overfill a wave of the default tile: b * h_k > 3 * SMs)
+        echo "$base -b=64 -h=32 -h_k=8 -d=128 -s=1 -s_k=1000 -num_splits=0"
+        echo "$base -b=64 -h=16 -h_k=8 -d=128 -s=3 -s_k=777 -mask=2 -num_splits=0 -page_block_size=16 -cache_batch_idx=1"
+        echo "$base -b=50 -h=40 -h_k=10 -d=96 -d_v=128 -s=2 -s_k=555 -mask=b:100,0 -num_splits=1 -page_block_size=64 -iperm=0 -operm=0"
     done
 }
 

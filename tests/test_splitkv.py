@@ -29,8 +29,11 @@ def generate_cli(*args):
 
 def test_default_splitkv_set():
     names = generate_cli("--api", "fwd_splitkv", "--list").stdout.split()
-    assert len(names) == 14 and len(set(names)) == 14
+    assert len(names) == 18 and len(set(names)) == 18
     assert "fmha_fwd_splitkv_bf16_d128_mask" in names
+    # the deep tile exists for the d128 bucket only
+    assert sorted(n for n in names if n.endswith("_deep")) == sorted(
+        f"fmha_fwd_splitkv_{dt}_d128_{mk}_deep" for dt in ("fp16", "bf16") for mk in ("mask", "nomask"))
     assert "fmha_fwd_splitkv_combine_fp16" in names and "fmha_fwd_splitkv_combine_bf16" in names
     assert all(n.startswith("fmha_fwd_splitkv_") for n in names)
 
@@ -43,13 +46,18 @@ def test_ci_preset_has_one_splitkv_instance_and_its_combine():
 def test_invalid_splitkv_fields_are_named():
     with pytest.raises(ValueError, match="SplitkvInstance.hdim"):
         table.SplitkvInstance("fp16", 32, "mask")
+    with pytest.raises(ValueError, match="SplitkvInstance.deep"):
+        table.SplitkvInstance("bf16", 64, "mask", deep=True)
     with pytest.raises(ValueError, match="SplitkvCombineInstance.dtype"):
         table.SplitkvCombineInstance("fp8")
 
 
 def test_generated_splitkv_files(tmp_path):
-    g = gen.generate(tmp_path, ["fwd_splitkv"], "default", ["*bf16_d128_mask", "*combine_bf16"])
-    assert sorted(g.names) == ["fmha_fwd_splitkv_bf16_d128_mask", "fmha_fwd_splitkv_combine_bf16"]
+    g = gen.generate(tmp_path, ["fwd_splitkv"], "default", ["*bf16_d128_mask", "*bf16_d128_mask_deep", "*combine_bf16"])
+    assert sorted(g.names) == ["fmha_fwd_splitkv_bf16_d128_mask", "fmha_fwd_splitkv_bf16_d128_mask_deep",
+                               "fmha_fwd_splitkv_combine_bf16"]
+    deep = (tmp_path / "fmha_fwd_splitkv_bf16_d128_mask_deep.cu").read_text()
+    assert "launch_fwd_splitkv<SplitkvKey{DType::bf16, 128, MaskKind::window, true}>" in deep
     inst = (tmp_path / "fmha_fwd_splitkv_bf16_d128_mask.cu").read_text()
     key = "SplitkvKey{DType::bf16, 128, MaskKind::window}"
     assert '#include "kernels/fwd_splitkv/launch.cuh"' in inst
@@ -57,7 +65,7 @@ def test_generated_splitkv_files(tmp_path):
     comb = (tmp_path / "fmha_fwd_splitkv_combine_bf16.cu").read_text()
     assert "template cudaError_t launch_fwd_splitkv_combine<DType::bf16>" in comb
     tab = (tmp_path / "fwd_splitkv_table.cu").read_text()
-    assert "const int kNumSplitkvInstances = 1;" in tab and "const int kNumSplitkvCombineInstances = 1;" in tab
+    assert "const int kNumSplitkvInstances = 2;" in tab and "const int kNumSplitkvCombineInstances = 1;" in tab
     assert (tmp_path / "fwd_v2_table.cu").is_file()  # the library's other table, empty
     m = json.loads((tmp_path / "manifest.json").read_text())
     assert {i["family"] for i in m["instances"]} == {"fwd_splitkv"}

@@ -94,8 +94,8 @@ int smem_per_sm() {
     return v;
 }
 
-int resolve_splits(const mha_fwd_splitkv_args& a) {
-    if (a.num_splits > 0) return a.num_splits;
+// The work of a call measured in the bucket's default tile (the heuristic's input).
+SplitkvWork work_of(const mha_fwd_splitkv_args& a) {
     const int hdim = splitkv_bucket(a);
     const SplitkvTile t = splitkv_tile(hdim);
     SplitkvWork w;
@@ -105,7 +105,17 @@ int resolve_splits(const mha_fwd_splitkv_args& a) {
     w.key_tiles = (int64_t(a.seqlen_k) + t.block_n - 1) / t.block_n;
     w.num_sms = num_sms();
     w.ctas_per_sm = std::max(1, smem_per_sm() / (splitkv_smem_bytes(hdim) + 1024));
-    return splitkv_heuristic(w);
+    return w;
+}
+
+int resolve_splits(const mha_fwd_splitkv_args& a) {
+    if (a.num_splits > 0) return a.num_splits;
+    return splitkv_heuristic(work_of(a));
+}
+
+// The deep tile when the bucket has one and the work asks for it (explicit num_splits too).
+bool resolve_deep(const mha_fwd_splitkv_args& a, int splits) {
+    return splitkv_has_deep_tile(splitkv_bucket(a)) && splitkv_prefer_deep(work_of(a), splits);
 }
 
 std::vector<std::string> instance_names() {
@@ -153,9 +163,20 @@ mha_check_result select(const mha_fwd_splitkv_args& a, int splits, const Splitkv
         r.reason = why;
         return r;
     }
-    const SplitkvKey key = key_of(a);
-    for (int i = 0; i < kNumSplitkvInstances; ++i)
-        if (kSplitkvInstances[i].key == key) *inst = &kSplitkvInstances[i];
+    const int optin = host::device_smem_optin();
+    auto find = [](const SplitkvKey& k) -> const SplitkvInstance* {
+        for (int i = 0; i < kNumSplitkvInstances; ++i)
+            if (kSplitkvInstances[i].key == k) return &kSplitkvInstances[i];
+        return nullptr;
+    };
+    SplitkvKey key = key_of(a);
+    if (resolve_deep(a, splits)) {  // the deep tile when it is compiled and fits the device
+        key.deep = true;
+        const SplitkvInstance* deep = find(key);
+        if (deep && (optin < 0 || deep->smem_bytes() <= optin)) *inst = deep;
+        key.deep = *inst != nullptr;
+    }
+    if (*inst == nullptr) *inst = find(key);
     if (*inst == nullptr) {
         r.reason = "no compiled split-KV instance for " + key_str(key) +
                    " (build with compile.py --api fwd_splitkv and an instance set that includes it)";
@@ -170,7 +191,6 @@ mha_check_result select(const mha_fwd_splitkv_args& a, int splits, const Splitkv
             return r;
         }
     }
-    const int optin = host::device_smem_optin();
     if (optin >= 0 && (*inst)->smem_bytes() > optin) {
         r.reason = std::string((*inst)->name) + " needs " + std::to_string((*inst)->smem_bytes()) +
                    " bytes of shared memory per block; this device allows " + std::to_string(optin);

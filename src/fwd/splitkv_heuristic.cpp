@@ -23,4 +23,10 @@ int splitkv_heuristic(const SplitkvWork& w) {
     return int(best_n);
 }
 
+bool splitkv_prefer_deep(const SplitkvWork& w, int splits) {
+    const int64_t units = w.batch * w.nhead_k * w.m_blocks;
+    const int64_t slots = int64_t(std::max(1, w.num_sms)) * std::max(1, w.ctas_per_sm);
+    return splits == 1 && units > slots;
+}
+
 }  // namespace aiter::fwd

@@ -37,6 +37,7 @@ struct SplitkvKey {
     DType dtype;
     int hdim;       // bucket 64, 128 or 256: covers hdim_q, hdim_v <= hdim
     MaskKind mask;  // none, or window (mask types 1, 2, 3)
+    bool deep = false;  // the deeper-pipeline tile of the bucket (kernels/fwd_splitkv/tile.h)
 
     constexpr bool operator==(const SplitkvKey&) const = default;
 };

@@ -133,6 +133,26 @@ int main() {
                 }
         report(bad == 0, "every split gets a key tile (b, hk, tiles)", bad ? first : "all");
     }
+    // The deep tile (d128: 3 stages, 2 CTAs per SM) instead of the default one (2 stages, 3 per
+    // SM on 132 SMs): only for unsplit work that overfills a wave of the default tile.
+    {
+        auto deep = [](int64_t b, int64_t tiles, int* splits) {
+            SplitkvWork w;
+            w.batch = b, w.nhead_k = 8, w.m_blocks = 1, w.key_tiles = tiles, w.num_sms = 132, w.ctas_per_sm = 3;
+            *splits = aiter::fwd::splitkv_heuristic(w);
+            return aiter::fwd::splitkv_prefer_deep(w, *splits);
+        };
+        int n = 0;
+        report(deep(64, 16, &n) && n == 1, "b=64 sk=1k: unsplit, 512 CTAs > 396 slots -> deep tile", std::to_string(n));
+        report(!deep(64, 64, &n) && n == 3, "b=64 sk=4k: 3 splits on the default tile", std::to_string(n));
+        report(!deep(64, 2048, &n) && n > 1, "b=64 sk=128k: splits on the default tile", std::to_string(n));
+        report(!deep(8, 16, &n) && n > 1, "b=8 sk=1k: splits on the default tile", std::to_string(n));
+        report(!deep(1, 2048, &n), "b=1 sk=128k: default tile", std::to_string(n));
+        report(!deep(32, 16, &n), "b=32 sk=1k (256 CTAs fit one wave): default tile", std::to_string(n));
+        SplitkvWork w;
+        w.batch = 64, w.nhead_k = 8, w.m_blocks = 1, w.key_tiles = 16, w.num_sms = 132, w.ctas_per_sm = 3;
+        report(!aiter::fwd::splitkv_prefer_deep(w, 2), "an explicit split count > 1 keeps the default tile", "2");
+    }
     {
         aiter::mha_fwd_splitkv_args a = valid_args();
         a.num_splits = 0;

@@ -53,11 +53,11 @@ __device__ __forceinline__ void splitkv_lengths(const FwdParams& f, int b, int* 
     *sk = splitkv_clamp(k, f.seqlen_k);
 }
 
-template <DType kDType, int kHdim, MaskKind kMask>
-__global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask}>::kNThreads)
+template <DType kDType, int kHdim, MaskKind kMask, bool kDeep>
+__global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask, kDeep}>::kNThreads)
     fwd_splitkv_kernel(const __grid_constant__ SplitkvParams p) {
     using namespace cute;
-    using T       = SplitkvTraits<SplitkvKey{kDType, kHdim, kMask}>;
+    using T       = SplitkvTraits<SplitkvKey{kDType, kHdim, kMask, kDeep}>;
     using Element = typename T::Element;
     constexpr int kBlockM  = T::kBlockM;
     constexpr int kBlockN  = T::kBlockN;

@@ -2,10 +2,11 @@
 // generated instance files (one explicit instantiation each, see codegen/).
 //
 // Grid of the main kernel: (m_blocks * num_splits, nhead_k, batch), m_blocks =
-// ⌈max_seqlen_q * (nhead_q / nhead_k) / 16⌉ packed rows. Combine: (seqlen_q * nhead_q, batch)
-// blocks of 4 warps, one per output row (capped at 2^30 blocks; they loop over the rest),
-// launched only when num_splits > 1; on sm_90+ as a programmatic dependent launch
-// (params.overlap_combine), so it is scheduled while the split kernel drains.
+// ⌈max_seqlen_q * (nhead_q / nhead_k) / 16⌉ packed rows. Combine: (⌈seqlen_q * nhead_q / r⌉,
+// batch) blocks of 4 warps, r = 4 / warps per row (1 to 4 rows per block, combine.cuh; capped
+// at 2^30 blocks, which loop over the rest), launched only when num_splits > 1; on sm_90+ as a
+// programmatic dependent launch (params.overlap_combine), so it is scheduled while the split
+// kernel drains.
 #pragma once
 
 #include <algorithm>
@@ -27,7 +28,7 @@ cudaError_t launch_fwd_splitkv(const SplitkvParams& params, cudaStream_t stream)
     const int64_t rows  = int64_t(params.f.seqlen_q) * params.f.h_ratio;
     const int64_t m_blk = (rows + T::kBlockM - 1) / T::kBlockM;
     if (m_blk == 0 || params.f.batch == 0) return cudaSuccess;
-    auto kernel = &fwd_splitkv_kernel<K.dtype, K.hdim, K.mask>;
+    auto kernel = &fwd_splitkv_kernel<K.dtype, K.hdim, K.mask, K.deep>;
     constexpr int smem = T::kSmemBytes;
     if constexpr (smem > 48 * 1024) {
         const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
@@ -43,7 +44,8 @@ cudaError_t launch_fwd_splitkv_combine(const SplitkvParams& params, cudaStream_t
     const int64_t rows = int64_t(params.f.seqlen_q) * params.f.nhead_q;
     if (rows == 0 || params.f.batch == 0) return cudaSuccess;
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim  = dim3(unsigned(std::min<int64_t>(rows, 1 << 30)), params.f.batch);  // one CTA per row
+    const int rows_per_cta = 4 / splitkv_combine_warps_per_row(params.num_splits);
+    cfg.gridDim  = dim3(unsigned(std::min<int64_t>((rows + rows_per_cta - 1) / rows_per_cta, 1 << 30)), params.f.batch);
     cfg.blockDim = dim3(128);
     cfg.stream   = stream;
     cudaLaunchAttribute attr[1];

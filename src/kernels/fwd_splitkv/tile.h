@@ -9,7 +9,10 @@
 // Tuning knobs for benchmarks only (through NVCC_APPEND_FLAGS): -DAITER_SPLITKV_TILE_D128_N
 // / _W / _S override block_n / warps / stages of the d128 bucket. Never set in a normal build.
 // d128 uses 2 stages (69.6 KB: 3 CTAs per SM): the H200 reads faster with 12 warps per SM than
-// with 3 stages and 8 (docs/perf/splitkv_tiles_h100.log, docs/PERF.md).
+// with 3 stages and 8 (docs/perf/splitkv_tiles.log, docs/PERF.md). Its "deep" variant (3 stages,
+// 102 KB: 2 CTAs per SM) runs batches that fill the GPU without splitting and cannot be split
+// (short contexts): there 3 x 132 slots leave a mostly empty last wave (b=64 h_k=8: 512 CTAs on
+// 396 slots) and 2 x 132 do not. The host picks it (splitkv_prefer_deep, splitkv_heuristic.h).
 #ifndef AITER_SPLITKV_TILE_D128_N
 #define AITER_SPLITKV_TILE_D128_N 64
 #endif
@@ -35,15 +38,19 @@ struct SplitkvTile {
     int stages;   // K/V tiles in shared memory (cp.async pipeline depth)
 };
 
-constexpr SplitkvTile splitkv_tile(int hdim) {
+// Buckets with a deep variant (compiled as ..._deep instances, codegen/instances.py).
+constexpr bool splitkv_has_deep_tile(int hdim) { return hdim > 64 && hdim <= 128; }
+
+constexpr SplitkvTile splitkv_tile(int hdim, bool deep = false) {
     return hdim <= 64    ? SplitkvTile{16, 128, 4, 3}
-           : hdim <= 128 ? SplitkvTile{16, AITER_SPLITKV_TILE_D128_N, AITER_SPLITKV_TILE_D128_W, AITER_SPLITKV_TILE_D128_S}
+           : hdim <= 128 ? (deep ? SplitkvTile{16, 64, 4, 3}
+                                 : SplitkvTile{16, AITER_SPLITKV_TILE_D128_N, AITER_SPLITKV_TILE_D128_W, AITER_SPLITKV_TILE_D128_S})
                          : SplitkvTile{16, 64, 4, 2};
 }
 
 // Bytes of dynamic shared memory: Q tile + stages x (K tile + V tile), 2-byte elements.
-constexpr int splitkv_smem_bytes(int hdim) {
-    const SplitkvTile t = splitkv_tile(hdim);
+constexpr int splitkv_smem_bytes(int hdim, bool deep = false) {
+    const SplitkvTile t = splitkv_tile(hdim, deep);
     return 2 * hdim * (t.block_m + t.stages * 2 * t.block_n);
 }
 

@@ -13,10 +13,11 @@ namespace aiter::fwd {
 
 template <SplitkvKey K>
 struct SplitkvTraits {
+    static_assert(!K.deep || splitkv_has_deep_tile(K.hdim), "no deep tile for this bucket");
     using V2      = FwdV2Traits<FwdV2Key{K.dtype, K.hdim, K.mask, true}>;
     using Element = typename V2::Element;
 
-    static constexpr SplitkvTile kTile = splitkv_tile(K.hdim);
+    static constexpr SplitkvTile kTile = splitkv_tile(K.hdim, K.deep);
     static constexpr int kBlockM   = kTile.block_m;
     static constexpr int kBlockN   = kTile.block_n;
     static constexpr int kNWarps   = kTile.warps;
@@ -44,7 +45,7 @@ struct SplitkvTraits {
     static constexpr int kSmemQElems  = kBlockM * kHeadDim;
     static constexpr int kSmemKVElems = kBlockN * kHeadDim;
     static constexpr int kSmemBytes   = int(sizeof(Element)) * (kSmemQElems + kStages * 2 * kSmemKVElems);
-    static_assert(kSmemBytes == splitkv_smem_bytes(kHeadDim));
+    static_assert(kSmemBytes == splitkv_smem_bytes(kHeadDim, K.deep));
     // After the main loop the same memory holds every warp's partial O and (max, sum) rows.
     static constexpr int kMergeBytes = int(sizeof(float)) * kNWarps * kBlockM * (kHeadDim + 2);
     static_assert(kMergeBytes <= kSmemBytes, "the merge buffer fits in the K/V stages");

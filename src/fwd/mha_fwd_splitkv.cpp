@@ -1,5 +1,6 @@
-// aiter::mha_fwd_splitkv: validation -> num_splits (argument or heuristic) -> key -> table
-// lookup + can_run -> launch of the split kernel (+ the combine kernel when splits > 1).
+// aiter::mha_fwd_splitkv: validation -> plan (num_splits from the argument or the heuristic,
+// and whether the d128 deep tile suits it) -> key -> table lookup + can_run -> launch of the
+// split kernel (+ the combine kernel when splits > 1).
 // See include/mha_fwd_splitkv.h for the contract.
 #include <algorithm>
 #include <cstdio>
@@ -108,14 +109,17 @@ SplitkvWork work_of(const mha_fwd_splitkv_args& a) {
     return w;
 }
 
-int resolve_splits(const mha_fwd_splitkv_args& a) {
-    if (a.num_splits > 0) return a.num_splits;
-    return splitkv_heuristic(work_of(a));
-}
+// How a call runs: its split count (num_splits, or the heuristic's for 0) and whether the
+// bucket's deep tile suits it (explicit num_splits too).
+struct SplitkvPlan {
+    int splits;
+    bool deep;
+};
 
-// The deep tile when the bucket has one and the work asks for it (explicit num_splits too).
-bool resolve_deep(const mha_fwd_splitkv_args& a, int splits) {
-    return splitkv_has_deep_tile(splitkv_bucket(a)) && splitkv_prefer_deep(work_of(a), splits);
+SplitkvPlan plan_of(const mha_fwd_splitkv_args& a) {
+    const SplitkvWork w = work_of(a);
+    const int splits = a.num_splits > 0 ? a.num_splits : splitkv_heuristic(w);
+    return {splits, splitkv_has_deep_tile(splitkv_bucket(a)) && splitkv_prefer_deep(w, splits)};
 }
 
 std::vector<std::string> instance_names() {
@@ -153,7 +157,7 @@ std::string unsupported_splitkv(const mha_fwd_splitkv_args& a) {
     return {};
 }
 
-mha_check_result select(const mha_fwd_splitkv_args& a, int splits, const SplitkvInstance** inst,
+mha_check_result select(const mha_fwd_splitkv_args& a, const SplitkvPlan& plan, const SplitkvInstance** inst,
                         const SplitkvCombineInstance** combine) {
     mha_check_result r;
     r.candidates = instance_names();
@@ -170,7 +174,7 @@ mha_check_result select(const mha_fwd_splitkv_args& a, int splits, const Splitkv
         return nullptr;
     };
     SplitkvKey key = key_of(a);
-    if (resolve_deep(a, splits)) {  // the deep tile when it is compiled and fits the device
+    if (plan.deep) {  // the deep tile when it is compiled and fits the device
         key.deep = true;
         const SplitkvInstance* deep = find(key);
         if (deep && (optin < 0 || deep->smem_bytes() <= optin)) *inst = deep;
@@ -182,7 +186,7 @@ mha_check_result select(const mha_fwd_splitkv_args& a, int splits, const Splitkv
                    " (build with compile.py --api fwd_splitkv and an instance set that includes it)";
         return r;
     }
-    if (splits > 1) {
+    if (plan.splits > 1) {
         for (int i = 0; i < kNumSplitkvCombineInstances; ++i)
             if (kSplitkvCombineInstances[i].dtype == key.dtype) *combine = &kSplitkvCombineInstances[i];
         if (*combine == nullptr) {
@@ -234,26 +238,26 @@ SplitkvParams make_params(const mha_fwd_splitkv_args& a, int splits) {
 
 int mha_fwd_splitkv_num_splits(const mha_fwd_splitkv_args& args) {
     fwd::validate_splitkv(args);
-    return fwd::resolve_splits(args);
+    return fwd::plan_of(args).splits;
 }
 
 mha_check_result mha_fwd_splitkv_check(const mha_fwd_splitkv_args& args) {
     fwd::validate_splitkv(args);
-    const int splits = fwd::resolve_splits(args);
     const fwd::SplitkvInstance* inst = nullptr;
     const fwd::SplitkvCombineInstance* combine = nullptr;
-    return fwd::select(args, splits, &inst, &combine);
+    return fwd::select(args, fwd::plan_of(args), &inst, &combine);
 }
 
 std::vector<std::string> mha_fwd_splitkv_instances() { return fwd::instance_names(); }
 
 float mha_fwd_splitkv(mha_fwd_splitkv_args args, const stream_config& s) {
     fwd::validate_splitkv(args);
-    const int splits = fwd::resolve_splits(args);
+    const fwd::SplitkvPlan plan = fwd::plan_of(args);
+    const int splits = plan.splits;
     fwd::validate_workspaces(args, splits);
     const fwd::SplitkvInstance* inst = nullptr;
     const fwd::SplitkvCombineInstance* combine = nullptr;
-    const mha_check_result sel = fwd::select(args, splits, &inst, &combine);
+    const mha_check_result sel = fwd::select(args, plan, &inst, &combine);
     if (!sel.supported) {
         if (s.log_level_ > 0) fprintf(stderr, "mha_fwd_splitkv: not supported: %s\n", sel.reason.c_str());
         return -1.f;

@@ -127,11 +127,7 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask,
     };
     // Offset of key j's row (gathered as chunk `it`), minus the head offset.
     auto kv_row_offset = [&](int j, int it, int64_t seq_off, int64_t page_stride, int64_t row_stride) -> int64_t {
-#if AITER_SPLITKV_PAGE_PREFETCH
         if (pages) return int64_t(page_id[it * kRowsPerIt / 16]) * page_stride + int64_t(j & page_mask) * row_stride;
-#else
-        if (pages) return int64_t(pages[j >> p.page_log2]) * page_stride + int64_t(j & page_mask) * row_stride;
-#endif
         return seq_off + int64_t(j) * row_stride;
     };
 
@@ -158,9 +154,7 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask,
         gather_rows_async<kThreads>(
             sV, [&](int r, int it) { return v_ptr + v_head + kv_row_offset(n0 + r, it, v_seq, f.v_batch_stride, f.v_row_stride); },
             sk - n0, f.hdim_v, v_ptr, tid);
-#if AITER_SPLITKV_PAGE_PREFETCH
         if (t + 1 < t_end) fetch_pages(t + 1);
-#endif
     };
 
     // ---- per-warp MMA partitions ------------------------------------------------------------
@@ -205,9 +199,7 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask,
 
     if (t_begin < t_end) {
         gather_rows_async<kThreads>(sQ, q_row, rows_here, f.hdim_q, f.q, tid);
-#if AITER_SPLITKV_PAGE_PREFETCH
         fetch_pages(t_begin);
-#endif
         CUTE_UNROLL
         for (int s = 0; s < kStages - 1; ++s) {
             if (t_begin + s < t_end) load_kv(t_begin + s, s);

@@ -23,12 +23,6 @@
 #define AITER_SPLITKV_TILE_D128_S 2
 #endif
 
-// -DAITER_SPLITKV_PAGE_PREFETCH=0 reads each paged row's block-table entry right before its copy
-// instead of one tile ahead (kernel.cuh), to measure what the prefetch buys.
-#ifndef AITER_SPLITKV_PAGE_PREFETCH
-#define AITER_SPLITKV_PAGE_PREFETCH 1
-#endif
-
 namespace aiter::fwd {
 
 struct SplitkvTile {

@@ -16,6 +16,13 @@
 // prefix sums). -s_kpad makes the physical key length larger than the logical -s_k: the
 // padding rows hold random data and the kernel gets the logical lengths through seqlen_k_ptr.
 //
+// -cases=FILE runs many configurations in this one process, one per line of FILE (that case's
+// flags, as on a command line): a sweep then pays for one CUDA context (~0.2 s, and contexts are
+// created one at a time even by parallel processes) instead of one per case. Each case's output
+// ends with a line "=== case <n> exit <code>" (n from 1, code 0..255 as a shell would see the
+// exit status of that case run alone; stdout and stderr flushed before it);
+// the process exits 0 when every case did, else 2. A CUDA error still ends the process.
+//
 // Exit codes: 0 pass (also "not supported yet" and -is_v3_check), -1 bad argument (also an
 // std::invalid_argument from the library), -2 validation failed (or not deterministic), -3 unknown -prec,
 // 1 CUDA runtime error.
@@ -28,6 +35,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <limits>
@@ -119,7 +127,9 @@ void register_flags(bench::ArgParser& p) {
         .add("repeat", "20", "timed launches (the mean is printed)")
         .add("fwd_v3", "0", "1: try the Hopper-native v3 kernels first (falls back to v2)")
         .add("v3_bf16_cvt", "0", "bf16 output rounding of v3: 0 RTNE, 1 RTNA, 2 RTZ")
-        .add("is_v3_check", "0", "1: only report whether a v3 kernel exists for this configuration");
+        .add("is_v3_check", "0", "1: only report whether a v3 kernel exists for this configuration")
+        .add("cases", "", "FILE: run one case per line of FILE (its flags) in this process; each\n"
+                          "case's output ends with \"=== case <n> exit <code>\"");
     p.set_footer(
         "performance:\n"
         "  FLOPs  = sum over batches of h * (2*kept*d + 2*kept*d_v), kept = number of (i,j)\n"
@@ -760,12 +770,14 @@ int run(const Config& c) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// One configuration from command-line words (argv[0] = program name).
+int run_args(int argc, const char* const* argv) {
     bench::ArgParser parser;
     register_flags(parser);
     Config c;
     try {
         if (!parser.parse(argc, argv, std::cout)) return kExitPass;  // -?
+        if (parser.is_set("cases")) throw bench::ArgError("-cases=FILE must be the only flag");
         c = read_config(parser);
     } catch (const PrecError& e) {
         std::cerr << "benchmark_mha_fwd: " << e.what() << std::endl;
@@ -775,4 +787,33 @@ int main(int argc, char** argv) {
         return kExitBadArg;
     }
     return run(c);
+}
+
+// -cases=FILE (see the header): every non-empty line is one case's flags.
+int run_cases(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) {
+        std::cerr << "benchmark_mha_fwd: -cases: cannot read '" << path << "'" << std::endl;
+        return kExitBadArg;
+    }
+    std::string line;
+    int n = 0, failed = 0;
+    while (std::getline(in, line)) {
+        std::istringstream words(line);
+        std::vector<std::string> args{"benchmark_mha_fwd"};
+        for (std::string w; words >> w;) args.push_back(w);
+        if (args.size() == 1) continue;
+        std::vector<const char*> argv;
+        for (const std::string& a : args) argv.push_back(a.c_str());
+        const int rc = run_args(int(argv.size()), argv.data());
+        failed += rc != 0;
+        std::cerr.flush();
+        std::cout << "=== case " << ++n << " exit " << (rc & 0xff) << std::endl;  // as a shell sees it
+    }
+    return failed == 0 ? 0 : 2;
+}
+
+int main(int argc, char** argv) {
+    if (argc == 2 && std::strncmp(argv[1], "-cases=", 7) == 0) return run_cases(argv[1] + 7);
+    return run_args(argc, argv);
 }

@@ -7,6 +7,12 @@
 # come from $SMOKE_ARGS (default "-warmup=0 -repeat=1"). A script may set SMOKE_REQUIRE: a string
 # every passing output must contain (e.g. the kernel family that has to run).
 # SMOKE_CASE_TIMEOUT (seconds, default none) stops a case that hangs; it then fails (exit 124).
+# SMOKE_BATCH (default 1; a script may set its own default) runs that many cases per benchmark
+# process through `benchmark -cases=FILE` (benchmark_mha_fwd), which pays for one CUDA context per
+# batch instead of one per case (~0.2 s each, created one at a time even by parallel processes).
+# A batch whose process dies (crash, CUDA error, timeout = SMOKE_CASE_TIMEOUT x batch) fails the
+# case it was running; its remaining cases are rerun one process each. An interrupted sweep
+# counts every case of an unfinished batch as not run.
 # A case fails on a non-zero exit code, "valid:n", "not supported yet", or a missing result
 # line (one containing "valid:y"). Every failing command line is printed, the run ends with
 # "N passed, M failed" and the exit status is non-zero on any failure. A TERM / INT (e.g. from
@@ -18,7 +24,7 @@ smoke_usage() {
 
 # Case n (1-based line of $WORK/cases): writes $WORK/n.status ("PASS" / "FAIL why").
 smoke_run_case() {
-    local n="$1" cmd out rc why=""
+    local n="$1" cmd out rc
     cmd="$(sed -n "${n}p" "$WORK/cases")"
     out="$WORK/$n.out"
     # shellcheck disable=SC2086  # the command line is split into words on purpose
@@ -28,6 +34,44 @@ smoke_run_case() {
         $cmd > "$out" 2>&1
     fi
     rc=$?
+    smoke_judge "$n" "$rc"
+}
+
+# Cases first .. first + SMOKE_BATCH - 1 (at most $TOTAL) in one process: `benchmark -cases=FILE`
+# with the case lines minus their first word (the benchmark). Its output is split at the
+# "=== case k exit code" lines into $WORK/n.out, then every case is judged as above.
+smoke_run_batch() {
+    local first="$1" last n rc bench list="$WORK/batch$1.list" out="$WORK/batch$1.out"
+    last=$((first + SMOKE_BATCH - 1)); [[ $last -le $TOTAL ]] || last=$TOTAL
+    bench="$(sed -n "${first}p" "$WORK/cases" | cut -d' ' -f1)"
+    sed -n "${first},${last}p" "$WORK/cases" | cut -d' ' -f2- > "$list"
+    if [[ -n "${SMOKE_CASE_TIMEOUT:-}" ]]; then
+        timeout $((SMOKE_CASE_TIMEOUT * (last - first + 1))) "$bench" -cases="$list" > "$out" 2>&1
+    else
+        "$bench" -cases="$list" > "$out" 2>&1
+    fi
+    rc=$?
+    # (files of this batch's cases only: the next batch's first case may be writing its own)
+    awk -v dir="$WORK" -v n="$first" '
+        /^=== case [0-9]+ exit [0-9]+$/ { f = dir "/" n ".out"; if (!wrote) printf "" > f; close(f)
+                                          r = dir "/" n ".rc"; print $5 > r; close(r); n++; wrote = 0; next }
+        { f = dir "/" n ".out"; print > f; wrote = 1 }' "$out"
+    for ((n = first; n <= last; n++)); do
+        if [[ -f "$WORK/$n.rc" ]]; then
+            smoke_judge "$n" "$(cat "$WORK/$n.rc")"
+            rm -f "$WORK/$n.rc"
+        else  # the process ended inside case n: it fails with the process's code, the rest rerun alone
+            [[ $rc -ne 0 ]] || rc=1
+            smoke_judge "$n" "$rc"
+            for ((n = n + 1; n <= last; n++)); do smoke_run_case "$n"; done
+        fi
+    done
+    rm -f "$list" "$out"
+}
+
+# Writes $WORK/n.status for case n from its output $WORK/n.out and exit code rc.
+smoke_judge() {
+    local n="$1" rc="$2" out="$WORK/$1.out" why=""
     if [[ $rc -ne 0 ]]; then
         why="exit code $rc"
     elif grep -q "not supported yet" "$out"; then
@@ -84,9 +128,17 @@ smoke_main() {
         exit 1
     fi
 
-    export -f smoke_run_case
-    export WORK
-    seq 1 "$total" | xargs -P "$JOBS" -I{} bash -c 'smoke_run_case {}' &
+    export -f smoke_run_case smoke_run_batch smoke_judge
+    export WORK TOTAL="$total" SMOKE_BATCH="${SMOKE_BATCH:-1}" SMOKE_REQUIRE="${SMOKE_REQUIRE:-}"
+    if ! [[ "$SMOKE_BATCH" =~ ^[1-9][0-9]*$ ]]; then
+        echo "$name: SMOKE_BATCH expects a positive integer, got '$SMOKE_BATCH'" >&2
+        exit 2
+    fi
+    if [[ "$SMOKE_BATCH" -gt 1 ]]; then
+        seq 1 "$SMOKE_BATCH" "$total" | xargs -P "$JOBS" -I{} bash -c 'smoke_run_batch {}' &
+    else
+        seq 1 "$total" | xargs -P "$JOBS" -I{} bash -c 'smoke_run_case {}' &
+    fi
     local xargs_pid=$!
     trap 'kill "$xargs_pid" 2>/dev/null; echo "$name: interrupted, reporting the cases that ran" >&2' TERM INT
     wait "$xargs_pid"

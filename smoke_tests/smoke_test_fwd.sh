@@ -17,6 +17,7 @@
 set -u -o pipefail
 
 DEFAULT_BENCH=./build/benchmark_mha_fwd
+SMOKE_BATCH=${SMOKE_BATCH:-8}  # cases per benchmark process (smoke_lib.sh)
 
 # ---- the case list ------------------------------------------------------------------------
 cases() {

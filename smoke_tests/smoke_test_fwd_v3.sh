@@ -20,6 +20,7 @@
 set -u -o pipefail
 
 DEFAULT_BENCH=./build/benchmark_mha_fwd
+SMOKE_BATCH=${SMOKE_BATCH:-16}  # cases per benchmark process (smoke_lib.sh)
 SMOKE_REQUIRE="fmha_fwd_v3_"
 
 cases() {

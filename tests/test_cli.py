@@ -16,7 +16,7 @@ FLAGS = ["v", "mode", "b", "h", "h_k", "s", "s_k", "s_kpad", "d", "d_v", "scale_
          "logits_soft_cap", "iperm", "operm", "bias", "prec", "mask", "vlayout", "lse", "kname",
          "det_runs", "init", "seed", "p_drop", "drop_seed", "drop_offset", "drop_prefs", "timer", "num_splits",
          "page_block_size", "cache_batch_idx", "warmup", "repeat", "fwd_v3", "v3_bf16_cvt",
-         "is_v3_check"]
+         "is_v3_check", "cases"]
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,20 @@ def test_bad_argument_exits_minus_one(bench, args, named):
     r = run(bench, *args)
     assert r.returncode == 255, (r.returncode, r.stdout, r.stderr)
     assert named in r.stderr
+
+
+def test_cases_file_runs_each_line_and_marks_its_end(bench, tmp_path):
+    # -cases=FILE: one case per line in this process, "=== case n exit code" after each; host-only
+    # failures (a bad flag, a bad -prec, -cases inside a case) need no GPU
+    f = tmp_path / "cases.txt"
+    f.write_text("-no_such_flag=1\n\n-prec=fp7\n-cases=x\n")
+    r = run(bench, f"-cases={f}")
+    assert r.returncode == 2, r.stdout + r.stderr
+    marks = [l for l in r.stdout.splitlines() if l.startswith("=== case ")]
+    assert marks == ["=== case 1 exit 255", "=== case 2 exit 253", "=== case 3 exit 255"]
+    assert "unknown flag -no_such_flag" in r.stderr and "-cases=FILE must be the only flag" in r.stderr
+    r = run(bench, f"-cases={tmp_path / 'missing.txt'}")
+    assert r.returncode == 255 and "-cases: cannot read" in r.stderr
 
 
 @pytest.mark.parametrize("prec", ["fp32", "int8", "FP16", ""])

@@ -11,6 +11,15 @@ import pytest
 from conftest import REPO
 
 FAKE = """#!/usr/bin/env bash
+if [[ "$1" == -cases=* ]]; then  # benchmark_mha_fwd's one-process mode
+  n=0
+  while read -r line; do
+    n=$((n + 1))
+    case "$line" in *"-d=96 "*) echo "[fake] crash"; exit 139 ;; esac
+    "$0" $line; echo "=== case $n exit $?"
+  done < "${1#-cases=}"
+  exit 0
+fi
 case "$*" in
   *"-d=64 "*) echo "[fake] $*, valid:n"; exit 254 ;;
   *"-prec=bf16"*"-d=256"*) echo "[fake] $*, not supported yet" ;;
@@ -56,11 +65,42 @@ def test_splitkv_case_list_and_slice(fake_bench):
     assert res.stdout.strip().splitlines()[-1] == "24 passed, 0 failed", res.stdout + res.stderr
 
 
+def test_batches_of_cases_in_one_process(fake_bench, monkeypatch):
+    # 32 cases per process give the same verdicts as one per case; smoke_test_fwd.sh batches by
+    # default (8 per process)
+    monkeypatch.setenv("SMOKE_BATCH", "32")
+    res = smoke("splitkv", "-b", fake_bench, "-j", "3", "-q", "-f", "-prec=fp16 -b=2 .*-s=4 ")
+    monkeypatch.delenv("SMOKE_BATCH")
+    assert res.stdout.strip().splitlines()[-1] == "576 passed, 0 failed", res.stdout + res.stderr
+    res = smoke("fwd", "-b", fake_bench, "-j", "4", "-q")
+    lines = res.stdout.strip().splitlines()
+    passed, nfailed = (int(x.split()[0]) for x in lines[-1].split(", "))
+    assert passed + nfailed == SIZES["fwd"] and res.returncode != 0
+    assert any(l.startswith("FAILED (exit code 254): ") and "-d=64 " in l for l in lines)
+
+
+def test_a_batch_that_dies_fails_its_case_and_reruns_the_rest(fake_bench, monkeypatch):
+    # the fake dies on -d=96 in -cases mode: that case fails and the rest of its batch reruns
+    # one process each, so every other case still gets its own verdict (the two -d=64 cases
+    # fail as always, the two -d=96 ones by the crash, the cases after them pass)
+    monkeypatch.setenv("SMOKE_BATCH", "5")
+    res = smoke("splitkv", "-b", fake_bench, "-q", "-f", "-prec=fp16 -lse=1")
+    lines = res.stdout.strip().splitlines()
+    assert lines[-1] == "11 passed, 4 failed", res.stdout + res.stderr
+    crashed = [l for l in lines if l.startswith("FAILED (exit code 139): ")]
+    assert len(crashed) == 2 and all("-d=96 " in l for l in crashed)
+
+
 def test_bad_options(fake_bench):
     res = smoke("fwd", "-b", "/no/such/bench")
     assert res.returncode == 2 and "not found or not executable" in res.stderr
     res = smoke("fwd", "-b", fake_bench, "-j", "zero")
     assert res.returncode == 2 and "-j expects a positive integer" in res.stderr
+    res = smoke("fwd", "-b", fake_bench, "-f", "no-such-case")
+    assert res.returncode == 1 and res.stdout.strip() == "0 passed, 0 failed"
+    res = subprocess.run(["bash", str(REPO / "smoke_tests" / "smoke_test_fwd.sh"), "-b", str(fake_bench)],
+                         capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "SMOKE_BATCH": "x"})
+    assert res.returncode == 2 and "SMOKE_BATCH expects a positive integer" in res.stderr
     res = smoke("fwd", "-b", fake_bench, "-f", "no-such-case")
     assert res.returncode == 1 and res.stdout.strip() == "0 passed, 0 failed"
     res = smoke("fwd", "-h")

@@ -3,10 +3,15 @@
 #include <algorithm>
 
 namespace aiter::fwd {
+namespace {
+
+int64_t units_of(const SplitkvWork& w) { return w.batch * w.nhead_k * w.m_blocks; }  // CTAs unsplit
+int64_t slots_of(const SplitkvWork& w) { return int64_t(std::max(1, w.num_sms)) * std::max(1, w.ctas_per_sm); }
+
+}  // namespace
 
 int splitkv_heuristic(const SplitkvWork& w) {
-    const int64_t units = w.batch * w.nhead_k * w.m_blocks;
-    const int64_t slots = int64_t(std::max(1, w.num_sms)) * std::max(1, w.ctas_per_sm);
+    const int64_t units = units_of(w), slots = slots_of(w);
     if (units <= 0) return 1;
     const int64_t tiles = w.key_tiles;
     const int64_t max_n = std::min<int64_t>(kMaxSplits, tiles / kMinTilesPerSplit);
@@ -23,10 +28,6 @@ int splitkv_heuristic(const SplitkvWork& w) {
     return int(best_n);
 }
 
-bool splitkv_prefer_deep(const SplitkvWork& w, int splits) {
-    const int64_t units = w.batch * w.nhead_k * w.m_blocks;
-    const int64_t slots = int64_t(std::max(1, w.num_sms)) * std::max(1, w.ctas_per_sm);
-    return splits == 1 && units > slots;
-}
+bool splitkv_prefer_deep(const SplitkvWork& w, int splits) { return splits == 1 && units_of(w) > slots_of(w); }
 
 }  // namespace aiter::fwd

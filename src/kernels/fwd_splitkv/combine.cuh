@@ -29,6 +29,7 @@
 
 namespace aiter::fwd {
 
+constexpr int kCombineWarps = 4;   // warps per CTA (launch.cuh launches 32 * kCombineWarps threads)
 constexpr int kCombineBatch = 16;  // splits of one warp whose partial rows are loaded together
 
 __host__ __device__ constexpr int splitkv_combine_warps_per_row(int num_splits) {
@@ -36,9 +37,9 @@ __host__ __device__ constexpr int splitkv_combine_warps_per_row(int num_splits) 
 }
 
 template <DType kDType>
-__global__ void __launch_bounds__(128) fwd_splitkv_combine_kernel(const __grid_constant__ SplitkvParams p) {
+__global__ void __launch_bounds__(32 * kCombineWarps) fwd_splitkv_combine_kernel(const __grid_constant__ SplitkvParams p) {
     using Element = std::conditional_t<kDType == DType::fp16, cutlass::half_t, cutlass::bfloat16_t>;
-    constexpr int kWarps       = 4;
+    constexpr int kWarps       = kCombineWarps;
     constexpr int kLanesSplits = 4;  // 4 x 32 = kMaxSplits
     constexpr int kBatch       = kCombineBatch;
     static_assert(32 * kLanesSplits >= kMaxSplits);

@@ -44,9 +44,9 @@ cudaError_t launch_fwd_splitkv_combine(const SplitkvParams& params, cudaStream_t
     const int64_t rows = int64_t(params.f.seqlen_q) * params.f.nhead_q;
     if (rows == 0 || params.f.batch == 0) return cudaSuccess;
     cudaLaunchConfig_t cfg = {};
-    const int rows_per_cta = 4 / splitkv_combine_warps_per_row(params.num_splits);
+    const int rows_per_cta = kCombineWarps / splitkv_combine_warps_per_row(params.num_splits);
     cfg.gridDim  = dim3(unsigned(std::min<int64_t>((rows + rows_per_cta - 1) / rows_per_cta, 1 << 30)), params.f.batch);
-    cfg.blockDim = dim3(128);
+    cfg.blockDim = dim3(32 * kCombineWarps);
     cfg.stream   = stream;
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;

@@ -7,8 +7,8 @@
 # come from $SMOKE_ARGS (default "-warmup=0 -repeat=1"). A script may set SMOKE_REQUIRE: a string
 # every passing output must contain (e.g. the kernel family that has to run).
 # SMOKE_CASE_TIMEOUT (seconds, default none) stops a case that hangs; it then fails (exit 124).
-# SMOKE_BATCH (default 1; a script may set its own default) runs that many cases per benchmark
-# process through `benchmark -cases=FILE` (benchmark_mha_fwd), which pays for one CUDA context per
+# SMOKE_BATCH (default 1; a script may set its own default) runs up to that many cases per
+# benchmark process (every NBATCH-th case of the list, NBATCH = ⌈cases / SMOKE_BATCH⌉) through `benchmark -cases=FILE` (benchmark_mha_fwd), which pays for one CUDA context per
 # batch instead of one per case (~0.2 s each, created one at a time even by parallel processes).
 # A batch whose process dies (crash, CUDA error, timeout = SMOKE_CASE_TIMEOUT x batch) fails the
 # case it was running; its remaining cases are rerun one process each. An interrupted sweep
@@ -37,33 +37,37 @@ smoke_run_case() {
     smoke_judge "$n" "$rc"
 }
 
-# Cases first .. first + SMOKE_BATCH - 1 (at most $TOTAL) in one process: `benchmark -cases=FILE`
-# with the case lines minus their first word (the benchmark). Its output is split at the
-# "=== case k exit code" lines into $WORK/n.out, then every case is judged as above.
+# Batch k (1 .. $NBATCH) in one process: cases k, k + NBATCH, k + 2 NBATCH, ... (strided, so
+# the expensive cases, which sit together in a list, spread over the batches instead of filling
+# a few), through `benchmark -cases=FILE` with the case lines minus their first word (the
+# benchmark). Its output is split at the "=== case i exit code" lines into the cases' n.out, then
+# every case is judged as above.
 smoke_run_batch() {
-    local first="$1" last n rc bench list="$WORK/batch$1.list" out="$WORK/batch$1.out"
-    last=$((first + SMOKE_BATCH - 1)); [[ $last -le $TOTAL ]] || last=$TOTAL
-    bench="$(sed -n "${first}p" "$WORK/cases" | cut -d' ' -f1)"
-    sed -n "${first},${last}p" "$WORK/cases" | cut -d' ' -f2- > "$list"
+    local k="$1" i rc bench nums list="$WORK/batch$1.list" out="$WORK/batch$1.out"
+    read -r -a nums <<< "$(seq "$k" "$NBATCH" "$TOTAL" | tr '\n' ' ')"
+    bench="$(sed -n "${nums[0]}p" "$WORK/cases" | cut -d' ' -f1)"
+    awk -v k="$k" -v s="$NBATCH" 'NR >= k && (NR - k) % s == 0 { sub(/^[^ ]+ /, ""); print }' "$WORK/cases" > "$list"
     if [[ -n "${SMOKE_CASE_TIMEOUT:-}" ]]; then
-        timeout $((SMOKE_CASE_TIMEOUT * (last - first + 1))) "$bench" -cases="$list" > "$out" 2>&1
+        timeout $((SMOKE_CASE_TIMEOUT * ${#nums[@]})) "$bench" -cases="$list" > "$out" 2>&1
     else
         "$bench" -cases="$list" > "$out" 2>&1
     fi
     rc=$?
-    # (files of this batch's cases only: the next batch's first case may be writing its own)
-    awk -v dir="$WORK" -v n="$first" '
-        /^=== case [0-9]+ exit [0-9]+$/ { f = dir "/" n ".out"; if (!wrote) printf "" > f; close(f)
-                                          r = dir "/" n ".rc"; print $5 > r; close(r); n++; wrote = 0; next }
-        { f = dir "/" n ".out"; print > f; wrote = 1 }' "$out"
-    for ((n = first; n <= last; n++)); do
-        if [[ -f "$WORK/$n.rc" ]]; then
-            smoke_judge "$n" "$(cat "$WORK/$n.rc")"
-            rm -f "$WORK/$n.rc"
-        else  # the process ended inside case n: it fails with the process's code, the rest rerun alone
+    # (files of this batch's cases only: a case after the last marker belongs to no file)
+    awk -v dir="$WORK" -v nums="${nums[*]}" '
+        BEGIN { cnt = split(nums, num, " "); i = 1 }
+        /^=== case [0-9]+ exit [0-9]+$/ { if (i <= cnt) { f = dir "/" num[i] ".out"; if (!wrote) printf "" > f; close(f)
+                                          r = dir "/" num[i] ".rc"; print $5 > r; close(r) }
+                                          i++; wrote = 0; next }
+        i <= cnt { f = dir "/" num[i] ".out"; print > f; wrote = 1 }' "$out"
+    for ((i = 0; i < ${#nums[@]}; i++)); do
+        if [[ -f "$WORK/${nums[i]}.rc" ]]; then
+            smoke_judge "${nums[i]}" "$(cat "$WORK/${nums[i]}.rc")"
+            rm -f "$WORK/${nums[i]}.rc"
+        else  # the process ended inside this case: it fails with the process's code, the rest rerun alone
             [[ $rc -ne 0 ]] || rc=1
-            smoke_judge "$n" "$rc"
-            for ((n = n + 1; n <= last; n++)); do smoke_run_case "$n"; done
+            smoke_judge "${nums[i]}" "$rc"
+            for ((i = i + 1; i < ${#nums[@]}; i++)); do smoke_run_case "${nums[i]}"; done
         fi
     done
     rm -f "$list" "$out"
@@ -134,8 +138,9 @@ smoke_main() {
         echo "$name: SMOKE_BATCH expects a positive integer, got '$SMOKE_BATCH'" >&2
         exit 2
     fi
+    export NBATCH=$(((total + SMOKE_BATCH - 1) / SMOKE_BATCH))  # batches of at most SMOKE_BATCH cases
     if [[ "$SMOKE_BATCH" -gt 1 ]]; then
-        seq 1 "$SMOKE_BATCH" "$total" | xargs -P "$JOBS" -I{} bash -c 'smoke_run_batch {}' &
+        seq 1 "$NBATCH" | xargs -P "$JOBS" -I{} bash -c 'smoke_run_batch {}' &
     else
         seq 1 "$total" | xargs -P "$JOBS" -I{} bash -c 'smoke_run_case {}' &
     fi

@@ -15,17 +15,14 @@
 #   -j  cases run in parallel (default 1)
 #   -q  quiet: print only failures and the summary
 # Extra benchmark flags can be given in $SMOKE_ARGS (default "-warmup=0 -repeat=1").
-# Run time: one process per case takes 460-500 s per dtype with -j 16 on an H100 / H200: CUDA
-# contexts are created one at a time (~0.2 s each, 16 parallel processes ran 16 tiny cases in
-# 3.2 s against 0.35 s for one), so run it in slices with -f (e.g. -f "prec=bf16", -f "-s=100 ").
+# Run time: 16 cases per benchmark process by default (SMOKE_BATCH=16; batches are strided, so
+# the heavy -s=100 -s_k=4097 cases spread over all of them): the whole sweep in 156 s with -j 16
+# on an H100 (2026-11-22). One process per case (SMOKE_BATCH=1) took 460-500 s per dtype, because
+# CUDA contexts are created one at a time (~0.2 s each).
 set -u -o pipefail
 
 DEFAULT_BENCH=./build/benchmark_mha_fwd
-# One case per process unless SMOKE_BATCH says otherwise: a first GPU run with 32 per process
-# (2026-11-22, H100) was stopped by its 170 s limit without printing its summary, which is not
-# understood yet (the heavy -s=100 -s_k=4097 cases sit next to each other in the list, so a few
-# batches hold all of them, and their CPU reference uses every core).
-SMOKE_BATCH=${SMOKE_BATCH:-1}
+SMOKE_BATCH=${SMOKE_BATCH:-16}
 
 # ---- the case list ------------------------------------------------------------------------
 cases() {

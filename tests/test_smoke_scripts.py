@@ -12,6 +12,7 @@ from conftest import REPO
 
 FAKE = """#!/usr/bin/env bash
 if [[ "$1" == -cases=* ]]; then  # benchmark_mha_fwd's one-process mode
+  [[ -z "${FAKE_CASES_LOG:-}" ]] || { paste -sd'|' "${1#-cases=}" >> "$FAKE_CASES_LOG"; }
   n=0
   while read -r line; do
     n=$((n + 1))
@@ -20,6 +21,7 @@ if [[ "$1" == -cases=* ]]; then  # benchmark_mha_fwd's one-process mode
   done < "${1#-cases=}"
   exit 0
 fi
+[[ -z "${FAKE_ORDER_LOG:-}" ]] || echo "$*" >> "$FAKE_ORDER_LOG"
 case "$*" in
   *"-d=64 "*) echo "[fake] $*, valid:n"; exit 254 ;;
   *"-prec=bf16"*"-d=256"*) echo "[fake] $*, not supported yet" ;;
@@ -81,14 +83,35 @@ def test_batches_of_cases_in_one_process(fake_bench, monkeypatch):
 
 def test_a_batch_that_dies_fails_its_case_and_reruns_the_rest(fake_bench, monkeypatch):
     # the fake dies on -d=96 in -cases mode: that case fails and the rest of its batch reruns
-    # one process each, so every other case still gets its own verdict (the two -d=64 cases
-    # fail as always, the two -d=96 ones by the crash, the cases after them pass)
+    # one process each, so every other case still gets its own verdict. 15 cases in batches of
+    # at most 5 are 3 strided batches (cases k, k+3, k+6, ...): the two -d=96 cases (9th and
+    # 15th) share batch 3, so the 9th fails by the crash and the 15th, rerun alone, passes; the
+    # two -d=64 cases fail as always.
     monkeypatch.setenv("SMOKE_BATCH", "5")
     res = smoke("splitkv", "-b", fake_bench, "-q", "-f", "-prec=fp16 -lse=1")
     lines = res.stdout.strip().splitlines()
-    assert lines[-1] == "11 passed, 4 failed", res.stdout + res.stderr
+    assert lines[-1] == "12 passed, 3 failed", res.stdout + res.stderr
     crashed = [l for l in lines if l.startswith("FAILED (exit code 139): ")]
-    assert len(crashed) == 2 and all("-d=96 " in l for l in crashed)
+    assert len(crashed) == 1 and "-d=96 -s=4 " in crashed[0]
+    assert sum(l.startswith("FAILED (exit code 254): ") and "-d=64 " in l for l in lines) == 2
+
+
+def test_batches_are_strided(fake_bench, monkeypatch, tmp_path):
+    # batch k of NBATCH runs cases k, k + NBATCH, ... of the list (the fake logs the list order
+    # when run one case at a time, and each -cases file it gets)
+    order, lists = tmp_path / "order", tmp_path / "lists"
+    monkeypatch.setenv("FAKE_ORDER_LOG", str(order))
+    smoke("splitkv", "-b", fake_bench, "-q", "-f", "-prec=bf16 -lse=1")
+    monkeypatch.delenv("FAKE_ORDER_LOG")
+    monkeypatch.setenv("FAKE_CASES_LOG", str(lists))
+    monkeypatch.setenv("SMOKE_BATCH", "5")
+    res = smoke("splitkv", "-b", fake_bench, "-q", "-j", "2", "-f", "-prec=bf16 -lse=1")
+    # (the fake fails -d=64, -d=256 in bf16 and crashes on -d=96: 10 pass, 5 fail)
+    assert res.stdout.strip().splitlines()[-1] == "10 passed, 5 failed", res.stdout + res.stderr
+    cases = order.read_text().splitlines()
+    assert len(cases) == 15
+    got = sorted(l.split("|") for l in lists.read_text().splitlines())
+    assert got == sorted(cases[k::3] for k in range(3))
 
 
 def test_bad_options(fake_bench):

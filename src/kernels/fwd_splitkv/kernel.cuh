@@ -109,13 +109,10 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask,
     // Paged: the block-table entries of a tile are loaded one tile ahead (fetch_pages(t) right
     // after tile t-1's copies are issued), so the copy of tile t does not wait on a table read:
     // the read's latency hides behind one tile's math. Pages hold >= 16 rows (host check), so one
-    // entry per 16-row group of the tile: page_id[g] for rows [16g, 16g + 16). A thread copies
-    // rows tid / (D/8) + it * kRowsPerIt of both K and V (same tile shape), whose group is
-    // it * kRowsPerIt / 16, known at compile time (the array stays in registers). Groups at or
-    // past sk read nothing: the table may end there.
-    constexpr int kRowsPerIt = kThreads / (kHeadDim / 8);  // rows one copy iteration covers
-    static_assert(kThreads % (kHeadDim / 8) == 0 && 16 % kRowsPerIt == 0 && kBlockN % 16 == 0,
-                  "a thread's it-th row lies in 16-row group it * kRowsPerIt / 16");
+    // entry per 16-row group of the tile: page_id[g] for rows [16g, 16g + 16). Each thread's rows
+    // and so their groups are known at compile time (gather_kv_paged_async): the array stays in
+    // registers. Groups at or past sk read nothing: the table may end there.
+    static_assert(kBlockN % 16 == 0, "whole 16-row page groups per tile");
     int page_id[kBlockN / 16];
     auto fetch_pages = [&](int t) {
         if (!pages) return;
@@ -124,11 +121,6 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask,
             const int j = t * kBlockN + 16 * g;
             page_id[g]  = j < sk ? __ldg(pages + (j >> p.page_log2)) : 0;
         }
-    };
-    // Offset of key j's row (gathered as chunk `it`), minus the head offset.
-    auto kv_row_offset = [&](int j, int it, int64_t seq_off, int64_t page_stride, int64_t row_stride) -> int64_t {
-        if (pages) return int64_t(page_id[it * kRowsPerIt / 16]) * page_stride + int64_t(j & page_mask) * row_stride;
-        return seq_off + int64_t(j) * row_stride;
     };
 
     // ---- shared memory: Q | stages x (K | V) -------------------------------------------------
@@ -148,12 +140,17 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask,
         const int n0 = t * kBlockN;
         Tensor sK = sK_at(stage);
         Tensor sV = sV_at(stage);
-        gather_rows_async<kThreads>(
-            sK, [&](int r, int it) { return k_ptr + k_head + kv_row_offset(n0 + r, it, k_seq, f.k_batch_stride, f.k_row_stride); },
-            sk - n0, f.hdim_q, k_ptr, tid);
-        gather_rows_async<kThreads>(
-            sV, [&](int r, int it) { return v_ptr + v_head + kv_row_offset(n0 + r, it, v_seq, f.v_batch_stride, f.v_row_stride); },
-            sk - n0, f.hdim_v, v_ptr, tid);
+        if (pages) {
+            gather_kv_paged_async<kThreads>(sK, k_ptr + k_head, page_id, f.k_batch_stride, f.k_row_stride, n0, page_mask,
+                                            sk - n0, f.hdim_q, tid);
+            gather_kv_paged_async<kThreads>(sV, v_ptr + v_head, page_id, f.v_batch_stride, f.v_row_stride, n0, page_mask,
+                                            sk - n0, f.hdim_v, tid);
+        } else {
+            gather_kv_strided_async<kThreads>(sK, k_ptr + k_head + k_seq + int64_t(n0) * f.k_row_stride, f.k_row_stride,
+                                              sk - n0, f.hdim_q, tid);
+            gather_kv_strided_async<kThreads>(sV, v_ptr + v_head + v_seq + int64_t(n0) * f.v_row_stride, f.v_row_stride,
+                                              sk - n0, f.hdim_v, tid);
+        }
         if (t + 1 < t_end) fetch_pages(t + 1);
     };
 

@@ -12,7 +12,6 @@
 #include <cute/tensor.hpp>
 
 #include <cstdint>
-#include <utility>
 
 namespace aiter::fwd {
 
@@ -53,40 +52,42 @@ __device__ __forceinline__ void gather_rows_async(SmemTensor& s, RowPtr const& r
 // the 16-byte chunk at column c0 = (tid % (D/8)) * 8 of rows r0 + it * kRowsPerIt
 // (r0 = tid / (D/8)), so per chunk only the row offset changes. gather_rows_async's per-row
 // callback cost ~48 instructions per chunk in the main loop (branches around every address);
-// these cost a few. Rows >= rows_valid and chunks at or past cols_valid are zero-filled.
-template <int kThreads, int kRows_, int kD>
-struct KvTileCopy {
-    static constexpr int kRows      = kRows_;
-    static constexpr int kRowsPerIt = kThreads / (kD / 8);
-    static constexpr int kIts       = kRows_ / kRowsPerIt;
-    static_assert(kThreads % (kD / 8) == 0 && kRows_ % kRowsPerIt == 0, "every thread moves whole rows' chunks");
-};
-template <int kThreads, class SmemTensor>
-using KvTileCopyOf = KvTileCopy<kThreads, decltype(cute::size<0>(std::declval<SmemTensor&>()))::value,
-                                decltype(cute::size<1>(std::declval<SmemTensor&>()))::value>;
+// these cost a few. Rows >= rows_valid and chunks at or past cols_valid are zero-filled; a
+// whole tile (every tile but a sequence's last) takes a path with no predicates.
+// chunk_src(it, r) -> const char* of the thread's it-th chunk (row r = r0 + it * kRowsPerIt,
+// column c0); `fallback` is any valid address (for the zero-filled chunks).
+template <int kThreads, class SmemTensor, class ChunkSrc>
+__device__ __forceinline__ void gather_kv_tile_async(SmemTensor& s, ChunkSrc const& chunk_src, const void* fallback,
+                                                     int rows_valid, int cols_valid, int r0, int c0) {
+    constexpr int kRows      = decltype(cute::size<0>(s))::value;
+    constexpr int kD         = decltype(cute::size<1>(s))::value;
+    constexpr int kRowsPerIt = kThreads / (kD / 8);
+    static_assert(kThreads % (kD / 8) == 0 && kRows % kRowsPerIt == 0, "every thread moves whole rows' chunks");
+    const bool col_ok = c0 < cols_valid;
+    if (col_ok && rows_valid >= kRows) {
+        CUTE_UNROLL
+        for (int it = 0; it < kRows / kRowsPerIt; ++it) cp_async_16(&s(r0 + it * kRowsPerIt, c0), chunk_src(it, r0 + it * kRowsPerIt));
+        return;
+    }
+    CUTE_UNROLL
+    for (int it = 0; it < kRows / kRowsPerIt; ++it) {
+        const int r   = r0 + it * kRowsPerIt;
+        const bool ok = col_ok && r < rows_valid;
+        cp_async_16_zfill(&s(r, c0), ok ? static_cast<const void*>(chunk_src(it, r)) : fallback, ok);
+    }
+}
 
 // Contiguous rows: row r of the tile starts at tile_base + r * row_stride (elements).
 template <int kThreads, class SmemTensor, class Element>
 __device__ __forceinline__ void gather_kv_strided_async(SmemTensor& s, const Element* tile_base, int64_t row_stride,
                                                         int rows_valid, int cols_valid, int tid) {
-    using C = KvTileCopyOf<kThreads, SmemTensor>;
-    constexpr int kD = decltype(cute::size<1>(s))::value;
+    constexpr int kD         = decltype(cute::size<1>(s))::value;
+    constexpr int kRowsPerIt = kThreads / (kD / 8);
     const int r0 = tid / (kD / 8), c0 = (tid % (kD / 8)) * 8;
     const char* src    = reinterpret_cast<const char*>(tile_base + int64_t(r0) * row_stride + c0);
-    const int64_t step = int64_t(C::kRowsPerIt) * row_stride * int64_t(sizeof(Element));  // bytes
-    const bool col_ok  = c0 < cols_valid;
-    if (col_ok && rows_valid >= C::kRows) {  // a whole tile (all but a sequence's last): no predicates
-        CUTE_UNROLL
-        for (int it = 0; it < C::kIts; ++it) cp_async_16(&s(r0 + it * C::kRowsPerIt, c0), src + it * step);
-        return;
-    }
-    CUTE_UNROLL
-    for (int it = 0; it < C::kIts; ++it) {
-        const int r   = r0 + it * C::kRowsPerIt;
-        const bool ok = col_ok && r < rows_valid;
-        const void* from = ok ? static_cast<const void*>(src + it * step) : static_cast<const void*>(tile_base);
-        cp_async_16_zfill(&s(r, c0), from, ok);
-    }
+    const int64_t step = int64_t(kRowsPerIt) * row_stride * int64_t(sizeof(Element));  // bytes
+    gather_kv_tile_async<kThreads>(
+        s, [&](int it, int) { return src + it * step; }, tile_base, rows_valid, cols_valid, r0, c0);
 }
 
 // Paged rows: key j = n0 + r lives in page page_id[r / 16] (the caller's per-16-row-group
@@ -96,28 +97,19 @@ template <int kThreads, class SmemTensor, class Element, int kGroups>
 __device__ __forceinline__ void gather_kv_paged_async(SmemTensor& s, const Element* head_base, const int (&page_id)[kGroups],
                                                       int64_t page_stride, int64_t row_stride, int n0, int page_mask,
                                                       int rows_valid, int cols_valid, int tid) {
-    using C = KvTileCopyOf<kThreads, SmemTensor>;
-    constexpr int kD = decltype(cute::size<1>(s))::value;
-    static_assert(16 % C::kRowsPerIt == 0 && kGroups * 16 == C::kRows,
+    constexpr int kD         = decltype(cute::size<1>(s))::value;
+    constexpr int kRowsPerIt = kThreads / (kD / 8);
+    static_assert(16 % kRowsPerIt == 0 && kGroups * 16 == decltype(cute::size<0>(s))::value,
                   "a thread's it-th row lies in 16-row group it * kRowsPerIt / 16");
     const int r0 = tid / (kD / 8), c0 = (tid % (kD / 8)) * 8;
     const Element* base = head_base + c0;
-    const bool col_ok   = c0 < cols_valid;
-    auto offset = [&](int it) {
-        const int r = r0 + it * C::kRowsPerIt;
-        return int64_t(page_id[it * C::kRowsPerIt / 16]) * page_stride + int64_t((n0 + r) & page_mask) * row_stride;
-    };
-    if (col_ok && rows_valid >= C::kRows) {  // a whole tile: no predicates
-        CUTE_UNROLL
-        for (int it = 0; it < C::kIts; ++it) cp_async_16(&s(r0 + it * C::kRowsPerIt, c0), base + offset(it));
-        return;
-    }
-    CUTE_UNROLL
-    for (int it = 0; it < C::kIts; ++it) {
-        const bool ok = col_ok && r0 + it * C::kRowsPerIt < rows_valid;
-        const void* src = ok ? static_cast<const void*>(base + offset(it)) : static_cast<const void*>(head_base);
-        cp_async_16_zfill(&s(r0 + it * C::kRowsPerIt, c0), src, ok);
-    }
+    gather_kv_tile_async<kThreads>(
+        s,
+        [&](int it, int r) {
+            const int64_t off = int64_t(page_id[it * kRowsPerIt / 16]) * page_stride + int64_t((n0 + r) & page_mask) * row_stride;
+            return reinterpret_cast<const char*>(base + off);
+        },
+        head_base, rows_valid, cols_valid, r0, c0);
 }
 
 }  // namespace aiter::fwd

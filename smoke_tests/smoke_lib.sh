@@ -8,8 +8,9 @@
 # every passing output must contain (e.g. the kernel family that has to run).
 # SMOKE_CASE_TIMEOUT (seconds, default none) stops a case that hangs; it then fails (exit 124).
 # SMOKE_BATCH (default 1; a script may set its own default) runs up to that many cases per
-# benchmark process (every NBATCH-th case of the list, NBATCH = ⌈cases / SMOKE_BATCH⌉) through `benchmark -cases=FILE` (benchmark_mha_fwd), which pays for one CUDA context per
-# batch instead of one per case (~0.2 s each, created one at a time even by parallel processes).
+# benchmark process (every NBATCH-th case of the list, NBATCH = ⌈cases / SMOKE_BATCH⌉) through
+# `benchmark -cases=FILE` (benchmark_mha_fwd), which pays for one CUDA context per batch instead
+# of one per case (~0.2 s each, created one at a time even by parallel processes).
 # A batch whose process dies (crash, CUDA error, timeout = SMOKE_CASE_TIMEOUT x batch) fails the
 # case it was running; its remaining cases are rerun one process each. An interrupted sweep
 # counts every case of an unfinished batch as not run.

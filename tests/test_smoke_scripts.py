@@ -101,6 +101,7 @@ def test_batches_are_strided(fake_bench, monkeypatch, tmp_path):
     # when run one case at a time, and each -cases file it gets)
     order, lists = tmp_path / "order", tmp_path / "lists"
     monkeypatch.setenv("FAKE_ORDER_LOG", str(order))
+    monkeypatch.setenv("SMOKE_BATCH", "1")  # one process per case, in list order (-j 1)
     smoke("splitkv", "-b", fake_bench, "-q", "-f", "-prec=bf16 -lse=1")
     monkeypatch.delenv("FAKE_ORDER_LOG")
     monkeypatch.setenv("FAKE_CASES_LOG", str(lists))

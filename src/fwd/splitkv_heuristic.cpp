@@ -11,8 +11,10 @@ int64_t slots_of(const SplitkvWork& w) { return int64_t(std::max(1, w.num_sms)) 
 }  // namespace
 
 int splitkv_heuristic(const SplitkvWork& w) {
-    const int64_t units = units_of(w), slots = slots_of(w);
+    const int64_t units = units_of(w);
     if (units <= 0) return 1;
+    const int64_t sms   = std::max(1, w.num_sms);
+    const int64_t slots = units <= sms ? sms * std::min(std::max(1, w.ctas_per_sm), kMaxSplitCtasPerSm) : slots_of(w);
     const int64_t tiles = w.key_tiles;
     const int64_t max_n = std::min<int64_t>(kMaxSplits, tiles / kMinTilesPerSplit);
     if (max_n <= 1) return 1;

@@ -153,6 +153,19 @@ int main() {
         w.batch = 64, w.nhead_k = 8, w.m_blocks = 1, w.key_tiles = 16, w.num_sms = 132, w.ctas_per_sm = 3;
         report(!aiter::fwd::splitkv_prefer_deep(w, 2), "an explicit split count > 1 keeps the default tile", "2");
     }
+    // Work below one CTA per SM is split onto at most two CTAs per SM even when three fit.
+    {
+        auto h3 = [](int64_t b, int64_t tiles) {
+            SplitkvWork w;
+            w.batch = b, w.nhead_k = 8, w.m_blocks = 1, w.key_tiles = tiles, w.num_sms = 132, w.ctas_per_sm = 3;
+            return aiter::fwd::splitkv_heuristic(w);
+        };
+        report(h3(1, 512) == 32, "b=1 sk=32k, 3 CTAs/SM fit: 32 splits (256 CTAs, not 47 / 376)", std::to_string(h3(1, 512)));
+        report(h3(1, 2048) == 32, "b=1 sk=128k: 32 splits", std::to_string(h3(1, 2048)));
+        report(h3(8, 512) == 4, "b=8 sk=32k: 4 splits (256 CTAs)", std::to_string(h3(8, 512)));
+        report(h3(16, 64) == 2, "b=16 sk=4k: 2 splits", std::to_string(h3(16, 64)));
+        report(h3(64, 64) == 3, "b=64 sk=4k (512 units > 132 SMs): 3 splits on 396 slots as before", std::to_string(h3(64, 64)));
+    }
     {
         aiter::mha_fwd_splitkv_args a = valid_args();
         a.num_splits = 0;

@@ -2,11 +2,11 @@
 // rows whose addresses come from a function (packed GQA query rows), gather_kv_strided_async /
 // gather_kv_paged_async for the K and V tiles of the main loop (contiguous or paged rows).
 //
-// gather_rows_async: a tile is (ROWS, D) elements; row r's global start is row_ptr(r, it) (16-byte aligned, D
-// contiguous; it = which of the thread's chunks asks). Rows >= rows_valid and 8-element chunks
-// starting at >= cols_valid are zero-filled (cp.async with src-size 0: nothing is read). Each
-// thread moves 16-byte chunks c = tid, tid + kThreads, ...: consecutive threads take consecutive
-// chunks of one row.
+// gather_rows_async: a tile is (ROWS, D) elements; row r's global start is row_ptr(r, it)
+// (16-byte aligned, D contiguous; it = which of the thread's chunks asks). Rows >= rows_valid
+// and 8-element chunks starting at >= cols_valid are zero-filled (cp.async with src-size 0:
+// nothing is read). Each thread moves 16-byte chunks c = tid, tid + kThreads, ...: consecutive
+// threads take consecutive chunks of one row.
 #pragma once
 
 #include <cute/tensor.hpp>

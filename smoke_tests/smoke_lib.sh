@@ -47,7 +47,8 @@ smoke_run_batch() {
     local k="$1" i rc bench nums list="$WORK/batch$1.list" out="$WORK/batch$1.out"
     read -r -a nums <<< "$(seq "$k" "$NBATCH" "$TOTAL" | tr '\n' ' ')"
     bench="$(sed -n "${nums[0]}p" "$WORK/cases" | cut -d' ' -f1)"
-    awk -v k="$k" -v s="$NBATCH" 'NR >= k && (NR - k) % s == 0 { sub(/^[^ ]+ /, ""); print }' "$WORK/cases" > "$list"
+    awk -v nums="${nums[*]}" 'BEGIN { n = split(nums, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+        NR in want { sub(/^[^ ]+ /, ""); print }' "$WORK/cases" > "$list"
     if [[ -n "${SMOKE_CASE_TIMEOUT:-}" ]]; then
         timeout $((SMOKE_CASE_TIMEOUT * ${#nums[@]})) "$bench" -cases="$list" > "$out" 2>&1
     else

@@ -13,7 +13,7 @@
 //     S_j = Q · K_jᵀ (wgmma, both operands in shared memory) ; mask ; online softmax (fp32,
 //     exp2) ; O += P_j · V_j (wgmma, P from registers). S_j and the P·V of the previous
 //     block are issued together, so the softmax of S_j runs while P·V is on the tensor cores
-//     (intra-warpgroup overlap).
+//     (intra-warpgroup overlap). Optionally (kPingPong) the warpgroups take turns issuing them.
 //   epilogue: O /= l, LSE, O through shared memory (its own buffer when it fits, else Q's) to
 //     global with 16-byte stores.
 // Key blocks are visited from the last to the first, as in v2, so the blocks that need masking
@@ -238,6 +238,28 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     cutlass::arch::warpgroup_reg_alloc<T::kRegsConsumer>();
     const int ctid = threadIdx.x - 128;
 
+    // Ping-pong (T::kPingPong, off by default: measured slower on an H100, docs/PERF.md):
+    // consumer warpgroup i issues the GEMMs of a key block only in its turn: it waits on named
+    // barrier kBarTurn0 + i (its own 128 threads plus the 128 arrivals of the warpgroup before
+    // it), issues S = Q·Kᵀ (and the P·V of the block before), then passes the turn to
+    // warpgroup i + 1 (mod the count) and runs its softmax while the next warpgroup's GEMMs
+    // occupy the tensor cores. Every warpgroup takes exactly one turn per key block of a tile
+    // (the final P·V of a tile goes without one) and all warpgroups walk the same tiles, so the
+    // turns stay in order across tiles: the last warpgroup's last pass of a tile is the first
+    // warpgroup's first turn of the next. The kernel starts with warpgroup 0's turn.
+    const int mma_wg = ctid / 128;
+    auto turn_wait = [&] {
+        if constexpr (T::kPingPong)
+            cutlass::arch::NamedBarrier::sync(2 * 128, T::kBarTurn0 + mma_wg);
+    };
+    auto turn_pass = [&] {
+        if constexpr (T::kPingPong)
+            cutlass::arch::NamedBarrier::arrive(2 * 128, T::kBarTurn0 + (mma_wg + 1) % T::kNumMmaWarpgroups);
+    };
+    if constexpr (T::kPingPong) {
+        if (mma_wg == T::kNumMmaWarpgroups - 1) turn_pass();
+    }
+
     Tensor sQ  = make_tensor(make_smem_ptr(ss.q.data()), typename T::SmemLayoutQ{});
     Tensor sK  = make_tensor(make_smem_ptr(ss.k.data()), typename T::SmemLayoutK{});
     Tensor sVt = make_tensor(make_smem_ptr(ss.v.data()), typename T::SmemLayoutVt{});
@@ -316,7 +338,9 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
             };
 
             pipe_k.consumer_wait(st);
+            turn_wait();
             wgmma_gemm<true>(mma_s, tSrQ, tSrK(_, _, _, st.index()), acc_s);
+            turn_pass();
             warpgroup_wait<0>();
             pipe_k.consumer_release(st);
             if (T::kSeparateO && tl.n_end - 1 == tl.n_begin) release_q();  // that was the last S
@@ -330,9 +354,11 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                 auto st_next = st;
                 ++st_next;
                 pipe_k.consumer_wait(st_next);
+                turn_wait();
                 wgmma_gemm<true>(mma_s, tSrQ, tSrK(_, _, _, st_next.index()), acc_s);
                 pipe_v.consumer_wait(st);
                 wgmma_gemm<false>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
+                turn_pass();
                 warpgroup_wait<1>();  // S_n is ready (GEMM batches retire in order)
                 pipe_k.consumer_release(st_next);
                 if (T::kSeparateO && n == tl.n_begin) release_q();  // the last S: Q is free
@@ -371,11 +397,11 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
             convert_fragment(rO, acc_o);
             // Own buffer: free since the last tile's final barrier. Q's buffer: wait until
             // every warpgroup is done reading Q.
-            if constexpr (!T::kSeparateO) cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, 0);
+            if constexpr (!T::kSeparateO) cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, T::kBarEpilogue);
             copy(smem_copy_O, smem_thr_O.retile_S(rO), smem_thr_O.partition_D(sO));
-            cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, 0);
+            cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, T::kBarEpilogue);
             copy(gmem_copy_O, gmem_thr_O.partition_S(sO), tOrO);
-            cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, 0);  // O's staging buffer is free
+            cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, T::kBarEpilogue);  // O's staging buffer is free
             if constexpr (!T::kSeparateO) release_q();                 // the next Q may land
         } else {
             clear(tOrO);  // no visible key: O = 0 (and LSE = -inf above); Q's buffer untouched

@@ -17,6 +17,10 @@
 #include "fwd/fwd_params.h"
 #include "kernels/fwd_v3/tile.h"
 
+#ifndef AITER_FWD_V3_PINGPONG
+#define AITER_FWD_V3_PINGPONG 0
+#endif
+
 namespace aiter::fwd {
 
 template <FwdV3Key K>
@@ -44,6 +48,18 @@ struct FwdV3Traits {
     static_assert(kNumMmaWarpgroups <= 3, "at most 3 consumer warpgroups (192 rows)");
     static_assert(kRegsProducer + kNumMmaWarpgroups * kRegsConsumer <= (kNumMmaWarpgroups + 1) * kLaunchRegs,
                   "setmaxnreg: more registers than the CTA is launched with");
+
+    // Inter-warpgroup ping-pong: the consumer warpgroups take turns issuing their GEMMs (named
+    // barriers, see kernel.cuh), so that one warpgroup's softmax runs while another's GEMMs
+    // occupy the tensor cores. Off unless built with -DAITER_FWD_V3_PINGPONG=1: at s = 16k it
+    // ran 2-7 % slower on an H100 and an H200, d64 non-causal aside (±1 %) (docs/PERF.md, v3 log).
+    static constexpr bool kPingPong = AITER_FWD_V3_PINGPONG != 0 && kNumMmaWarpgroups > 1;
+    // Named barriers (ids after CUTLASS's reserved ones): 0 = all consumers (epilogue), 1 + i =
+    // consumer warpgroup i's turn to issue GEMMs.
+    static constexpr uint32_t kBarEpilogue = 0;
+    static constexpr uint32_t kBarTurn0    = 1;
+    static_assert(cutlass::arch::NamedBarrier::ReservedNamedBarrierCount + kBarTurn0 + kNumMmaWarpgroups <= 16,
+                  "at most 16 hardware named barriers");
 
     static_assert(kBlockM % 64 == 0 && kBlockN % 16 == 0, "wgmma: 64-row warpgroup tiles, K steps of 16");
     static_assert(kHeadDimQK % 64 == 0 && kHeadDimV % 64 == 0, "128-byte swizzled rows of 64 elements");

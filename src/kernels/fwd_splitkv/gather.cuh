@@ -2,11 +2,11 @@
 // rows whose addresses come from a function (packed GQA query rows), gather_kv_strided_async /
 // gather_kv_paged_async for the K and V tiles of the main loop (contiguous or paged rows).
 //
-// gather_rows_async: a tile is (ROWS, D) elements; row r's global start is row_ptr(r, it)
-// (16-byte aligned, D contiguous; it = which of the thread's chunks asks). Rows >= rows_valid
-// and 8-element chunks starting at >= cols_valid are zero-filled (cp.async with src-size 0:
-// nothing is read). Each thread moves 16-byte chunks c = tid, tid + kThreads, ...: consecutive
-// threads take consecutive chunks of one row.
+// gather_rows_async: a tile is (ROWS, D) elements; row r's global start is row_ptr(r)
+// (16-byte aligned, D contiguous). Rows >= rows_valid and 8-element chunks starting at >=
+// cols_valid are zero-filled (cp.async with src-size 0: nothing is read). Each thread moves
+// 16-byte chunks c = tid, tid + kThreads, ...: consecutive threads take consecutive chunks of
+// one row.
 #pragma once
 
 #include <cute/tensor.hpp>
@@ -27,8 +27,7 @@ __device__ __forceinline__ void cp_async_16(void* smem, const void* gmem) {
 }
 
 // s: (ROWS, D) shared tensor (any CuTe layout whose 8-element chunks are contiguous, e.g. the
-// 8x64 swizzle atom). row_ptr(r, it) -> const Element* of global row r (called for valid rows
-// only; it is the thread's chunk index: r == (tid + it * kThreads) / (D / 8)).
+// 8x64 swizzle atom). row_ptr(r) -> const Element* of global row r (called for valid rows only).
 template <int kThreads, class SmemTensor, class RowPtr>
 __device__ __forceinline__ void gather_rows_async(SmemTensor& s, RowPtr const& row_ptr, int rows_valid,
                                                   int cols_valid, const void* any_valid_ptr, int tid) {
@@ -43,7 +42,7 @@ __device__ __forceinline__ void gather_rows_async(SmemTensor& s, RowPtr const& r
         const int row = c / (kD / 8);
         const int col = (c % (kD / 8)) * 8;
         const bool ok = row < rows_valid && col < cols_valid;
-        const void* src = ok ? static_cast<const void*>(row_ptr(row, it) + col) : any_valid_ptr;
+        const void* src = ok ? static_cast<const void*>(row_ptr(row) + col) : any_valid_ptr;
         cp_async_16_zfill(&s(row, col), src, ok);
     }
 }

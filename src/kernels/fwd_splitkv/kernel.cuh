@@ -94,7 +94,7 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask,
 
     // ---- where rows live ------------------------------------------------------------------
     const Element* q_base = static_cast<const Element*>(f.q) + b * f.q_batch_stride;
-    auto q_row = [&](int r, int) {  // packed row m0 + r
+    auto q_row = [&](int r) {  // packed row m0 + r
         const int R = m0 + r;
         return q_base + int64_t(hk * ratio + R % ratio) * f.q_head_stride + int64_t(R / ratio) * f.q_row_stride;
     };

@@ -81,7 +81,7 @@ def summarize(recs, stalls, top=30, cuts=()):
 
     if cuts:
         out.append("-- ranges of instruction indices: % of samples, top stalls")
-        bounds = [0] + [c for c in cuts if 0 < c < len(recs)] + [len(recs)]
+        bounds = [0] + sorted({c for c in cuts if 0 < c < len(recs)}) + [len(recs)]
         for a, b in zip(bounds, bounds[1:]):
             seg = recs[a:b]
             s = sum(samples[a:b])

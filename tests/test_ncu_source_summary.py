@@ -56,6 +56,8 @@ def test_summary_shares_opcodes_stalls_and_ranges(tmp_path):
     assert any(l.startswith("HGMMA ") and "20.00%" in l for l in out)
     assert any(l.startswith("barrier ") and "55.00%" in l for l in out)
     assert "[     0,     2)  25.00%" in text and "[     2,     4)  75.00%" in text
+    # cuts in any order, repeated or out of range: the same ranges
+    assert nss.summarize(recs, stalls, top=2, cuts=(2, 9, 2, 0))[-2:] == out[-2:]
 
 
 def test_no_samples_and_bad_file(tmp_path):

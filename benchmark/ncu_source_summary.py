@@ -20,7 +20,8 @@ import sys
 
 
 def load(path):
-    """Rows of the source page as dicts, plus the stall-reason column names (issued + not)."""
+    """Rows of the source page as dicts, plus the stall-reason columns over all samples (the
+    "(Not Issued)" variants are left out)."""
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     # The page starts with a "Kernel Name" line; the header is the first row naming "Source".
@@ -36,6 +37,12 @@ def num(v):
         return int(float(v))
     except (TypeError, ValueError):
         return 0
+
+
+def stall_totals(recs, stalls):
+    """Samples per stall reason summed over the given rows, largest first."""
+    tot = {c: sum(num(r[c]) for r in recs) for c in stalls}
+    return sorted(tot.items(), key=lambda kv: -kv[1])
 
 
 def opcode(src):
@@ -74,8 +81,7 @@ def summarize(recs, stalls, top=30, cuts=()):
         out.append(f"{op:24s} {pct(n):6.2f}% {c:6d}")
 
     out.append("-- stall reasons, whole kernel (% of samples)")
-    agg = {c: sum(num(r[c]) for r in recs) for c in stalls}
-    for c, v in sorted(agg.items(), key=lambda kv: -kv[1]):
+    for c, v in stall_totals(recs, stalls):
         if v:
             out.append(f"{c[6:]:24s} {pct(v):6.2f}%")
 
@@ -83,11 +89,8 @@ def summarize(recs, stalls, top=30, cuts=()):
         out.append("-- ranges of instruction indices: % of samples, top stalls")
         bounds = [0] + sorted({c for c in cuts if 0 < c < len(recs)}) + [len(recs)]
         for a, b in zip(bounds, bounds[1:]):
-            seg = recs[a:b]
-            s = sum(samples[a:b])
-            sa = {c: sum(num(r[c]) for r in seg) for c in stalls}
-            why = " ".join(f"{c[6:]}:{pct(v):.1f}" for c, v in sorted(sa.items(), key=lambda kv: -kv[1])[:4] if v)
-            out.append(f"[{a:6d},{b:6d}) {pct(s):6.2f}%  {why}")
+            why = " ".join(f"{c[6:]}:{pct(v):.1f}" for c, v in stall_totals(recs[a:b], stalls)[:4] if v)
+            out.append(f"[{a:6d},{b:6d}) {pct(sum(samples[a:b])):6.2f}%  {why}")
     return out
 
 

@@ -6,14 +6,16 @@
 // 1 + kBlockM/64 warpgroups:
 //   producer warpgroup (registers given back with setmaxnreg): one thread issues the TMA loads
 //     of Q (once per tile, when the consumers released Q's buffer of the previous tile) and of
-//     K_j, V_j into `kStages` shared-memory buffers, running ahead into the next tile, each completing on an
-//     mbarrier (cutlass::PipelineTmaAsync: "full" when the bytes landed, "empty" when every
-//     consumer warpgroup is done with the buffer);
+//     K_j, V_j into `kStages` shared-memory buffers, running ahead into the next tile, each
+//     completing on an mbarrier (cutlass::PipelineTmaAsync: "full" when the bytes landed,
+//     "empty" when every consumer warpgroup is done with the buffer);
 //   consumer warpgroups (more registers), each owning 64 rows:
 //     S_j = Q · K_jᵀ (wgmma, both operands in shared memory) ; mask ; online softmax (fp32,
 //     exp2) ; O += P_j · V_j (wgmma, P from registers). S_j and the P·V of the previous
 //     block are issued together, so the softmax of S_j runs while P·V is on the tensor cores
-//     (intra-warpgroup overlap). Optionally (kPingPong) the warpgroups take turns issuing them.
+//     (intra-warpgroup overlap). Where S, P and O do not fit in registers together (d256),
+//     S_j, its softmax and P_j·V_j run one after the other, and the warpgroups take turns
+//     issuing S (kPingPong), so that one's softmax runs under another's GEMMs.
 //   epilogue: O /= l, LSE, O through shared memory (its own buffer when it fits, else Q's) to
 //     global with 16-byte stores.
 // Key blocks are visited from the last to the first, as in v2, so the blocks that need masking
@@ -64,13 +66,33 @@ __host__ __device__ constexpr auto gmma_acc_as_a(Layout const& l) {
                        make_layout(get<2, 1>(v), get<2>(d)));
 }
 
+// A shared-memory descriptor tensor whose base the compiler must take as computed here: the
+// descriptors of the k steps are then derived from it at each GEMM instead of being hoisted out
+// of the loop and kept live (at d256 with 128 keys, 32 descriptors of Q and K took ≈ 40
+// registers for the whole main loop, and ptxas serialized the wgmmas for want of registers).
+template <class TD>
+__device__ __forceinline__ auto opaque_desc(TD const& t) {
+    auto it = t.data();
+    asm volatile("" : "+r"(it.desc_.reg32_[0]));
+    return cute::make_tensor(it, t.layout());
+}
+
 // Issues one warpgroup GEMM c (+)= a · b over all k steps and commits it as one batch; the
 // caller waits with warpgroup_wait<N>(). kZeroInit: c = a · b (c's old value is ignored).
-template <bool kZeroInit, class Mma, class TA, class TB, class TC>
-__device__ __forceinline__ void wgmma_gemm(Mma& mma, TA& a, TB const& b, TC& c) {
+// kOpaqueDescs: shared-memory operands through opaque_desc.
+template <bool kZeroInit, bool kOpaqueDescs = false, class Mma, class TA, class TB, class TC>
+__device__ __forceinline__ void wgmma_gemm(Mma& mma, TA& a_in, TB const& b_in, TC& c) {
     using namespace cute;
     // A in registers (RS), not a shared-memory descriptor (SS).
     constexpr bool kARegs = !std::is_same_v<typename TA::iterator, GMMA::DescriptorIterator>;
+    auto&& a = [&]() -> decltype(auto) {
+        if constexpr (kOpaqueDescs && !kARegs) return opaque_desc(a_in);
+        else return (a_in);
+    }();
+    auto b = [&] {
+        if constexpr (kOpaqueDescs) return opaque_desc(b_in);
+        else return b_in;
+    }();
     if constexpr (kARegs) warpgroup_fence_operand(a);
     warpgroup_fence_operand(c);
     warpgroup_arrive();
@@ -238,11 +260,11 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     cutlass::arch::warpgroup_reg_alloc<T::kRegsConsumer>();
     const int ctid = threadIdx.x - 128;
 
-    // Ping-pong (T::kPingPong, off by default: measured slower on an H100, docs/PERF.md):
+    // Ping-pong (T::kPingPong: d256, or every bucket with -DAITER_FWD_V3_PINGPONG=1):
     // consumer warpgroup i issues the GEMMs of a key block only in its turn: it waits on named
     // barrier kBarTurn0 + i (its own 128 threads plus the 128 arrivals of the warpgroup before
-    // it), issues S = Q·Kᵀ (and the P·V of the block before), then passes the turn to
-    // warpgroup i + 1 (mod the count) and runs its softmax while the next warpgroup's GEMMs
+    // it), issues S = Q·Kᵀ (with the overlap, also the P·V of the block before), then passes
+    // the turn to warpgroup i + 1 (mod the count) and runs its softmax while the next warpgroup's GEMMs
     // occupy the tensor cores. Every warpgroup takes exactly one turn per key block of a tile
     // (the final P·V of a tile goes without one) and all warpgroups walk the same tiles, so the
     // turns stay in order across tiles: the last warpgroup's last pass of a tile is the first
@@ -277,8 +299,11 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     constexpr int kRows = decltype(size<0>(acc_o_rc))::value;
     Tensor acc_s = partition_fragment_C(mma_s, Shape<Int<kBlockM>, Int<kBlockN>>{});
     Tensor s     = make_tensor(acc_s.data(), gmma_acc_rowcol(acc_s.layout()));  // (rows, cols)
-    Tensor rP    = make_tensor_like<Element>(acc_s);
-    Tensor tOrP  = make_tensor(rP.data(), gmma_acc_as_a(rP.layout()));
+    // P in its own registers. (Packed into the first half of S's registers instead, which
+    // would save 32 registers without the intra-warpgroup overlap, ptxas serializes every
+    // wgmma of the kernel: C7511, "insufficient register resources for the wgmma pipeline".)
+    Tensor rP   = make_tensor_like<Element>(acc_s);
+    Tensor tOrP = make_tensor(rP.data(), gmma_acc_as_a(rP.layout()));
 
     Tensor tScS    = thr_s.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<kBlockN>>{}));
     Tensor tScS_rc = make_tensor(tScS.data(), gmma_acc_rowcol(tScS.layout()));
@@ -337,43 +362,66 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                 softmax.update_scores(s, p.scale_log2, corr);
             };
 
-            pipe_k.consumer_wait(st);
-            turn_wait();
-            wgmma_gemm<true>(mma_s, tSrQ, tSrK(_, _, _, st.index()), acc_s);
-            turn_pass();
-            warpgroup_wait<0>();
-            pipe_k.consumer_release(st);
-            if (T::kSeparateO && tl.n_end - 1 == tl.n_begin) release_q();  // that was the last S
-            softmax_block(tl.n_end - 1);  // O is still zero: no rescale
-            convert_fragment(rP, acc_s);
-
-            // Steady state, per key block n: S_n = Q·K_nᵀ and O += P_{n+1}·V_{n+1} are issued
-            // back to back; the softmax of S_n runs while P·V is still on the tensor cores,
-            // and O is rescaled only once that GEMM has finished.
-            for (int n = tl.n_end - 2; n >= tl.n_begin; --n) {
-                auto st_next = st;
-                ++st_next;
-                pipe_k.consumer_wait(st_next);
+            // S_n = Q·K_nᵀ, its softmax (O rescaled, except for the first block: O is still
+            // zero), P = S in the element type.
+            auto scores = [&](int n, auto first) {
+                pipe_k.consumer_wait(st);
                 turn_wait();
-                wgmma_gemm<true>(mma_s, tSrQ, tSrK(_, _, _, st_next.index()), acc_s);
-                pipe_v.consumer_wait(st);
-                wgmma_gemm<false>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
+                wgmma_gemm<true, T::kOpaqueDescs>(mma_s, tSrQ, tSrK(_, _, _, st.index()), acc_s);
                 turn_pass();
-                warpgroup_wait<1>();  // S_n is ready (GEMM batches retire in order)
-                pipe_k.consumer_release(st_next);
-                if (T::kSeparateO && n == tl.n_begin) release_q();  // the last S: Q is free
+                warpgroup_wait<0>();
+                pipe_k.consumer_release(st);
+                if (T::kSeparateO && n == tl.n_begin) release_q();  // that was the last S
                 softmax_block(n);
-                warpgroup_wait<0>();  // P_{n+1}·V_{n+1} is done
-                pipe_v.consumer_release(st);
-                softmax.rescale(acc_o_rc, corr);
+                if constexpr (!decltype(first)::value) softmax.rescale(acc_o_rc, corr);
                 convert_fragment(rP, acc_s);
-                st = st_next;
+            };
+            auto pv = [&] {  // O += P·V_n, waited for
+                pipe_v.consumer_wait(st);
+                wgmma_gemm<false, T::kOpaqueDescs>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
+                warpgroup_wait<0>();
+                pipe_v.consumer_release(st);
+                ++st;
+            };
+            if constexpr (!T::kIntraOverlap) {
+                // Per key block: S, softmax, P·V, one after the other. P is dead from the end
+                // of one P·V to the next conversion, so the GEMM and the softmax may use its
+                // registers (with the overlap, S, P and O are all held while the softmax runs);
+                // the ping-pong turns (kPingPong) let the other warpgroups' GEMMs run during
+                // this one's softmax.
+                scores(tl.n_end - 1, cute::true_type{});
+                pv();
+                for (int n = tl.n_end - 2; n >= tl.n_begin; --n) {
+                    scores(n, cute::false_type{});
+                    pv();
+                }
+            } else {
+                scores(tl.n_end - 1, cute::true_type{});
+
+                // Steady state, per key block n: S_n = Q·K_nᵀ and O += P_{n+1}·V_{n+1} are issued
+                // back to back; the softmax of S_n runs while P·V is still on the tensor cores,
+                // and O is rescaled only once that GEMM has finished.
+                for (int n = tl.n_end - 2; n >= tl.n_begin; --n) {
+                    auto st_next = st;
+                    ++st_next;
+                    pipe_k.consumer_wait(st_next);
+                    turn_wait();
+                    wgmma_gemm<true, T::kOpaqueDescs>(mma_s, tSrQ, tSrK(_, _, _, st_next.index()), acc_s);
+                    pipe_v.consumer_wait(st);
+                    wgmma_gemm<false, T::kOpaqueDescs>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
+                    turn_pass();
+                    warpgroup_wait<1>();  // S_n is ready (GEMM batches retire in order)
+                    pipe_k.consumer_release(st_next);
+                    if (T::kSeparateO && n == tl.n_begin) release_q();  // the last S: Q is free
+                    softmax_block(n);
+                    warpgroup_wait<0>();  // P_{n+1}·V_{n+1} is done
+                    pipe_v.consumer_release(st);
+                    softmax.rescale(acc_o_rc, corr);
+                    convert_fragment(rP, acc_s);
+                    st = st_next;
+                }
+                pv();
             }
-            pipe_v.consumer_wait(st);
-            wgmma_gemm<false>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
-            warpgroup_wait<0>();
-            pipe_v.consumer_release(st);
-            ++st;
         }
 
         // ---- epilogue: O /= l, LSE, O through shared memory to global ----------------------

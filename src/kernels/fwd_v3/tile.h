@@ -1,5 +1,6 @@
-// Tile sizes of the v3 (Hopper-native) forward kernels: the ONE place they are chosen. Used by
-// the kernel traits (device) and by the host (grid size, shared-memory checks).
+// Tile sizes and main-loop shape of the v3 (Hopper-native) forward kernels: the ONE place they
+// are chosen. Used by the kernel traits (device) and by the host (grid size, shared-memory
+// checks).
 //
 // A CTA owns block_m query rows: block_m / 64 consumer warpgroups, each running wgmma on its
 // own 64 rows, plus one producer warpgroup that issues the TMA loads. K and V stream through
@@ -12,27 +13,54 @@ struct FwdV3Tile {
     int block_m;  // query rows per CTA (a multiple of 64: one consumer warpgroup per 64 rows)
     int block_n;  // keys per main-loop step (a multiple of 16)
     int stages;   // K/V shared-memory buffers
+    // Intra-warpgroup overlap: S_n = Q·K_nᵀ is issued together with the P·V of the block
+    // before, so that the softmax of S_n runs under that P·V. Needs S, P and O in registers at
+    // once. Without it, P lives where S was and the warpgroups must take turns (ping-pong) for
+    // one warpgroup's softmax to run under another's GEMMs.
+    bool overlap = true;
+    bool pingpong = false;  // consumer warpgroups take turns issuing S = Q·Kᵀ (named barriers)
+    // wgmma shared-memory descriptors derived at each GEMM instead of hoisted out of the loop
+    // (kernel.cuh, opaque_desc): fewer registers live, a few more instructions per GEMM.
+    bool opaque_descs = false;
 };
 
 // Tuning knob for benchmarks only: -DAITER_FWD_V3_TUNE_HDIM=<hdim_q> with
 // -DAITER_FWD_V3_TUNE_{M,N,S}=<int> overrides the tile of one bucket. Never set in a normal build.
+// -DAITER_FWD_V3_TUNE_O=0 turns the intra-warpgroup overlap off, -DAITER_FWD_V3_TUNE_P=1 the
+// ping-pong on, -DAITER_FWD_V3_TUNE_D=1 the opaque descriptors on, for that bucket (unset: the
+// overlap on, the other two off, whatever the bucket's default).
 #ifndef AITER_FWD_V3_TUNE_HDIM
 #define AITER_FWD_V3_TUNE_HDIM 0
+#endif
+#ifndef AITER_FWD_V3_TUNE_O
+#define AITER_FWD_V3_TUNE_O 1
+#endif
+#ifndef AITER_FWD_V3_TUNE_P
+#define AITER_FWD_V3_TUNE_P 0
+#endif
+#ifndef AITER_FWD_V3_TUNE_D
+#define AITER_FWD_V3_TUNE_D 0
 #endif
 
 // (hdim_q, hdim_v) is one of the v3 buckets: (64,64), (128,128), (192,128), (256,256).
 constexpr FwdV3Tile fwd_v3_tile(int hdim_q, int hdim_v) {
 #if AITER_FWD_V3_TUNE_HDIM
-    if (hdim_q == AITER_FWD_V3_TUNE_HDIM) return FwdV3Tile{AITER_FWD_V3_TUNE_M, AITER_FWD_V3_TUNE_N, AITER_FWD_V3_TUNE_S};
+    if (hdim_q == AITER_FWD_V3_TUNE_HDIM) return FwdV3Tile{AITER_FWD_V3_TUNE_M, AITER_FWD_V3_TUNE_N, AITER_FWD_V3_TUNE_S,
+                                                           AITER_FWD_V3_TUNE_O != 0, AITER_FWD_V3_TUNE_P != 0,
+                                                           AITER_FWD_V3_TUNE_D != 0};
 #endif
     (void)hdim_v;
     // Measured on an H100 (docs/PERF.md, v3 optimization log). d64: 3 consumer warpgroups at
     // 160 registers; N = 128 and 112 spill there. (192,128): 48 + 2·(48 + 32) KiB; N = 112 ran
-    // 36% slower than 128. d256: 64 + 2·(32 + 32) KiB; N = 80 spilled and ran 25% slower.
+    // 36% slower than 128. d128 and (192,128) without the overlap (ping-pong instead): 5-12 %
+    // slower. d256: 64 + 64 + 64 KiB, one K/V stage, 128 keys per step (at 64 the S GEMM's two
+    // shared-memory operands alone take the whole shared-memory bandwidth); S (64 registers), P
+    // (32) and O (128) do not fit at once, so no intra-warpgroup overlap but ping-pong: +6 % at
+    // s >= 4k over 128 x 64 with the overlap, 2 stages. Without ping-pong it ran 10 % slower.
     return hdim_q <= 64    ? FwdV3Tile{192, 96, 2}
            : hdim_q <= 128 ? FwdV3Tile{128, 128, 2}
            : hdim_q <= 192 ? FwdV3Tile{128, 128, 2}
-                           : FwdV3Tile{128, 64, 2};
+                           : FwdV3Tile{128, 128, 1, /*overlap=*/false, /*pingpong=*/true, /*opaque_descs=*/true};
 }
 
 }  // namespace aiter::fwd

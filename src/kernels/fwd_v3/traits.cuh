@@ -51,9 +51,12 @@ struct FwdV3Traits {
 
     // Inter-warpgroup ping-pong: the consumer warpgroups take turns issuing their GEMMs (named
     // barriers, see kernel.cuh), so that one warpgroup's softmax runs while another's GEMMs
-    // occupy the tensor cores. Off unless built with -DAITER_FWD_V3_PINGPONG=1: at s = 16k it
-    // ran 2-7 % slower on an H100 and an H200, d64 non-causal aside (±1 %) (docs/PERF.md, v3 log).
-    static constexpr bool kPingPong = AITER_FWD_V3_PINGPONG != 0 && kNumMmaWarpgroups > 1;
+    // occupy the tensor cores. On where the tile asks for it (d256, which has no intra-warpgroup
+    // overlap) or when built with -DAITER_FWD_V3_PINGPONG=1; on top of the overlap it ran 2-7 %
+    // slower at s = 16k on an H100 and an H200, d64 non-causal aside (docs/PERF.md, v3 log).
+    static constexpr bool kPingPong = (AITER_FWD_V3_PINGPONG != 0 || kTile.pingpong) && kNumMmaWarpgroups > 1;
+    static constexpr bool kIntraOverlap = kTile.overlap;
+    static constexpr bool kOpaqueDescs  = kTile.opaque_descs;
     // Named barriers (ids after CUTLASS's reserved ones): 0 = all consumers (epilogue), 1 + i =
     // consumer warpgroup i's turn to issue GEMMs.
     static constexpr uint32_t kBarEpilogue = 0;

@@ -264,11 +264,12 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     // consumer warpgroup i issues the GEMMs of a key block only in its turn: it waits on named
     // barrier kBarTurn0 + i (its own 128 threads plus the 128 arrivals of the warpgroup before
     // it), issues S = Q·Kᵀ (with the overlap, also the P·V of the block before), then passes
-    // the turn to warpgroup i + 1 (mod the count) and runs its softmax while the next warpgroup's GEMMs
-    // occupy the tensor cores. Every warpgroup takes exactly one turn per key block of a tile
-    // (the final P·V of a tile goes without one) and all warpgroups walk the same tiles, so the
-    // turns stay in order across tiles: the last warpgroup's last pass of a tile is the first
-    // warpgroup's first turn of the next. The kernel starts with warpgroup 0's turn.
+    // the turn to warpgroup i + 1 (mod the count) and runs its softmax while the next
+    // warpgroup's GEMMs occupy the tensor cores. Every warpgroup takes exactly one turn per key
+    // block of a tile (with the overlap, the final P·V of a tile goes without one) and all
+    // warpgroups walk the same tiles, so the turns stay in order across tiles: the last
+    // warpgroup's last pass of a tile is the first warpgroup's first turn of the next. The kernel
+    // starts with warpgroup 0's turn.
     const int mma_wg = ctid / 128;
     auto turn_wait = [&] {
         if constexpr (T::kPingPong)
@@ -299,11 +300,11 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     constexpr int kRows = decltype(size<0>(acc_o_rc))::value;
     Tensor acc_s = partition_fragment_C(mma_s, Shape<Int<kBlockM>, Int<kBlockN>>{});
     Tensor s     = make_tensor(acc_s.data(), gmma_acc_rowcol(acc_s.layout()));  // (rows, cols)
-    // P in its own registers. (Packed into the first half of S's registers instead, which
-    // would save 32 registers without the intra-warpgroup overlap, ptxas serializes every
-    // wgmma of the kernel: C7511, "insufficient register resources for the wgmma pipeline".)
-    Tensor rP   = make_tensor_like<Element>(acc_s);
-    Tensor tOrP = make_tensor(rP.data(), gmma_acc_as_a(rP.layout()));
+    // P has its own registers, also without the intra-warpgroup overlap: packed into the first
+    // half of S's registers instead, ptxas serialized every wgmma of the kernel (C7511,
+    // "insufficient register resources for the wgmma pipeline"; d256, 128 keys).
+    Tensor rP    = make_tensor_like<Element>(acc_s);
+    Tensor tOrP  = make_tensor(rP.data(), gmma_acc_as_a(rP.layout()));
 
     Tensor tScS    = thr_s.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<kBlockN>>{}));
     Tensor tScS_rc = make_tensor(tScS.data(), gmma_acc_rowcol(tScS.layout()));

@@ -15,7 +15,8 @@ struct FwdV3Tile {
     int stages;   // K/V shared-memory buffers
     // Intra-warpgroup overlap: S_n = Q·K_nᵀ is issued together with the P·V of the block
     // before, so that the softmax of S_n runs under that P·V. Needs S, P and O in registers at
-    // once. Without it, P lives where S was and the warpgroups must take turns (ping-pong) for
+    // once while the softmax runs. Without it, S, softmax and P·V run in turn (P's registers
+    // are free during S and the softmax), and the warpgroups must take turns (ping-pong) for
     // one warpgroup's softmax to run under another's GEMMs.
     bool overlap = true;
     bool pingpong = false;  // consumer warpgroups take turns issuing S = Q·Kᵀ (named barriers)
@@ -52,11 +53,12 @@ constexpr FwdV3Tile fwd_v3_tile(int hdim_q, int hdim_v) {
     (void)hdim_v;
     // Measured on an H100 (docs/PERF.md, v3 optimization log). d64: 3 consumer warpgroups at
     // 160 registers; N = 128 and 112 spill there. (192,128): 48 + 2·(48 + 32) KiB; N = 112 ran
-    // 36% slower than 128. d128 and (192,128) without the overlap (ping-pong instead): 5-12 %
-    // slower. d256: 64 + 64 + 64 KiB, one K/V stage, 128 keys per step (at 64 the S GEMM's two
-    // shared-memory operands alone take the whole shared-memory bandwidth); S (64 registers), P
-    // (32) and O (128) do not fit at once, so no intra-warpgroup overlap but ping-pong: +6 % at
-    // s >= 4k over 128 x 64 with the overlap, 2 stages. Without ping-pong it ran 10 % slower.
+    // 36% slower than 128. d128 and (192,128) without the overlap (ping-pong instead): up to
+    // 14 % slower (6-11 % at s = 16k). d256: 64 + 64 + 64 KiB, one K/V stage, 128 keys per
+    // step (at 64 the S GEMM's two shared-memory operands alone take the whole shared-memory
+    // bandwidth); S (64 registers), P (32) and O (128) do not fit at once, so no
+    // intra-warpgroup overlap but ping-pong: +6 % at s >= 4k over 128 x 64 with the overlap,
+    // 2 stages. Without ping-pong it ran 11-15 % slower.
     return hdim_q <= 64    ? FwdV3Tile{192, 96, 2}
            : hdim_q <= 128 ? FwdV3Tile{128, 128, 2}
            : hdim_q <= 192 ? FwdV3Tile{128, 128, 2}

@@ -196,6 +196,9 @@ def _splitkv_ci() -> List[object]:
 FWD_V3_DTYPES = FWD_V2_DTYPES
 FWD_V3_HDIMS = ((64, 64), (128, 128), (192, 128), (256, 256))  # (hdim_q, hdim_v) buckets
 FWD_V3_MASKS = FWD_V2_MASKS
+# Buckets that also have a tile for short query sequences (src/kernels/fwd_v3/tile.h,
+# fwd_v3_has_short_tile); the host picks it by max_seqlen_q (fwd_v3_prefer_short).
+FWD_V3_SHORT_HDIMS = ((64, 64),)
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,7 @@ class FwdV3Instance:
     hdim_q: int  # (hdim_q, hdim_v): one of FWD_V3_HDIMS
     hdim_v: int
     mask: str    # 'nomask' | 'mask' (mask types 1/2/3)
+    short_seq: bool = False  # the bucket's short-sequence tile (FWD_V3_SHORT_HDIMS only)
 
     api = "fwd_v3"
     family = "fwd_v3"
@@ -219,16 +223,20 @@ class FwdV3Instance:
                              f"got {(self.hdim_q, self.hdim_v)!r}")
         if self.mask not in FWD_V3_MASKS:
             raise ValueError(f"FwdV3Instance.mask: expected one of {FWD_V3_MASKS}, got {self.mask!r}")
+        if self.short_seq and (self.hdim_q, self.hdim_v) not in FWD_V3_SHORT_HDIMS:
+            raise ValueError(f"FwdV3Instance.short_seq: only the buckets {FWD_V3_SHORT_HDIMS} have a "
+                             f"short-sequence tile, got {(self.hdim_q, self.hdim_v)!r}")
 
     @property
     def name(self) -> str:
         hd = f"d{self.hdim_q}" if self.hdim_q == self.hdim_v else f"d{self.hdim_q}x{self.hdim_v}"
-        return f"fmha_fwd_v3_{self.dtype}_{hd}_{self.mask}"
+        return f"fmha_fwd_v3_{self.dtype}_{hd}{'_short' if self.short_seq else ''}_{self.mask}"
 
     @property
     def cpp_key(self) -> str:
         """C++ expression of the template argument, valid inside namespace aiter::fwd."""
-        return f"FwdV3Key{{{_CPP_DTYPE[self.dtype]}, {self.hdim_q}, {self.hdim_v}, {_CPP_MASK[self.mask]}}}"
+        short = ", true" if self.short_seq else ""
+        return f"FwdV3Key{{{_CPP_DTYPE[self.dtype]}, {self.hdim_q}, {self.hdim_v}, {_CPP_MASK[self.mask]}{short}}}"
 
     @property
     def filename(self) -> str:
@@ -239,7 +247,9 @@ class FwdV3Instance:
 
 
 def _fwd_v3_all() -> List[FwdV3Instance]:
-    return [FwdV3Instance(dt, hq, hv, mk) for dt in FWD_V3_DTYPES for hq, hv in FWD_V3_HDIMS for mk in FWD_V3_MASKS]
+    return [FwdV3Instance(dt, hq, hv, mk, short)
+            for dt in FWD_V3_DTYPES for hq, hv in FWD_V3_HDIMS for short in (False, True) for mk in FWD_V3_MASKS
+            if not short or (hq, hv) in FWD_V3_SHORT_HDIMS]
 
 
 def _fwd_v3_ci() -> List[FwdV3Instance]:

@@ -28,9 +28,12 @@ def test_every_bad_argument_names_its_field(validation_exe):
     assert lines and lines[-1] == "0 failed", res.stdout + res.stderr
     assert res.returncode == 0
     oks = [l for l in lines if l.startswith("ok ")]
-    # 23 invalid cases x (mha_fwd, mha_fwd_check) + the unsupported alibi case + 5 v3 selections
-    assert len(oks) == 23 * 2 + 1 + 5, res.stdout
+    # 23 invalid cases x (mha_fwd, mha_fwd_check) + the unsupported alibi case + 6 v3 selections
+    assert len(oks) == 23 * 2 + 1 + 6, res.stdout
+    # s = 64 prefers d64's short-sequence tile; the ci build has only the default one, which runs
     assert any(l.startswith("ok v3 compiled bucket: answer 1 fmha_fwd_v3_fp16_d64_mask") for l in lines), res.stdout
+    assert any(l.startswith("ok v3 long sequence, default tile: answer 1 fmha_fwd_v3_fp16_d64_mask")
+               for l in lines), res.stdout
     assert not [l for l in lines if l.startswith("FAIL")]
     # spot-check wording: field, expectation and value
     assert any("nhead_k: expected a divisor of nhead_q (8), got 3" in l for l in lines), res.stdout

@@ -13,6 +13,7 @@
 #include "fwd/host_common.h"
 #include "fwd/validate.h"
 #include "kernels/fwd_v2/tile.h"
+#include "kernels/fwd_v3/tile.h"
 #include "mha_fwd.h"
 
 namespace aiter {
@@ -95,7 +96,8 @@ std::pair<int, int> v3_bucket(int hq, int hv) {
 
 std::string v3_key_str(const FwdV3Key& k) {
     return std::string(k.dtype == DType::bf16 ? "bf16" : "fp16") + " (hdim_q, hdim_v) <= (" + std::to_string(k.hdim_q) +
-           ", " + std::to_string(k.hdim_v) + ")" + (k.mask == MaskKind::window ? " masked" : " unmasked");
+           ", " + std::to_string(k.hdim_v) + ")" + (k.mask == MaskKind::window ? " masked" : " unmasked") +
+           (k.short_seq ? " (short-sequence tile)" : "");
 }
 
 // Selection of a v3 kernel without launching: the instance, or the reason there is none.
@@ -122,11 +124,17 @@ mha_check_result select_v3(const mha_fwd_args& a, const FwdV3Instance** inst, bo
     for (int64_t st : {a.stride_q, a.stride_k, a.stride_v, a.nhead_stride_q, a.nhead_stride_k, a.nhead_stride_v,
                        a.batch_stride_q, a.batch_stride_k, a.batch_stride_v})
         if (st >= kMaxStride || st < 0) return fail("a Q/K/V stride of " + std::to_string(st) + " elements is beyond TMA's 2^40-byte limit");
+    // The bucket's short-sequence tile where it is faster for this length (tile.h), else its
+    // default tile; either one when only that one was compiled.
+    const int max_sq = a.is_group_mode && a.max_seqlen_q > 0 ? a.max_seqlen_q : a.seqlen_q;
     const FwdV3Key key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, bq, bv,
-                       a.mask_type == 0 ? MaskKind::none : MaskKind::window};
+                       a.mask_type == 0 ? MaskKind::none : MaskKind::window, fwd_v3_prefer_short(bq, bv, max_sq)};
+    FwdV3Key other = key;
+    other.short_seq = !key.short_seq;
     const FwdV3Instance* found = nullptr;
     for (int i = 0; i < kNumFwdV3Instances; ++i)
-        if (kFwdV3Instances[i].key == key) found = &kFwdV3Instances[i];
+        if (kFwdV3Instances[i].key == key || (found == nullptr && kFwdV3Instances[i].key == other))
+            found = &kFwdV3Instances[i];
     if (found == nullptr)
         return fail("no compiled v3 forward instance for " + v3_key_str(key) +
                     (kNumFwdV3Instances == 0 ? " (this library was built without the fwd_v3 api or without sm_90a)"

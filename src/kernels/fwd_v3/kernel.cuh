@@ -115,12 +115,12 @@ __device__ __forceinline__ auto head_view(TmaTensor const& m, bool group_mode, i
     return domain_offset(make_coord(group_mode ? row0 : 0, _0{}), m(_, _, h, group_mode ? 0 : b));
 }
 
-template <DType kDType, int kHdimQ, int kHdimV, MaskKind kMask>
-__global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, kMask}>::kNThreads, 1)
-    fwd_v3_kernel(const __grid_constant__ FwdV3KernelParams<FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, kMask}>> kp) {
+template <DType kDType, int kHdimQ, int kHdimV, MaskKind kMask, bool kShortSeq>
+__global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, kMask, kShortSeq}>::kNThreads, 1)
+    fwd_v3_kernel(const __grid_constant__ FwdV3KernelParams<FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, kMask, kShortSeq}>> kp) {
 #if AITER_FWD_V3_DEVICE
     using namespace cute;
-    using T       = FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, kMask}>;
+    using T       = FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, kMask, kShortSeq}>;
     using Element = typename T::Element;
     constexpr int kBlockM = T::kBlockM;
     constexpr int kBlockN = T::kBlockN;

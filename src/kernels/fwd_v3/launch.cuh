@@ -62,7 +62,7 @@ cudaError_t launch_fwd_v3(const FwdParams& p, cudaStream_t stream) {
                             make_tma_copy(SM90_TMA_LOAD{}, gv, take<0, 2>(typename T::SmemLayoutV{})),
                             gq.shape(), gk.shape(), gv.shape(), nullptr};
 
-    auto kernel = &fwd_v3_kernel<K.dtype, K.hdim_q, K.hdim_v, K.mask>;
+    auto kernel = &fwd_v3_kernel<K.dtype, K.hdim_q, K.hdim_v, K.mask, K.short_seq>;
     constexpr int smem = T::kSmemBytes;
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;

@@ -7,6 +7,8 @@
 // `stages` shared-memory buffers each. Shared memory = Q + stages · (K + V) tiles (O reuses Q).
 #pragma once
 
+#include <cstdint>
+
 namespace aiter::fwd {
 
 struct FwdV3Tile {
@@ -26,7 +28,8 @@ struct FwdV3Tile {
 };
 
 // Tuning knob for benchmarks only: -DAITER_FWD_V3_TUNE_HDIM=<hdim_q> with
-// -DAITER_FWD_V3_TUNE_{M,N,S}=<int> overrides the tile of one bucket. Never set in a normal build.
+// -DAITER_FWD_V3_TUNE_{M,N,S}=<int> overrides the default tile of one bucket (not its
+// short-sequence tile). Never set in a normal build.
 // -DAITER_FWD_V3_TUNE_O=0 turns the intra-warpgroup overlap off, -DAITER_FWD_V3_TUNE_P=1 the
 // ping-pong on, -DAITER_FWD_V3_TUNE_D=1 the opaque descriptors on, for that bucket (unset: the
 // overlap on, the other two off, whatever the bucket's default).
@@ -44,13 +47,19 @@ struct FwdV3Tile {
 #endif
 
 // (hdim_q, hdim_v) is one of the v3 buckets: (64,64), (128,128), (192,128), (256,256).
-constexpr FwdV3Tile fwd_v3_tile(int hdim_q, int hdim_v) {
+// short_seq: the bucket's tile for short query sequences, where it has one (d64: 128 x 128);
+// fwd_v3_has_short_tile says which buckets do.
+constexpr FwdV3Tile fwd_v3_tile(int hdim_q, int hdim_v, bool short_seq = false) {
 #if AITER_FWD_V3_TUNE_HDIM
-    if (hdim_q == AITER_FWD_V3_TUNE_HDIM) return FwdV3Tile{AITER_FWD_V3_TUNE_M, AITER_FWD_V3_TUNE_N, AITER_FWD_V3_TUNE_S,
-                                                           AITER_FWD_V3_TUNE_O != 0, AITER_FWD_V3_TUNE_P != 0,
-                                                           AITER_FWD_V3_TUNE_D != 0};
+    if (hdim_q == AITER_FWD_V3_TUNE_HDIM && !short_seq)
+        return FwdV3Tile{AITER_FWD_V3_TUNE_M, AITER_FWD_V3_TUNE_N, AITER_FWD_V3_TUNE_S,
+                         AITER_FWD_V3_TUNE_O != 0, AITER_FWD_V3_TUNE_P != 0, AITER_FWD_V3_TUNE_D != 0};
 #endif
     (void)hdim_v;
+    // d64 short sequences: 192 rows leave up to 191 padded rows per sequence (12.5 % more rows
+    // at s = 1024); 128 x 128 (2 consumer warpgroups, 240 registers) is 2-17 % slower where
+    // both tiles divide s, +6 % at s = 1024 and up to +17 % at 512-640 (v3 log step 21).
+    if (short_seq && hdim_q <= 64) return FwdV3Tile{128, 128, 2};
     // Measured on an H100 (docs/PERF.md, v3 optimization log). d64: 3 consumer warpgroups at
     // 160 registers; N = 128 and 112 spill there. (192,128): 48 + 2·(48 + 32) KiB; N = 112 ran
     // 36% slower than 128. d128 and (192,128) without the overlap (ping-pong instead): up to
@@ -64,5 +73,28 @@ constexpr FwdV3Tile fwd_v3_tile(int hdim_q, int hdim_v) {
            : hdim_q <= 192 ? FwdV3Tile{128, 128, 2}
                            : FwdV3Tile{128, 128, 1, /*overlap=*/false, /*pingpong=*/true, /*opaque_descs=*/true};
 }
+
+constexpr bool fwd_v3_has_short_tile(int hdim_q, int hdim_v) {
+    return fwd_v3_tile(hdim_q, hdim_v, true).block_m != fwd_v3_tile(hdim_q, hdim_v).block_m;
+}
+
+// Whether a call whose longest query sequence has max_seqlen_q rows runs faster with the
+// bucket's short-sequence tile: when the default tile computes more than 6 % more rows
+// (padding the sequence to whole row blocks) than the short one. Fitted to the d64 sweep of
+// the v3 log, step 21 (H100, bf16, causal and not, s = 384 ... 4096): it picks the faster tile
+// at every measured length (s = 1280, 5 % more rows, was a tie).
+constexpr bool fwd_v3_prefer_short(int hdim_q, int hdim_v, int max_seqlen_q) {
+    if (!fwd_v3_has_short_tile(hdim_q, hdim_v) || max_seqlen_q <= 0) return false;
+    auto padded = [&](int block_m) { return (int64_t(max_seqlen_q) + block_m - 1) / block_m * block_m; };
+    return padded(fwd_v3_tile(hdim_q, hdim_v).block_m) * 100 > padded(fwd_v3_tile(hdim_q, hdim_v, true).block_m) * 106;
+}
+#if !AITER_FWD_V3_TUNE_HDIM
+static_assert(fwd_v3_prefer_short(64, 64, 512) && fwd_v3_prefer_short(64, 64, 640) &&
+                  fwd_v3_prefer_short(64, 64, 896) && fwd_v3_prefer_short(64, 64, 1024) &&
+                  !fwd_v3_prefer_short(64, 64, 384) && !fwd_v3_prefer_short(64, 64, 768) &&
+                  !fwd_v3_prefer_short(64, 64, 1152) && !fwd_v3_prefer_short(64, 64, 1280) &&
+                  !fwd_v3_prefer_short(64, 64, 2048) && !fwd_v3_prefer_short(128, 128, 1024),
+              "the measured d64 choices of the v3 log, step 21");
+#endif
 
 }  // namespace aiter::fwd

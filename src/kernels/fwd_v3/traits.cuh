@@ -27,7 +27,7 @@ template <FwdV3Key K>
 struct FwdV3Traits {
     using Element = std::conditional_t<K.dtype == DType::fp16, cutlass::half_t, cutlass::bfloat16_t>;
 
-    static constexpr FwdV3Tile kTile = fwd_v3_tile(K.hdim_q, K.hdim_v);
+    static constexpr FwdV3Tile kTile = fwd_v3_tile(K.hdim_q, K.hdim_v, K.short_seq);
     static constexpr int kBlockM    = kTile.block_m;
     static constexpr int kBlockN    = kTile.block_n;
     static constexpr int kStages    = kTile.stages;

@@ -196,9 +196,10 @@ def _splitkv_ci() -> List[object]:
 FWD_V3_DTYPES = FWD_V2_DTYPES
 FWD_V3_HDIMS = ((64, 64), (128, 128), (192, 128), (256, 256))  # (hdim_q, hdim_v) buckets
 FWD_V3_MASKS = FWD_V2_MASKS
-# Buckets that also have a tile for short query sequences (src/kernels/fwd_v3/tile.h,
-# fwd_v3_has_short_tile); the host picks it by max_seqlen_q (fwd_v3_prefer_short).
-FWD_V3_SHORT_HDIMS = ((64, 64),)
+# (bucket, mask) pairs that also have a variant for short query sequences
+# (src/kernels/fwd_v3/tile.h, fwd_v3_has_short: d64 128-row tiles; (192,128) and d256 masked
+# dynamic tiles); the host picks it by max_seqlen_q (fwd_v3_prefer_short).
+FWD_V3_SHORT = (((64, 64), "nomask"), ((64, 64), "mask"), ((192, 128), "mask"), ((256, 256), "mask"))
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ class FwdV3Instance:
     hdim_q: int  # (hdim_q, hdim_v): one of FWD_V3_HDIMS
     hdim_v: int
     mask: str    # 'nomask' | 'mask' (mask types 1/2/3)
-    short_seq: bool = False  # the bucket's short-sequence tile (FWD_V3_SHORT_HDIMS only)
+    short_seq: bool = False  # the short-sequence variant (FWD_V3_SHORT pairs only)
 
     api = "fwd_v3"
     family = "fwd_v3"
@@ -223,9 +224,9 @@ class FwdV3Instance:
                              f"got {(self.hdim_q, self.hdim_v)!r}")
         if self.mask not in FWD_V3_MASKS:
             raise ValueError(f"FwdV3Instance.mask: expected one of {FWD_V3_MASKS}, got {self.mask!r}")
-        if self.short_seq and (self.hdim_q, self.hdim_v) not in FWD_V3_SHORT_HDIMS:
-            raise ValueError(f"FwdV3Instance.short_seq: only the buckets {FWD_V3_SHORT_HDIMS} have a "
-                             f"short-sequence tile, got {(self.hdim_q, self.hdim_v)!r}")
+        if self.short_seq and ((self.hdim_q, self.hdim_v), self.mask) not in FWD_V3_SHORT:
+            raise ValueError(f"FwdV3Instance.short_seq: only the (bucket, mask) pairs {FWD_V3_SHORT} have a "
+                             f"short-sequence variant, got {((self.hdim_q, self.hdim_v), self.mask)!r}")
 
     @property
     def name(self) -> str:
@@ -249,7 +250,7 @@ class FwdV3Instance:
 def _fwd_v3_all() -> List[FwdV3Instance]:
     return [FwdV3Instance(dt, hq, hv, mk, short)
             for dt in FWD_V3_DTYPES for hq, hv in FWD_V3_HDIMS for short in (False, True) for mk in FWD_V3_MASKS
-            if not short or (hq, hv) in FWD_V3_SHORT_HDIMS]
+            if not short or ((hq, hv), mk) in FWD_V3_SHORT]
 
 
 def _fwd_v3_ci() -> List[FwdV3Instance]:

@@ -126,15 +126,16 @@ def test_apis_without_instances_say_so(api, tmp_path):
 
 
 def test_fwd_v3_instances():
-    """The v3 family: 2 dtypes x (4 (hdim_q, hdim_v) buckets + d64's short-sequence tile) x 2
-    masks, names and C++ keys."""
+    """The v3 family: 2 dtypes x (4 (hdim_q, hdim_v) buckets x 2 masks + 4 short-sequence
+    variants: d64 both masks, (192,128) and d256 masked), names and C++ keys."""
     res = generate_cli("--api", "fwd_v3", "--list")
     assert res.returncode == 0, res.stderr
     names = res.stdout.split()
-    assert len(names) == 20 and len(set(names)) == 20
+    assert len(names) == 24 and len(set(names)) == 24
     assert "fmha_fwd_v3_bf16_d192x128_mask" in names and "fmha_fwd_v3_fp16_d256_nomask" in names
-    assert "fmha_fwd_v3_bf16_d64_short_nomask" in names and "fmha_fwd_v3_fp16_d64_short_mask" in names
-    assert not any("short" in n for n in names if "_d64_" not in n)
+    short = sorted(n for n in names if "_short_" in n)
+    assert short == sorted(f"fmha_fwd_v3_{dt}_{hd}_short_{mk}" for dt in ("fp16", "bf16")
+                           for hd, mk in (("d64", "nomask"), ("d64", "mask"), ("d192x128", "mask"), ("d256", "mask")))
     inst = table.FwdV3Instance("bf16", 192, 128, "mask")
     assert inst.cpp_key == "FwdV3Key{DType::bf16, 192, 128, MaskKind::window}"
     assert table.FwdV3Instance("fp16", 64, 64, "nomask", True).cpp_key == \
@@ -143,6 +144,8 @@ def test_fwd_v3_instances():
         table.FwdV3Instance("bf16", 128, 64, "mask")
     with pytest.raises(ValueError, match="short_seq"):
         table.FwdV3Instance("bf16", 128, 128, "mask", True)
+    with pytest.raises(ValueError, match="short_seq"):
+        table.FwdV3Instance("bf16", 256, 256, "nomask", True)
     res = generate_cli("--api", "fwd_v3", "--list", "--preset", "ci")
     assert res.stdout.split() == ["fmha_fwd_v3_fp16_d64_mask"]
 

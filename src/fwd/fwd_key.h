@@ -50,8 +50,9 @@ struct FwdV3Key {
     int hdim_q;
     int hdim_v;
     MaskKind mask;
-    // The bucket's tile for short query sequences (tile.h; only d64 has one): chosen by the
-    // host when the default tile would compute clearly more padded rows (fwd_v3_prefer_short).
+    // The bucket's variant for short query sequences (tile.h, fwd_v3_has_short: d64's 128-row
+    // tiles; dynamic tiles for (192,128) and d256 masked), chosen by the host from
+    // max_seqlen_q (fwd_v3_prefer_short).
     bool short_seq = false;
 
     constexpr bool operator==(const FwdV3Key&) const = default;

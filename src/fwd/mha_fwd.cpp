@@ -97,7 +97,7 @@ std::pair<int, int> v3_bucket(int hq, int hv) {
 std::string v3_key_str(const FwdV3Key& k) {
     return std::string(k.dtype == DType::bf16 ? "bf16" : "fp16") + " (hdim_q, hdim_v) <= (" + std::to_string(k.hdim_q) +
            ", " + std::to_string(k.hdim_v) + ")" + (k.mask == MaskKind::window ? " masked" : " unmasked") +
-           (k.short_seq ? " (short-sequence tile)" : "");
+           (k.short_seq ? " (short-sequence variant)" : "");
 }
 
 // Selection of a v3 kernel without launching: the instance, or the reason there is none.
@@ -124,11 +124,12 @@ mha_check_result select_v3(const mha_fwd_args& a, const FwdV3Instance** inst, bo
     for (int64_t st : {a.stride_q, a.stride_k, a.stride_v, a.nhead_stride_q, a.nhead_stride_k, a.nhead_stride_v,
                        a.batch_stride_q, a.batch_stride_k, a.batch_stride_v})
         if (st >= kMaxStride || st < 0) return fail("a Q/K/V stride of " + std::to_string(st) + " elements is beyond TMA's 2^40-byte limit");
-    // The bucket's short-sequence tile where it is faster for this length (tile.h), else its
-    // default tile; either one when only that one was compiled.
-    const int max_sq = a.is_group_mode && a.max_seqlen_q > 0 ? a.max_seqlen_q : a.seqlen_q;
+    // The bucket's short-sequence variant where it is faster for this length (tile.h), else
+    // its default; either one when only that one was compiled.
+    const int max_sq   = a.is_group_mode && a.max_seqlen_q > 0 ? a.max_seqlen_q : a.seqlen_q;
+    const bool masked  = a.mask_type != 0;
     const FwdV3Key key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, bq, bv,
-                       a.mask_type == 0 ? MaskKind::none : MaskKind::window, fwd_v3_prefer_short(bq, bv, max_sq)};
+                       masked ? MaskKind::window : MaskKind::none, fwd_v3_prefer_short(bq, bv, masked, max_sq)};
     FwdV3Key other = key;
     other.short_seq = !key.short_seq;
     const FwdV3Instance* found = nullptr;

@@ -25,6 +25,9 @@ struct FwdV3Tile {
     // wgmma shared-memory descriptors derived at each GEMM instead of hoisted out of the loop
     // (kernel.cuh, opaque_desc): fewer registers live, a few more instructions per GEMM.
     bool opaque_descs = false;
+    // Masked kernels: persistent CTAs drawing tiles from a counter even where O has no buffer
+    // of its own (traits.cuh, kDynamicTiles; with one they always do).
+    bool dynamic_tiles = false;
 };
 
 // Tuning knob for benchmarks only: -DAITER_FWD_V3_TUNE_HDIM=<hdim_q> with
@@ -47,8 +50,8 @@ struct FwdV3Tile {
 #endif
 
 // (hdim_q, hdim_v) is one of the v3 buckets: (64,64), (128,128), (192,128), (256,256).
-// short_seq: the bucket's tile for short query sequences, where it has one (d64: 128 x 128);
-// fwd_v3_has_short_tile says which buckets do.
+// short_seq: the bucket's variant for short query sequences, where it has one
+// (fwd_v3_has_short): d64 128 x 128 tiles; (192,128) and d256 masked, dynamic tiles.
 constexpr FwdV3Tile fwd_v3_tile(int hdim_q, int hdim_v, bool short_seq = false) {
 #if AITER_FWD_V3_TUNE_HDIM
     if (hdim_q == AITER_FWD_V3_TUNE_HDIM && !short_seq)
@@ -68,33 +71,45 @@ constexpr FwdV3Tile fwd_v3_tile(int hdim_q, int hdim_v, bool short_seq = false) 
     // bandwidth); S (64 registers), P (32) and O (128) do not fit at once, so no
     // intra-warpgroup overlap but ping-pong: +6 % at s >= 4k over 128 x 64 with the overlap,
     // 2 stages. Without ping-pong it ran 11-15 % slower.
+    // Short sequences, (192,128) and d256 masked: persistent with dynamic tiles, +6-18 % at
+    // s = 512-1024 over one CTA per tile, -4-10 % at s >= 4k (v3 log step 22).
     return hdim_q <= 64    ? FwdV3Tile{192, 96, 2}
            : hdim_q <= 128 ? FwdV3Tile{128, 128, 2}
-           : hdim_q <= 192 ? FwdV3Tile{128, 128, 2}
-                           : FwdV3Tile{128, 128, 1, /*overlap=*/false, /*pingpong=*/true, /*opaque_descs=*/true};
+           : hdim_q <= 192 ? FwdV3Tile{128, 128, 2, true, false, false, /*dynamic_tiles=*/short_seq}
+                           : FwdV3Tile{128, 128, 1, /*overlap=*/false, /*pingpong=*/true, /*opaque_descs=*/true,
+                                       /*dynamic_tiles=*/short_seq};
 }
 
-constexpr bool fwd_v3_has_short_tile(int hdim_q, int hdim_v) {
-    return fwd_v3_tile(hdim_q, hdim_v, true).block_m != fwd_v3_tile(hdim_q, hdim_v).block_m;
+// Whether the bucket has a short-sequence variant for this mask kind (the instances of
+// codegen/instances.py, FWD_V3_SHORT, follow it).
+constexpr bool fwd_v3_has_short(int hdim_q, int hdim_v, bool masked) {
+    (void)hdim_v;
+    return hdim_q <= 64 || (masked && hdim_q > 128);
 }
 
 // Whether a call whose longest query sequence has max_seqlen_q rows runs faster with the
-// bucket's short-sequence tile: when the default tile computes more than 6 % more rows
-// (padding the sequence to whole row blocks) than the short one. Fitted to the d64 sweep of
-// the v3 log, step 21 (H100, bf16, causal and not, s = 384 ... 4096): it picks the faster tile
-// at every measured length (s = 1280, 5 % more rows, was a tie).
-constexpr bool fwd_v3_prefer_short(int hdim_q, int hdim_v, int max_seqlen_q) {
-    if (!fwd_v3_has_short_tile(hdim_q, hdim_v) || max_seqlen_q <= 0) return false;
+// bucket's short-sequence variant. d64: when the default 192-row tile computes more than 6 %
+// more rows (padding the sequence to whole row blocks) than 128-row tiles; fitted to the sweep
+// of the v3 log, step 21 (H100, bf16, causal and not, s = 384 ... 4096), it picks the faster
+// tile at every measured length (s = 1280, 5 % more rows, was a tie). (192,128) and d256
+// masked: up to s = 2048 (step 22: +7 % and +1 % there, -3...-4 % at 4096).
+constexpr bool fwd_v3_prefer_short(int hdim_q, int hdim_v, bool masked, int max_seqlen_q) {
+    if (!fwd_v3_has_short(hdim_q, hdim_v, masked) || max_seqlen_q <= 0) return false;
+    if (hdim_q > 64) return max_seqlen_q <= 2048;
     auto padded = [&](int block_m) { return (int64_t(max_seqlen_q) + block_m - 1) / block_m * block_m; };
     return padded(fwd_v3_tile(hdim_q, hdim_v).block_m) * 100 > padded(fwd_v3_tile(hdim_q, hdim_v, true).block_m) * 106;
 }
 #if !AITER_FWD_V3_TUNE_HDIM
-static_assert(fwd_v3_prefer_short(64, 64, 512) && fwd_v3_prefer_short(64, 64, 640) &&
-                  fwd_v3_prefer_short(64, 64, 896) && fwd_v3_prefer_short(64, 64, 1024) &&
-                  !fwd_v3_prefer_short(64, 64, 384) && !fwd_v3_prefer_short(64, 64, 768) &&
-                  !fwd_v3_prefer_short(64, 64, 1152) && !fwd_v3_prefer_short(64, 64, 1280) &&
-                  !fwd_v3_prefer_short(64, 64, 2048) && !fwd_v3_prefer_short(128, 128, 1024),
+static_assert(fwd_v3_prefer_short(64, 64, false, 512) && fwd_v3_prefer_short(64, 64, true, 640) &&
+                  fwd_v3_prefer_short(64, 64, false, 896) && fwd_v3_prefer_short(64, 64, true, 1024) &&
+                  !fwd_v3_prefer_short(64, 64, false, 384) && !fwd_v3_prefer_short(64, 64, true, 768) &&
+                  !fwd_v3_prefer_short(64, 64, false, 1152) && !fwd_v3_prefer_short(64, 64, true, 1280) &&
+                  !fwd_v3_prefer_short(64, 64, false, 2048) && !fwd_v3_prefer_short(128, 128, true, 1024),
               "the measured d64 choices of the v3 log, step 21");
+static_assert(fwd_v3_prefer_short(192, 128, true, 2048) && !fwd_v3_prefer_short(192, 128, true, 4096) &&
+                  !fwd_v3_prefer_short(192, 128, false, 1024) && fwd_v3_prefer_short(256, 256, true, 512) &&
+                  !fwd_v3_prefer_short(256, 256, true, 4096) && !fwd_v3_prefer_short(256, 256, false, 512),
+              "the measured (192,128) and d256 choices of the v3 log, step 22");
 #endif
 
 }  // namespace aiter::fwd

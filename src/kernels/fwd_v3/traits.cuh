@@ -20,6 +20,11 @@
 #ifndef AITER_FWD_V3_PINGPONG
 #define AITER_FWD_V3_PINGPONG 0
 #endif
+// Benchmark knob: -DAITER_FWD_V3_TUNE_DYN=1 makes every masked kernel persistent with dynamic
+// tiles, also those without a separate O buffer. Never set in a normal build.
+#ifndef AITER_FWD_V3_TUNE_DYN
+#define AITER_FWD_V3_TUNE_DYN 0
+#endif
 
 namespace aiter::fwd {
 
@@ -150,9 +155,10 @@ struct FwdV3Traits {
     // Grid and tile walk (measured on an H100, docs/PERF.md v3 log). Unmasked: persistent, one
     // CTA per SM walking a static stride. Masked with a separate O buffer: persistent, tiles
     // drawn from a global counter (tile costs differ under a causal mask). Masked without one
-    // ((192,128), d256: the next Q cannot land before the epilogue is done, so a persistent CTA
-    // gains little): one CTA per tile, which ran 5-7 % faster there at s >= 4k.
-    static constexpr bool kDynamicTiles = kMasked && kSeparateO;
+    // ((192,128), d256: the next Q cannot land before the epilogue is done): one CTA per tile,
+    // which ran 4-10 % faster there at s >= 4k, except in their short-sequence variants
+    // (tile.h, dynamic_tiles), dynamic again: +6-18 % at s = 512-1024.
+    static constexpr bool kDynamicTiles = kMasked && (kSeparateO || kTile.dynamic_tiles || AITER_FWD_V3_TUNE_DYN != 0);
     static constexpr bool kPersistent   = !kMasked || kDynamicTiles;
     static constexpr int kSmemBytes = int(sizeof(SharedStorage));
 };

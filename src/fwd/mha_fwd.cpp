@@ -22,6 +22,9 @@ namespace {
 
 bool aligned16(const mha_fwd_args& a);
 
+// Rows of the longest q sequence: max_seqlen_q in group mode where given, else seqlen_q.
+int longest_q(const mha_fwd_args& a) { return a.is_group_mode && a.max_seqlen_q > 0 ? a.max_seqlen_q : a.seqlen_q; }
+
 FwdV2Key key_of(const mha_fwd_args& a) {
     return FwdV2Key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, host::hdim_bucket(a.hdim_q, a.hdim_v),
                     a.mask_type == 0 ? MaskKind::none : MaskKind::window, aligned16(a)};
@@ -126,10 +129,9 @@ mha_check_result select_v3(const mha_fwd_args& a, const FwdV3Instance** inst, bo
         if (st >= kMaxStride || st < 0) return fail("a Q/K/V stride of " + std::to_string(st) + " elements is beyond TMA's 2^40-byte limit");
     // The bucket's short-sequence variant where it is faster for this length (tile.h), else
     // its default; either one when only that one was compiled.
-    const int max_sq   = a.is_group_mode && a.max_seqlen_q > 0 ? a.max_seqlen_q : a.seqlen_q;
-    const bool masked  = a.mask_type != 0;
+    const bool masked = a.mask_type != 0;
     const FwdV3Key key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, bq, bv,
-                       masked ? MaskKind::window : MaskKind::none, fwd_v3_prefer_short(bq, bv, masked, max_sq)};
+                       masked ? MaskKind::window : MaskKind::none, fwd_v3_prefer_short(bq, bv, masked, longest_q(a))};
     FwdV3Key other = key;
     other.short_seq = !key.short_seq;
     const FwdV3Instance* found = nullptr;
@@ -210,7 +212,7 @@ FwdParams make_params(const mha_fwd_args& a) {
     p.hdim_v = a.hdim_v;
     p.seqlen_q = a.seqlen_q;
     p.seqlen_k = a.seqlen_k;
-    p.max_seqlen_q = a.is_group_mode && a.max_seqlen_q > 0 ? a.max_seqlen_q : a.seqlen_q;
+    p.max_seqlen_q = longest_q(a);
     p.tile_section = fwd_tile_section(a);
     p.is_group_mode = a.is_group_mode;
     p.seqstart_q = static_cast<const int*>(a.seqstart_q_ptr);

@@ -150,6 +150,22 @@ def test_fwd_v3_instances():
     assert res.stdout.split() == ["fmha_fwd_v3_fp16_d64_mask"]
 
 
+def test_fwd_v3_short_variants_match_tile_h(tmp_path):
+    """codegen's FWD_V3_SHORT and tile.h's fwd_v3_has_short name the same (bucket, mask) pairs:
+    the host only picks variants that are generated, and every generated one can be picked."""
+    src = tmp_path / "has_short.cpp"
+    src.write_text('#include <cstdio>\n#include "kernels/fwd_v3/tile.h"\nint main() {\n' + "".join(
+        f'    std::printf("{hq} {hv} {mk} %d\\n", int(aiter::fwd::fwd_v3_has_short({hq}, {hv}, {int(mk == "mask")})));\n'
+        for hq, hv in table.FWD_V3_HDIMS for mk in table.FWD_V3_MASKS) + "}\n")
+    exe = tmp_path / "has_short"
+    res = run(["g++", "-std=c++20", "-I", REPO / "src", src, "-o", exe])
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = run([exe])
+    assert res.returncode == 0, res.stderr
+    got = {((int(hq), int(hv)), mk) for hq, hv, mk, has in (l.split() for l in res.stdout.splitlines()) if has == "1"}
+    assert got == set(table.FWD_V3_SHORT)
+
+
 def test_fwd_v3_table_rendered(tmp_path):
     res = generate_cli("--api", "fwd_v3", "--filter", "*bf16_d128*", "--output-dir", tmp_path)
     assert res.returncode == 0, res.stderr

@@ -28,11 +28,13 @@ def test_every_bad_argument_names_its_field(validation_exe):
     assert lines and lines[-1] == "0 failed", res.stdout + res.stderr
     assert res.returncode == 0
     oks = [l for l in lines if l.startswith("ok ")]
-    # 23 invalid cases x (mha_fwd, mha_fwd_check) + the unsupported alibi case + 6 v3 selections
-    assert len(oks) == 23 * 2 + 1 + 6, res.stdout
+    # 23 invalid cases x (mha_fwd, mha_fwd_check) + the unsupported alibi case + 7 v3 selections
+    assert len(oks) == 23 * 2 + 1 + 7, res.stdout
     # s = 64 prefers d64's short-sequence tile; the ci build has only the default one, which runs
     assert any(l.startswith("ok v3 compiled bucket: answer 1 fmha_fwd_v3_fp16_d64_mask") for l in lines), res.stdout
     assert any(l.startswith("ok v3 long sequence, default tile: answer 1 fmha_fwd_v3_fp16_d64_mask")
+               for l in lines), res.stdout
+    assert any(l.startswith("ok v3 2^31 tiles or more (masked): answer -1") and "at most 2^31 - 1" in l
                for l in lines), res.stdout
     assert not [l for l in lines if l.startswith("FAIL")]
     # spot-check wording: field, expectation and value
@@ -61,5 +63,6 @@ def test_bwd_dq_accumulator_layout(tmp_path):
 
 def test_tile_order_visits_every_tile_once(tmp_path):
     """The forward tile order (masked: heaviest first inside L2 sections) is a permutation of
-    the tiles for many grids and section sizes (tests/cpp/tile_order.cu)."""
-    run_host_check(tmp_path, "nvcc", "tests/cpp/tile_order.cu", 7 * 7 * 2)
+    the tiles for many grids and section sizes, the v3 kernels' TileDecoder gives the same
+    tiles, and FastDiv divides exactly (tests/cpp/tile_order.cu)."""
+    run_host_check(tmp_path, "nvcc", "tests/cpp/tile_order.cu", 7 * 7 * 2 + 1)

@@ -142,6 +142,11 @@ mha_check_result select_v3(const mha_fwd_args& a, const FwdV3Instance** inst, bo
         return fail("no compiled v3 forward instance for " + v3_key_str(key) +
                     (kNumFwdV3Instances == 0 ? " (this library was built without the fwd_v3 api or without sm_90a)"
                                              : " (rebuild with compile.py --api fwd_v3)"));
+    // The masked kernels number their (row block, head, batch) tiles in 31 bits (TileDecoder).
+    const int block_m   = fwd_v3_tile(bq, bv, found->key.short_seq).block_m;
+    const int64_t tiles = (int64_t(longest_q(a)) + block_m - 1) / block_m * a.nhead_q * a.batch;
+    if (masked && tiles >= (int64_t(1) << 31))
+        return fail(std::to_string(tiles) + " tiles (row blocks of the longest query sequence x nhead_q x batch); at most 2^31 - 1");
     if (query_device) {
         const int cc = host::device_cc();
         if (cc >= 0 && cc != 90)

@@ -132,6 +132,15 @@ int main() {
                  a.batch_stride_k = a.batch_stride_v = 2 * 768 * 128;
              },
              have_v3 ? nullptr : "without the fwd_v3 api"},
+            {"2^31 tiles or more (masked)",
+             [](auto& a) {
+                 a.seqlen_q = a.seqlen_k = a.max_seqlen_q = 1 << 20;  // 5462 row blocks of 192
+                 a.batch = 50000;                                     // x 8 heads x 50000 > 2^31
+                 a.nhead_stride_q = a.nhead_stride_o = a.nhead_stride_k = a.nhead_stride_v = int64_t(1 << 20) * 128;
+                 a.batch_stride_q = a.batch_stride_o = 8 * int64_t(1 << 20) * 128;
+                 a.batch_stride_k = a.batch_stride_v = 2 * int64_t(1 << 20) * 128;
+             },
+             have_v3 ? "at most 2^31 - 1" : "without the fwd_v3 api"},
             {"hdim not a multiple of 8", [](auto& a) { a.hdim_q = 60; }, "multiples of 8"},
             {"bucket not compiled", [](auto& a) { a.data_type = "bf16"; }, "no compiled v3 forward instance"},
             {"stride not TMA-aligned", [](auto& a) { a.stride_k = 100; }, "TMA"},

@@ -25,8 +25,9 @@ __device__ __forceinline__ bool block_needs_mask(const MaskSpec& mask, int m_fir
 // s: (rows, cols) scores; coords: matching identity coordinates (row in tile, col in tile).
 // Row i's visible keys form the interval [i + off − left, i + off + right] ∩ [0, sk)
 // (MaskSpec::visible), so relative to the block's first key n0 both ends are a per-block base
-// plus the row's index in the tile: an element costs two compares.
-template <bool kMasked, class TS, class TC>
+// plus the row's index in the tile: an element costs two compares, one with kNoLeft (the
+// caller's promise that the mask has no left bound: none, causal, or a window (-1, r)).
+template <bool kMasked, bool kNoLeft = false, class TS, class TC>
 __device__ __forceinline__ void apply_mask(TS& s, TC const& coords, const MaskSpec& mask, int m0,
                                            int n0, int sq, int sk) {
     using namespace cute;
@@ -35,7 +36,7 @@ __device__ __forceinline__ void apply_mask(TS& s, TC const& coords, const MaskSp
     int lo_base = -int(kFar), hi_base = int(kFar);
     if constexpr (kMasked) {
         const int64_t diag = int64_t(m0) + mask.offset(sq, sk) - n0;  // diagonal column of tile row 0
-        if (mask.left >= 0) lo_base = clamp(diag - mask.left);
+        if (!kNoLeft && mask.left >= 0) lo_base = clamp(diag - mask.left);
         if (mask.right >= 0) hi_base = clamp(diag + mask.right + 1);
     }
     const int hi_keys = sk - n0;
@@ -47,7 +48,7 @@ __device__ __forceinline__ void apply_mask(TS& s, TC const& coords, const MaskSp
         CUTE_UNROLL
         for (int c = 0; c < size<1>(s); ++c) {
             const int col = get<1>(coords(r, c));
-            if (col < lo || col >= hi) s(r, c) = -INFINITY;
+            if ((!kNoLeft && col < lo) || col >= hi) s(r, c) = -INFINITY;
         }
     }
 }

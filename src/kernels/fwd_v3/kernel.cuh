@@ -140,15 +140,26 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     const int m_blocks      = (p.max_seqlen_q + kBlockM - 1) / kBlockM;
     const int64_t num_tiles = int64_t(m_blocks) * p.nhead_q * p.batch;
     struct Tile {
-        int m_block, h, b, m0, m_last, n_begin, n_end;
+        int m_block, h, hk, b, m0, m_last, n_begin, n_end;
         BlockInfo bi;
         __device__ bool empty() const { return m0 >= bi.sq; }   // no query row: nothing to do
         __device__ bool any_keys() const { return n_begin < n_end; }
     };
     auto tile_at = [&](int64_t t) {
         Tile tl;
-        tile_from_index<T::kMasked>(t, m_blocks, p.nhead_q, p.batch, p.tile_section, &tl.m_block, &tl.h, &tl.b);
-        tl.bi     = block_info(p, tl.b, tl.h);
+        // Masked: the host's precomputed divisions (TileDecoder; select_v3 keeps grids below
+        // 2^31 tiles): +6-8 % on short causal shapes (d64, d128 s = 1k) over the 64-bit
+        // divisions, whose calls also spill in the producer. Unmasked kernels keep the 64-bit
+        // path: with TileDecoder they ran 4-8 % slower at s <= 1k with the same instruction
+        // count (ncu: more cycles per instruction; cause not found; docs/PERF.md v3 log step 27).
+        if constexpr (T::kMasked) {
+            kp.dec.template decode<true>(uint32_t(t), &tl.m_block, &tl.h, &tl.b);
+            tl.hk = kp.dec.kv_head(tl.h);
+        } else {
+            tile_from_index<false>(t, m_blocks, p.nhead_q, p.batch, p.tile_section, &tl.m_block, &tl.h, &tl.b);
+            tl.hk = tl.h / p.h_ratio;
+        }
+        tl.bi     = block_info(p, tl.b, tl.h, tl.hk);
         tl.m0     = tl.m_block * kBlockM;
         tl.m_last = min(tl.m0 + kBlockM, tl.bi.sq) - 1;
         tl.n_begin = tl.n_end = 0;
@@ -218,10 +229,9 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                 }
                 const Tile tl = tile_at(t);
                 if (tl.empty()) continue;
-                const int hk = tl.h / p.h_ratio;
                 Tensor mQ = head_view(kp.tma_q.get_tma_tensor(kp.shape_q), group, tl.bi.q_row0, tl.h, tl.b);
-                Tensor mK = head_view(kp.tma_k.get_tma_tensor(kp.shape_k), group, tl.bi.k_row0, hk, tl.b);
-                Tensor mV = head_view(kp.tma_v.get_tma_tensor(kp.shape_v), group, tl.bi.k_row0, hk, tl.b);
+                Tensor mK = head_view(kp.tma_k.get_tma_tensor(kp.shape_k), group, tl.bi.k_row0, tl.hk, tl.b);
+                Tensor mV = head_view(kp.tma_v.get_tma_tensor(kp.shape_v), group, tl.bi.k_row0, tl.hk, tl.b);
                 Tensor gQ = local_tile(mQ, Shape<Int<kBlockM>, Int<kDQK>>{}, make_coord(tl.m_block, 0));  // (M, D)
                 Tensor gK = local_tile(mK, Shape<Int<kBlockN>, Int<kDQK>>{}, make_coord(_, 0));  // (N, D, nblk)
                 Tensor gV = local_tile(mV, Shape<Int<kBlockN>, Int<kDV>>{}, make_coord(_, 0));   // (N, D, nblk)
@@ -358,8 +368,15 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
             auto softmax_block = [&](int n) {
                 if (use_softcap) apply_softcap(s, scale_over_cap, p.softcap);
                 const int n0 = n * kBlockN;
-                if (block_needs_mask<T::kMasked>(p.mask, tl.m0, tl.m_last, n0, kBlockN, bi.sq, bi.sk))
-                    apply_mask<T::kMasked>(s, tScS_rc, p.mask, tl.m0, n0, bi.sq, bi.sk);
+                if (block_needs_mask<T::kMasked>(p.mask, tl.m0, tl.m_last, n0, kBlockN, bi.sq, bi.sk)) {
+                    // Masked: one compare per element where the mask has no left bound
+                    // (causal), except in the ping-pong kernels (d256), where this branch made
+                    // ptxas serialize the wgmmas (v3 log step 26).
+                    if (T::kMasked && !T::kPingPong && p.mask.left < 0)
+                        apply_mask<T::kMasked, true>(s, tScS_rc, p.mask, tl.m0, n0, bi.sq, bi.sk);
+                    else
+                        apply_mask<T::kMasked>(s, tScS_rc, p.mask, tl.m0, n0, bi.sq, bi.sk);
+                }
                 softmax.update_scores(s, p.scale_log2, corr);
             };
 

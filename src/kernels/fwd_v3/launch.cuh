@@ -60,7 +60,11 @@ cudaError_t launch_fwd_v3(const FwdParams& p, cudaStream_t stream) {
                             make_tma_copy(SM90_TMA_LOAD{}, gq, typename T::SmemLayoutQ{}),
                             make_tma_copy(SM90_TMA_LOAD{}, gk, take<0, 2>(typename T::SmemLayoutK{})),
                             make_tma_copy(SM90_TMA_LOAD{}, gv, take<0, 2>(typename T::SmemLayoutV{})),
-                            gq.shape(), gk.shape(), gv.shape(), nullptr};
+                            gq.shape(), gk.shape(), gv.shape(), nullptr,
+                            TileDecoder(int64_t(m_blocks) * p.nhead_q * p.batch, m_blocks, p.nhead_q, p.batch,
+                                        p.tile_section, p.h_ratio)};
+
+    if (T::kMasked && !kp.dec.ok) return cudaErrorInvalidValue;  // 2^31 tiles or more: select_v3 rejects those
 
     auto kernel = &fwd_v3_kernel<K.dtype, K.hdim_q, K.hdim_v, K.mask, K.short_seq>;
     constexpr int smem = T::kSmemBytes;

@@ -15,6 +15,7 @@
 
 #include "fwd/fwd_key.h"
 #include "fwd/fwd_params.h"
+#include "kernels/fwd_v2/block_info.cuh"
 #include "kernels/fwd_v3/tile.h"
 
 #ifndef AITER_FWD_V3_PINGPONG
@@ -172,6 +173,7 @@ struct FwdV3KernelParams {
     typename T::TmaV tma_v;
     typename T::GmemShape shape_q, shape_k, shape_v;  // (rows, hdim, heads, batches) of each descriptor
     unsigned long long* tile_counter;  // kDynamicTiles: tiles handed out beyond the first gridDim.x (zero at launch)
+    TileDecoder dec;                   // masked: tile index -> (row block, head, batch) without divisions
 };
 
 }  // namespace aiter::fwd

@@ -5,7 +5,9 @@
 #   x mask {0, 2, t:128,30, b:4,35} x sq {127,192,301,512,1024} x sk {0,129,512,700,1023,1058}
 #   (+ mask 1 where sq == sk)  =  1936 runs,
 #   + 16 long masked runs of (192,128) and d256 (max seqlen_q > 2048: their default kernels;
-#   the sweep above runs their short-sequence variants, see src/kernels/fwd_v3/tile.h)  =  1952.
+#   the sweep above runs their short-sequence variants, see src/kernels/fwd_v3/tile.h)  =  1952,
+#   + 24 logits soft-cap runs (cap 2; prec x hdim x mask {0, 2, b:4,35}, short lengths, where the
+#   host must take the default kernel: the short-sequence variants have no soft-cap)  =  1976.
 # The full product with (b,h,h_k) {(2,4,2),(1,3,1),(1,1,1)} x iperm x operm x lse on top would be
 # ~46k runs; instead those four vary with the (sq, sk) case so that, for every prec x hdim x
 # mode x mask, each of their 24 combinations appears at least once.
@@ -51,6 +53,14 @@ cases() {
     for mask in 2 b:4,35; do
         echo "$BENCH -prec=$prec -mode=0 -b=1 -h=2 -h_k=1 -d=$dq -d_v=$dv -s=2500 -s_k=2600 -mask=$mask -iperm=1 -operm=0 -lse=1 -fwd_v3=1 -kname=1 $COMMON_ARGS"
         echo "$BENCH -prec=$prec -mode=1 -b=2 -h=2 -h_k=1 -d=$dq -d_v=$dv -s=2113,100 -s_k=2200,701 -mask=$mask -iperm=0 -operm=1 -lse=0 -fwd_v3=1 -kname=1 $COMMON_ARGS"
+    done; done; done
+    i=0
+    for prec in fp16 bf16; do
+    for hd in 64:64 128:128 192:128 256:256; do
+    dq=${hd%:*}; dv=${hd#*:}
+    for mask in 0 2 b:4,35; do
+        echo "$BENCH -prec=$prec -mode=$((i % 2)) -b=2 -h=4 -h_k=2 -d=$dq -d_v=$dv -s=301 -s_k=700 -mask=$mask -logits_soft_cap=2 -iperm=$(((i / 2) % 2)) -operm=$((i % 2)) -lse=1 -fwd_v3=1 -kname=1 $COMMON_ARGS"
+        i=$((i + 1))
     done; done; done
 }
 

@@ -52,7 +52,7 @@ struct FwdV3Key {
     MaskKind mask;
     // The bucket's variant for short query sequences (tile.h, fwd_v3_has_short: d64's 128-row
     // tiles; dynamic tiles for (192,128) and d256 masked), chosen by the host from
-    // max_seqlen_q (fwd_v3_prefer_short).
+    // max_seqlen_q (fwd_v3_prefer_short) when the logits soft-cap is off (the variants lack it).
     bool short_seq = false;
 
     constexpr bool operator==(const FwdV3Key&) const = default;

@@ -128,15 +128,18 @@ mha_check_result select_v3(const mha_fwd_args& a, const FwdV3Instance** inst, bo
                        a.batch_stride_q, a.batch_stride_k, a.batch_stride_v})
         if (st >= kMaxStride || st < 0) return fail("a Q/K/V stride of " + std::to_string(st) + " elements is beyond TMA's 2^40-byte limit");
     // The bucket's short-sequence variant where it is faster for this length (tile.h), else
-    // its default; either one when only that one was compiled.
-    const bool masked = a.mask_type != 0;
+    // its default; either one when only that one was compiled. With the logits soft-cap on,
+    // only the default: the short-sequence variants have no soft-cap code (traits.cuh).
+    const bool masked  = a.mask_type != 0;
+    const bool softcap = a.logits_soft_cap > 0.f;
     const FwdV3Key key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, bq, bv,
-                       masked ? MaskKind::window : MaskKind::none, fwd_v3_prefer_short(bq, bv, masked, longest_q(a))};
+                       masked ? MaskKind::window : MaskKind::none,
+                       !softcap && fwd_v3_prefer_short(bq, bv, masked, longest_q(a))};
     FwdV3Key other = key;
     other.short_seq = !key.short_seq;
     const FwdV3Instance* found = nullptr;
     for (int i = 0; i < kNumFwdV3Instances; ++i)
-        if (kFwdV3Instances[i].key == key || (found == nullptr && kFwdV3Instances[i].key == other))
+        if (kFwdV3Instances[i].key == key || (found == nullptr && !softcap && kFwdV3Instances[i].key == other))
             found = &kFwdV3Instances[i];
     if (found == nullptr)
         return fail("no compiled v3 forward instance for " + v3_key_str(key) +

@@ -336,7 +336,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     auto gmem_thr_O = gmem_copy_O.get_thread_slice(ctid);
     Tensor tOcO_g = gmem_thr_O.partition_D(make_identity_tensor(Shape<Int<kBlockM>, Int<kDV>>{}));
 
-    const bool use_softcap     = p.softcap > 0.f;
+    const bool use_softcap     = T::kSoftcap && p.softcap > 0.f;  // short-sequence variants: never (launch.cuh)
     const float scale_over_cap = use_softcap ? p.scale_s / p.softcap : 0.f;
 
     cutlass::PipelineState<T::kStages> st;  // consumer side of both pipelines: index 0, phase 0

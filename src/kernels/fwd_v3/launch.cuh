@@ -65,6 +65,7 @@ cudaError_t launch_fwd_v3(const FwdParams& p, cudaStream_t stream) {
                                         p.tile_section, p.h_ratio)};
 
     if (T::kMasked && !kp.dec.ok) return cudaErrorInvalidValue;  // 2^31 tiles or more: select_v3 rejects those
+    if (!T::kSoftcap && p.softcap > 0.f) return cudaErrorInvalidValue;  // select_v3 takes the default instance
 
     auto kernel = &fwd_v3_kernel<K.dtype, K.hdim_q, K.hdim_v, K.mask, K.short_seq>;
     constexpr int smem = T::kSmemBytes;

@@ -51,7 +51,8 @@ struct FwdV3Tile {
 
 // (hdim_q, hdim_v) is one of the v3 buckets: (64,64), (128,128), (192,128), (256,256).
 // short_seq: the bucket's variant for short query sequences, where it has one
-// (fwd_v3_has_short): d64 128 x 128 tiles; (192,128) and d256 masked, dynamic tiles.
+// (fwd_v3_has_short): d64 128 x 128 tiles; (192,128) and d256 masked, dynamic tiles. The
+// variants have no logits soft-cap (traits.cuh, kSoftcap).
 constexpr FwdV3Tile fwd_v3_tile(int hdim_q, int hdim_v, bool short_seq = false) {
 #if AITER_FWD_V3_TUNE_HDIM
     if (hdim_q == AITER_FWD_V3_TUNE_HDIM && !short_seq)

@@ -40,6 +40,11 @@ struct FwdV3Traits {
     static constexpr int kHeadDimQK = K.hdim_q;
     static constexpr int kHeadDimV  = K.hdim_v;
     static constexpr bool kMasked   = K.mask == MaskKind::window;
+    // The logits soft-cap (cap · tanh(s / cap), ≈ 1000 SASS instructions inlined in the main
+    // loop, skipped by a branch when off) is compiled into the default instances only: the
+    // host never picks a short-sequence variant when it is on. Without it in its loop, d64's
+    // short unmasked kernel ran 7-8 % faster at s = 512-1024 (docs/PERF.md, v3 log step 28).
+    static constexpr bool kSoftcap  = !K.short_seq;
 
     static constexpr int kNumMmaWarpgroups = kBlockM / 64;
     static constexpr int kNumMmaThreads    = kNumMmaWarpgroups * 128;

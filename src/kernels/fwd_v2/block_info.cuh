@@ -109,12 +109,14 @@ struct FastDiv {
     __host__ __device__ __forceinline__ uint32_t mod(uint32_t n, uint32_t q) const { return n - q * d; }
 };
 
-// tile_from_index with the divisions precomputed by the host, for grids of fewer than 2^31
-// tiles (`ok`; otherwise the caller uses tile_from_index). Same order, same results (tests).
+// The masked order of tile_from_index with the divisions precomputed by the host, for grids of
+// fewer than 2^31 tiles (`ok`: the v3 host code declines larger masked grids). Same tiles as
+// tile_from_index<true> (tests/cpp/tile_order.cu). The unmasked v3 kernels keep
+// tile_from_index<false> (docs/PERF.md, v3 log step 27).
 struct TileDecoder {
     bool ok = false;
     uint32_t m_blocks = 1, hb = 1, g = 1;
-    FastDiv div_m, div_heads, div_span, div_g, div_last;  // m_blocks, heads, g · m_blocks, g, last section's size
+    FastDiv div_heads, div_span, div_g, div_last;  // heads, g · m_blocks, g, the last section's size
     FastDiv div_ratio;                                     // q heads per K/V head
 
     TileDecoder() = default;
@@ -127,7 +129,6 @@ struct TileDecoder {
         m_blocks  = uint32_t(m_blocks_);
         hb        = uint32_t(hb64);
         g         = uint32_t(g64);
-        div_m     = FastDiv(m_blocks);
         div_heads = FastDiv(uint32_t(heads));
         div_span  = FastDiv(g * m_blocks);
         div_g     = FastDiv(g);
@@ -138,21 +139,14 @@ struct TileDecoder {
 
     __host__ __device__ __forceinline__ int kv_head(int h) const { return int(div_ratio.div(uint32_t(h))); }
 
-    template <bool kMasked>
     __host__ __device__ __forceinline__ void decode(uint32_t t, int* m_block, int* h, int* b) const {
-        uint32_t pair;
-        if constexpr (kMasked) {
-            const uint32_t first = div_span.div(t) * g;  // first pair of t's section
-            const FastDiv& sz    = first + g > hb ? div_last : div_g;
-            const uint32_t r     = t - first * m_blocks;
-            const uint32_t q     = sz.div(r);
-            pair     = first + sz.mod(r, q);
-            *m_block = int(m_blocks - 1 - q);
-        } else {
-            pair     = div_m.div(t);
-            *m_block = int(div_m.mod(t, pair));
-        }
-        const uint32_t bb = div_heads.div(pair);
+        const uint32_t first = div_span.div(t) * g;  // first pair of t's section
+        const FastDiv& sz    = first + g > hb ? div_last : div_g;
+        const uint32_t r     = t - first * m_blocks;
+        const uint32_t q     = sz.div(r);
+        const uint32_t pair  = first + sz.mod(r, q);
+        *m_block             = int(m_blocks - 1 - q);
+        const uint32_t bb    = div_heads.div(pair);
         *h = int(div_heads.mod(pair, bb));
         *b = int(bb);
     }

@@ -153,7 +153,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
         // path: with TileDecoder they ran 4-8 % slower at s <= 1k with the same instruction
         // count (ncu: more cycles per instruction; cause not found; docs/PERF.md v3 log step 27).
         if constexpr (T::kMasked) {
-            kp.dec.template decode<true>(uint32_t(t), &tl.m_block, &tl.h, &tl.b);
+            kp.dec.decode(uint32_t(t), &tl.m_block, &tl.h, &tl.b);
             tl.hk = kp.dec.kv_head(tl.h);
         } else {
             tile_from_index<false>(t, m_blocks, p.nhead_q, p.batch, p.tile_section, &tl.m_block, &tl.h, &tl.b);

@@ -60,9 +60,9 @@ cudaError_t launch_fwd_v3(const FwdParams& p, cudaStream_t stream) {
                             make_tma_copy(SM90_TMA_LOAD{}, gq, typename T::SmemLayoutQ{}),
                             make_tma_copy(SM90_TMA_LOAD{}, gk, take<0, 2>(typename T::SmemLayoutK{})),
                             make_tma_copy(SM90_TMA_LOAD{}, gv, take<0, 2>(typename T::SmemLayoutV{})),
-                            gq.shape(), gk.shape(), gv.shape(), nullptr,
-                            TileDecoder(int64_t(m_blocks) * p.nhead_q * p.batch, m_blocks, p.nhead_q, p.batch,
-                                        p.tile_section, p.h_ratio)};
+                            gq.shape(), gk.shape(), gv.shape(), nullptr, TileDecoder{}};
+    const int64_t tiles = int64_t(m_blocks) * p.nhead_q * p.batch;
+    if constexpr (T::kMasked) kp.dec = TileDecoder(tiles, m_blocks, p.nhead_q, p.batch, p.tile_section, p.h_ratio);
 
     if (T::kMasked && !kp.dec.ok) return cudaErrorInvalidValue;  // 2^31 tiles or more: select_v3 rejects those
     if (!T::kSoftcap && p.softcap > 0.f) return cudaErrorInvalidValue;  // select_v3 takes the default instance
@@ -76,7 +76,6 @@ cudaError_t launch_fwd_v3(const FwdParams& p, cudaStream_t stream) {
     // Dynamic tiles come from a counter that must read 0 at launch: an 8-byte stream-ordered
     // allocation per call, zeroed and freed on the same stream, so that calls on different
     // streams never share it.
-    const int64_t tiles = int64_t(m_blocks) * p.nhead_q * p.batch;
     int64_t want = tiles < 0x7fffffff ? tiles : 0x7fffffff;
     if constexpr (T::kPersistent) {
         int dev = 0, sms = 0;

@@ -407,6 +407,24 @@ def measure_copy_bandwidth(nbytes: int = 1 << 30, warmup: int = 3, repeat: int =
     return {"bytes_per_copy": nbytes, "ms": ms, "GB/s": gbs}
 
 
+def measure_gemm_ceiling(dtypes: Sequence[str], n: int = 8192, warmup: int = 3,
+                         repeat: int = 20) -> Dict[str, dict]:
+    """Dense n x n x n ``torch.matmul`` (cuBLAS) per dtype: the tensor-core rate a large GEMM
+    reaches on this GPU at the clock it runs at, the ceiling an attention kernel is read
+    against (2*n^3 FLOPs per call)."""
+    torch = _torch()
+    out = {}
+    for dt in dtypes:
+        tdt = {"bf16": torch.bfloat16, "fp16": torch.float16}[dt]
+        a = torch.randn(n, n, device="cuda", dtype=tdt)
+        b = torch.randn(n, n, device="cuda", dtype=tdt)
+        ms = cuda_time_ms(lambda: torch.matmul(a, b), warmup, repeat)
+        out[dt] = {"n": n, "ms": ms, "TFLOP/s": 2.0 * n ** 3 / (ms * 1e-3) / 1e12}
+        del a, b
+    torch.cuda.empty_cache()
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # Reporting
 # ----------------------------------------------------------------------------------------------
@@ -567,6 +585,10 @@ def env_header(argv: Sequence[str], info: dict) -> str:
         cb = info["copy_bw"]
         lines.append(f"- device copy bandwidth (read+write): {cb['GB/s']:.0f} GB/s "
                      f"({cb['bytes_per_copy'] >> 20} MiB copy, {cb['ms']:.3f} ms)")
+    if info.get("gemm"):
+        parts = [f"{dt} {g['TFLOP/s']:.0f} TFLOP/s" for dt, g in info["gemm"].items()]
+        n = next(iter(info["gemm"].values()))["n"]
+        lines.append(f"- dense GEMM ceiling (torch.matmul {n}x{n}x{n}, cuBLAS): " + ", ".join(parts))
     return "\n".join(lines)
 
 
@@ -659,6 +681,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also measure device-to-device copy bandwidth (read+write bytes)")
     p.add_argument("--copy-bw-only", action="store_true",
                    help="measure and print the copy bandwidth, then stop")
+    p.add_argument("--gemm-ceiling", action="store_true",
+                   help="also time a dense 8192^3 torch.matmul (cuBLAS) per dtype, the "
+                        "tensor-core ceiling of this GPU, and print it in the header")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     return p
 
@@ -696,6 +721,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"device copy bandwidth (read+write): {info['copy_bw']['GB/s']:.1f} GB/s", flush=True)
         if args.copy_bw_only:
             return 0
+    if args.gemm_ceiling:
+        info["gemm"] = measure_gemm_ceiling(dtypes)
+        for dt, g in info["gemm"].items():
+            print(f"dense GEMM {g['n']}^3 {dt}: {g['TFLOP/s']:.1f} TFLOP/s", flush=True)
 
     try:
         shapes = make_shapes(dtypes, hdims, seqlens, causals, args.tokens, args.hidden, args.gqa)

@@ -246,3 +246,16 @@ def test_git_revision_can_come_from_the_caller(monkeypatch):
     assert pc.collect_env(args)["git"] == "abc1234"
     monkeypatch.delenv("AITER_GIT_REV")
     assert pc.collect_env(args)["git"] not in ("", "abc1234")
+
+
+def test_header_reports_the_gemm_ceiling():
+    """--gemm-ceiling puts the measured dense-GEMM rate per dtype in the header (the ceiling
+    the attention numbers are read against); without it the header has no such line."""
+    info = {"date": "2026-11-23", "mode": "fwd", "warmup": 3, "repeat": 10,
+            "gemm": {"bf16": {"n": 8192, "ms": 1.5, "TFLOP/s": 733.04},
+                     "fp16": {"n": 8192, "ms": 1.4, "TFLOP/s": 785.4}}}
+    head = pc.env_header(["benchmark/peer_compare.py", "--gemm-ceiling"], info)
+    assert "- dense GEMM ceiling (torch.matmul 8192x8192x8192, cuBLAS): bf16 733 TFLOP/s, fp16 785 TFLOP/s" in head
+    del info["gemm"]
+    assert "GEMM" not in pc.env_header(["x"], info)
+    assert pc.build_parser().parse_args(["--gemm-ceiling"]).gemm_ceiling

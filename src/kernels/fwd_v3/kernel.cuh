@@ -17,7 +17,8 @@
 //     S_j, its softmax and P_j·V_j run one after the other, and the warpgroups take turns
 //     issuing S (kPingPong), so that one's softmax runs under another's GEMMs.
 //   epilogue: O /= l, LSE, O through shared memory (its own buffer when it fits, else Q's) to
-//     global with 16-byte stores.
+//     global with 16-byte stores, or (kDirectO: masked d64 and (192,128) short) from the
+//     registers straight to global.
 // Key blocks are visited from the last to the first, as in v2, so the blocks that need masking
 // come first.
 #pragma once
@@ -389,7 +390,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                 turn_pass();
                 warpgroup_wait<0>();
                 pipe_k.consumer_release(st);
-                if (T::kSeparateO && n == tl.n_begin) release_q();  // that was the last S
+                if (T::kEarlyQ && n == tl.n_begin) release_q();  // that was the last S
                 softmax_block(n);
                 if constexpr (!decltype(first)::value) softmax.rescale(acc_o_rc, corr);
                 convert_fragment(rP, acc_s);
@@ -430,7 +431,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                     turn_pass();
                     warpgroup_wait<1>();  // S_n is ready (GEMM batches retire in order)
                     pipe_k.consumer_release(st_next);
-                    if (T::kSeparateO && n == tl.n_begin) release_q();  // the last S: Q is free
+                    if (T::kEarlyQ && n == tl.n_begin) release_q();  // the last S: Q is free
                     softmax_block(n);
                     warpgroup_wait<0>();  // P_{n+1}·V_{n+1} is done
                     pipe_v.consumer_release(st);
@@ -442,7 +443,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
             }
         }
 
-        // ---- epilogue: O /= l, LSE, O through shared memory to global ----------------------
+        // ---- epilogue: O /= l, LSE, O to global (through shared memory or from registers) -
         float lse[kRows];
         softmax.finalize(acc_o_rc, p.scale_log2, lse);
         if (p.lse != nullptr) {
@@ -453,26 +454,51 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                 if (get<1>(tOcO_rc(r, 0)) == 0 && row < bi.sq) lse_ptr[row] = lse[r];
             }
         }
-        Tensor mO = make_tensor(make_gmem_ptr(static_cast<Element*>(p.o) + bi.o_offset),
-                                make_shape(bi.sq, Int<kDV>{}), make_stride(p.o_row_stride, _1{}));
-        Tensor gO   = local_tile(mO, Shape<Int<kBlockM>, Int<kDV>>{}, make_coord(tl.m_block, 0));
-        Tensor tOgO = gmem_thr_O.partition_D(gO);
-        Tensor tOrO = make_tensor<Element>(shape(tOgO));
-        if (tl.any_keys()) {
+        if constexpr (T::kDirectO) {
+            // Straight from registers (traits.cuh, kDirectO): each thread stores its column
+            // pairs (4 bytes) of its rows, the four threads of a quad 16 contiguous bytes of a
+            // row. Rows past the sequence and columns past hdim_v (a multiple of 8) are not
+            // written. No visible key: O = 0.
             Tensor rO = make_tensor_like<Element>(acc_o);
-            convert_fragment(rO, acc_o);
-            // Own buffer: free since the last tile's final barrier. Q's buffer: wait until
-            // every warpgroup is done reading Q.
-            if constexpr (!T::kSeparateO) cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, T::kBarEpilogue);
-            copy(smem_copy_O, smem_thr_O.retile_S(rO), smem_thr_O.partition_D(sO));
-            cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, T::kBarEpilogue);
-            copy(gmem_copy_O, gmem_thr_O.partition_S(sO), tOrO);
-            cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, T::kBarEpilogue);  // O's staging buffer is free
-            if constexpr (!T::kSeparateO) release_q();                 // the next Q may land
+            if (tl.any_keys()) convert_fragment(rO, acc_o);
+            else clear(rO);
+            Tensor rO_rc  = make_tensor(rO.data(), acc_o_rc.layout());
+            Element* o_ptr = static_cast<Element*>(p.o) + bi.o_offset;
+            CUTE_UNROLL
+            for (int r = 0; r < kRows; ++r) {
+                const int row = tl.m0 + get<0>(tOcO_rc(r, 0));
+                if (row >= bi.sq) continue;
+                Element* o_row = o_ptr + int64_t(row) * p.o_row_stride;
+                CUTE_UNROLL
+                for (int c = 0; c < size<1>(rO_rc); c += 2) {
+                    const int col = get<1>(tOcO_rc(r, c));
+                    if (col < p.hdim_v)
+                        *reinterpret_cast<uint32_t*>(o_row + col) =
+                            uint32_t(rO_rc(r, c).raw()) | (uint32_t(rO_rc(r, c + 1).raw()) << 16);
+                }
+            }
         } else {
-            clear(tOrO);  // no visible key: O = 0 (and LSE = -inf above); Q's buffer untouched
+            Tensor mO = make_tensor(make_gmem_ptr(static_cast<Element*>(p.o) + bi.o_offset),
+                                    make_shape(bi.sq, Int<kDV>{}), make_stride(p.o_row_stride, _1{}));
+            Tensor gO   = local_tile(mO, Shape<Int<kBlockM>, Int<kDV>>{}, make_coord(tl.m_block, 0));
+            Tensor tOgO = gmem_thr_O.partition_D(gO);
+            Tensor tOrO = make_tensor<Element>(shape(tOgO));
+            if (tl.any_keys()) {
+                Tensor rO = make_tensor_like<Element>(acc_o);
+                convert_fragment(rO, acc_o);
+                // Own buffer: free since the last tile's final barrier. Q's buffer: wait until
+                // every warpgroup is done reading Q.
+                if constexpr (!T::kSeparateO) cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, T::kBarEpilogue);
+                copy(smem_copy_O, smem_thr_O.retile_S(rO), smem_thr_O.partition_D(sO));
+                cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, T::kBarEpilogue);
+                copy(gmem_copy_O, gmem_thr_O.partition_S(sO), tOrO);
+                cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, T::kBarEpilogue);  // O's staging buffer is free
+                if constexpr (!T::kSeparateO) release_q();                 // the next Q may land
+            } else {
+                clear(tOrO);  // no visible key: O = 0 (and LSE = -inf above); Q's buffer untouched
+            }
+            store_tile<true>(gmem_copy_O, tOrO, tOgO, tOcO_g, bi.sq - tl.m0, p.hdim_v);
         }
-        store_tile<true>(gmem_copy_O, tOrO, tOgO, tOcO_g, bi.sq - tl.m0, p.hdim_v);
     }
 #endif
 }

@@ -148,23 +148,33 @@ struct FwdV3Traits {
         typename PipelineTile::SharedStorage pipe_tile;
         int64_t tile_index[kTileSlots];
     };
-    // With room for it, O has its own staging buffer: Q's buffer is then released as soon as a
-    // tile's last S = Q·Kᵀ is done, and the next tile's Q lands during the last P·V and the
-    // epilogue. Otherwise ((192,128), d256) O is staged in Q's buffer, released after the epilogue.
+    // O leaves the consumers one of two ways:
+    // - kDirectO: straight from registers to global memory, each thread storing its column
+    //   pairs (4 bytes) with no staging and no barrier between the warpgroups; Q's buffer is
+    //   released after a tile's last S = Q·Kᵀ. Measured per kernel (docs/PERF.md, v3 log step
+    //   31, H100 bf16): masked d64 +3-7 % at s = 512-2k, masked (192,128) short +1-3.5 %; but
+    //   d128 -4...-10 %, d256 -2...-7 %, unmasked d64 -1 %, (192,128) at 16k -4 %, so only
+    //   those two take it.
+    // - through shared memory, then 16-byte stores: in a buffer of its own where it fits (Q's
+    //   buffer is then released after the tile's last S as well, and the next tile's Q lands
+    //   during the last P·V and the epilogue), else in Q's buffer, released after the epilogue
+    //   ((192,128), d256).
+    static constexpr bool kDirectO = kMasked && (K.hdim_q <= 64 || (K.short_seq && K.hdim_q == 192));
     struct SharedStorageSeparateO : SharedStorageCommon {
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutO>, 1024> o;
     };
     static constexpr int kSmemLimit = 227 * 1024;  // sm_90 opt-in maximum per block
-    static constexpr bool kSeparateO = sizeof(SharedStorageSeparateO) <= kSmemLimit;
+    static constexpr bool kSeparateO = !kDirectO && sizeof(SharedStorageSeparateO) <= kSmemLimit;
     using SharedStorage = std::conditional_t<kSeparateO, SharedStorageSeparateO, SharedStorageCommon>;
+    static constexpr bool kEarlyQ = kSeparateO || kDirectO;  // Q released after the tile's last S
 
     // Grid and tile walk (measured on an H100, docs/PERF.md v3 log). Unmasked: persistent, one
-    // CTA per SM walking a static stride. Masked with a separate O buffer: persistent, tiles
-    // drawn from a global counter (tile costs differ under a causal mask). Masked without one
+    // CTA per SM walking a static stride. Masked where Q is released early: persistent, tiles
+    // drawn from a global counter (tile costs differ under a causal mask). Masked otherwise
     // ((192,128), d256: the next Q cannot land before the epilogue is done): one CTA per tile,
     // which ran 4-10 % faster there at s >= 4k, except in their short-sequence variants
     // (tile.h, dynamic_tiles), dynamic again: +6-18 % at s = 512-1024.
-    static constexpr bool kDynamicTiles = kMasked && (kSeparateO || kTile.dynamic_tiles || AITER_FWD_V3_TUNE_DYN != 0);
+    static constexpr bool kDynamicTiles = kMasked && (kEarlyQ || kTile.dynamic_tiles || AITER_FWD_V3_TUNE_DYN != 0);
     static constexpr bool kPersistent   = !kMasked || kDynamicTiles;
     static constexpr int kSmemBytes = int(sizeof(SharedStorage));
 };

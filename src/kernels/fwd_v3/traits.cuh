@@ -159,7 +159,14 @@ struct FwdV3Traits {
     //   buffer is then released after the tile's last S as well, and the next tile's Q lands
     //   during the last P·V and the epilogue), else in Q's buffer, released after the epilogue
     //   ((192,128), d256).
-    static constexpr bool kDirectO = kMasked && (K.hdim_q <= 64 || (K.short_seq && K.hdim_q == 192));
+    // Benchmark knob, never set in a normal build: -DAITER_FWD_V3_TUNE_DIRECT_O=0|1 forces
+    // kDirectO off / on in every kernel (unset: the rule below).
+#ifndef AITER_FWD_V3_TUNE_DIRECT_O
+#define AITER_FWD_V3_TUNE_DIRECT_O -1
+#endif
+    static constexpr bool kDirectO = AITER_FWD_V3_TUNE_DIRECT_O >= 0
+                                         ? AITER_FWD_V3_TUNE_DIRECT_O != 0
+                                         : kMasked && (K.hdim_q <= 64 || (K.short_seq && K.hdim_q == 192));
     struct SharedStorageSeparateO : SharedStorageCommon {
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutO>, 1024> o;
     };

@@ -17,8 +17,8 @@
 //     S_j, its softmax and P_j·V_j run one after the other, and the warpgroups take turns
 //     issuing S (kPingPong), so that one's softmax runs under another's GEMMs.
 //   epilogue: O /= l, LSE, O through shared memory (its own buffer when it fits, else Q's) to
-//     global with 16-byte stores, or (kDirectO: masked d64 and (192,128) short) from the
-//     registers straight to global.
+//     global with 16-byte stores, or (kDirectO, traits.cuh) from the registers straight to
+//     global.
 // Key blocks are visited from the last to the first, as in v2, so the blocks that need masking
 // come first.
 #pragma once
@@ -455,26 +455,35 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
             }
         }
         if constexpr (T::kDirectO) {
-            // Straight from registers (traits.cuh, kDirectO): each thread stores its column
-            // pairs (4 bytes) of its rows, the four threads of a quad 16 contiguous bytes of a
-            // row. Rows past the sequence and columns past hdim_v (a multiple of 8) are not
-            // written. No visible key: O = 0.
+            // Straight from registers (traits.cuh, kDirectO), 8-byte stores. Rows past the
+            // sequence and columns past hdim_v (a multiple of 8) are not written. No visible
+            // key: O = 0.
             Tensor rO = make_tensor_like<Element>(acc_o);
             if (tl.any_keys()) convert_fragment(rO, acc_o);
             else clear(rO);
             Tensor rO_rc  = make_tensor(rO.data(), acc_o_rc.layout());
             Element* o_ptr = static_cast<Element*>(p.o) + bi.o_offset;
+            // Column pairs as 32-bit words; thread q of a quad holds columns 8j + 2q, +1 of
+            // each 8-column group j. One exchange with the neighbour (q ^ 1) per two groups
+            // gives each thread 4 contiguous columns: even q stores group j's columns 2q..2q+3,
+            // odd q group j + 1's columns 2q-2..2q+1, as one 8-byte store (4-byte stores cost
+            // d128 4-10 %: v3 log steps 31-33). Every lane takes part in the exchange; the
+            // stores are predicated (the four lanes of a quad share a row).
+            auto word = [&](int r, int c) {
+                return uint32_t(rO_rc(r, c).raw()) | (uint32_t(rO_rc(r, c + 1).raw()) << 16);
+            };
+            const bool odd = threadIdx.x & 1;
             CUTE_UNROLL
             for (int r = 0; r < kRows; ++r) {
                 const int row = tl.m0 + get<0>(tOcO_rc(r, 0));
-                if (row >= bi.sq) continue;
                 Element* o_row = o_ptr + int64_t(row) * p.o_row_stride;
                 CUTE_UNROLL
-                for (int c = 0; c < size<1>(rO_rc); c += 2) {
-                    const int col = get<1>(tOcO_rc(r, c));
-                    if (col < p.hdim_v)
-                        *reinterpret_cast<uint32_t*>(o_row + col) =
-                            uint32_t(rO_rc(r, c).raw()) | (uint32_t(rO_rc(r, c + 1).raw()) << 16);
+                for (int c = 0; c < size<1>(rO_rc); c += 4) {
+                    const uint32_t w0 = word(r, c), w1 = word(r, c + 2);
+                    const uint32_t got = __shfl_xor_sync(0xffffffffu, odd ? w0 : w1, 1);
+                    const int col = get<1>(tOcO_rc(r, odd ? c + 2 : c)) - (odd ? 2 : 0);
+                    if (row < bi.sq && col < p.hdim_v)
+                        *reinterpret_cast<uint2*>(o_row + col) = odd ? make_uint2(got, w1) : make_uint2(w0, got);
                 }
             }
         } else {

@@ -149,12 +149,13 @@ struct FwdV3Traits {
         int64_t tile_index[kTileSlots];
     };
     // O leaves the consumers one of two ways:
-    // - kDirectO: straight from registers to global memory, each thread storing its column
-    //   pairs (4 bytes) with no staging and no barrier between the warpgroups; Q's buffer is
-    //   released after a tile's last S = Q·Kᵀ. Measured per kernel (docs/PERF.md, v3 log step
-    //   31, H100 bf16): masked d64 +3-7 % at s = 512-2k, masked (192,128) short +1-3.5 %; but
-    //   d128 -4...-10 %, d256 -2...-7 %, unmasked d64 -1 %, (192,128) at 16k -4 %, so only
-    //   those two take it.
+    // - kDirectO: straight from registers to global memory, 8-byte stores after one exchange
+    //   within each quad, no staging and no barrier between the warpgroups; Q's buffer is
+    //   released after a tile's last S = Q·Kᵀ. Measured per kernel (docs/PERF.md, v3 log
+    //   steps 31-33, H100 bf16): masked d64 +4-12 % at s = 512-2k, masked d128 +3-5 % at
+    //   512-1k, masked (192,128) short +1.6-3 % (4-byte stores), d64 short unmasked +1.4 %;
+    //   unmasked d128 -0.5...-2.6 %, so it keeps the staged path, as do the kernels not
+    //   measured with 8-byte stores.
     // - through shared memory, then 16-byte stores: in a buffer of its own where it fits (Q's
     //   buffer is then released after the tile's last S as well, and the next tile's Q lands
     //   during the last P·V and the epilogue), else in Q's buffer, released after the epilogue
@@ -166,7 +167,8 @@ struct FwdV3Traits {
 #endif
     static constexpr bool kDirectO = AITER_FWD_V3_TUNE_DIRECT_O >= 0
                                          ? AITER_FWD_V3_TUNE_DIRECT_O != 0
-                                         : kMasked && (K.hdim_q <= 64 || (K.short_seq && K.hdim_q == 192));
+                                         : kMasked ? K.hdim_q <= 128 || (K.short_seq && K.hdim_q == 192)
+                                                   : K.short_seq && K.hdim_q <= 64;
     struct SharedStorageSeparateO : SharedStorageCommon {
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutO>, 1024> o;
     };

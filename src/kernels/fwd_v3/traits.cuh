@@ -153,9 +153,12 @@ struct FwdV3Traits {
     //   within each quad, no staging and no barrier between the warpgroups; Q's buffer is
     //   released after a tile's last S = Q·Kᵀ. Measured per kernel (docs/PERF.md, v3 log
     //   steps 31-33, H100 bf16): masked d64 +4-12 % at s = 512-2k, masked d128 +3-5 % at
-    //   512-1k, masked (192,128) short +1.6-3 % (4-byte stores), d64 short unmasked +1.4 %;
-    //   unmasked d128 -0.5...-2.6 %, so it keeps the staged path, as do the kernels not
-    //   measured with 8-byte stores.
+    //   512-2k, masked (192,128) short +4-11 %, d64 short unmasked +1 %, unmasked (192,128)
+    //   +3-14 % and masked d256 short +6-7 % (O no longer in Q's buffer: the next Q lands
+    //   during the epilogue). Not taken where it lost: unmasked d128 (-0.5...-2.6 %), the
+    //   default d64 unmasked tile (-1...-2 %), masked d256 at s >= 4k (-7 % at 16k); nor by
+    //   unmasked d256 (+6-7 % at s <= 1k but -2 % at 16k) and the default masked (192,128)
+    //   kernel (not measured).
     // - through shared memory, then 16-byte stores: in a buffer of its own where it fits (Q's
     //   buffer is then released after the tile's last S as well, and the next tile's Q lands
     //   during the last P·V and the epilogue), else in Q's buffer, released after the epilogue
@@ -167,8 +170,8 @@ struct FwdV3Traits {
 #endif
     static constexpr bool kDirectO = AITER_FWD_V3_TUNE_DIRECT_O >= 0
                                          ? AITER_FWD_V3_TUNE_DIRECT_O != 0
-                                         : kMasked ? K.hdim_q <= 128 || (K.short_seq && K.hdim_q == 192)
-                                                   : K.short_seq && K.hdim_q <= 64;
+                                         : kMasked ? K.hdim_q <= 128 || (K.short_seq && K.hdim_q >= 192)
+                                                   : (K.short_seq && K.hdim_q <= 64) || K.hdim_q == 192;
     struct SharedStorageSeparateO : SharedStorageCommon {
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutO>, 1024> o;
     };

@@ -152,7 +152,7 @@ struct FwdV3Traits {
     // - kDirectO: straight from registers to global memory, 8-byte stores after one exchange
     //   within each quad, no staging and no barrier between the warpgroups; Q's buffer is
     //   released after a tile's last S = Q·Kᵀ. Measured per kernel (docs/PERF.md, v3 log
-    //   steps 31-33, H100 bf16): masked d64 +4-12 % at s = 512-2k, masked d128 +3-5 % at
+    //   steps 31-34, H100 bf16): masked d64 +4-12 % at s = 512-2k, masked d128 +3-5 % at
     //   512-2k, masked (192,128) short +4-11 %, d64 short unmasked +1 %, unmasked (192,128)
     //   +3-14 % and masked d256 short +6-7 % (O no longer in Q's buffer: the next Q lands
     //   during the epilogue). Not taken where it lost: unmasked d128 (-0.5...-2.6 %), the

@@ -156,9 +156,10 @@ struct FwdV3Traits {
     //   512-2k, masked (192,128) short +4-11 %, d64 short unmasked +1 %, unmasked (192,128)
     //   +3-14 % and masked d256 short +6-7 % (O no longer in Q's buffer: the next Q lands
     //   during the epilogue). Not taken where it lost: unmasked d128 (-0.5...-2.6 %), the
-    //   default d64 unmasked tile (-1...-2 %), masked d256 at s >= 4k (-7 % at 16k); nor by
-    //   unmasked d256 (+6-7 % at s <= 1k but -2 % at 16k) and the default masked (192,128)
-    //   kernel (not measured).
+    //   default d64 unmasked tile (-1...-2 %), the default masked d256 (-7 % at 16k, but
+    //   measured together with the dynamic tiles that kEarlyQ brings it, which alone cost it
+    //   3-10 % at s >= 4k: step 22); nor by unmasked d256 (+6-7 % at s <= 1k but -2 % at 16k)
+    //   and the default masked (192,128) kernel (not measured).
     // - through shared memory, then 16-byte stores: in a buffer of its own where it fits (Q's
     //   buffer is then released after the tile's last S as well, and the next tile's Q lands
     //   during the last P·V and the epilogue), else in Q's buffer, released after the epilogue

@@ -175,7 +175,8 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     // ---- barriers ----------------------------------------------------------------------
     // bar_q: Q of the current tile landed (TMA transaction). bar_q_free: every consumer
     // warpgroup is done with Q's buffer of the previous tile (one arrival each), so the next Q
-    // may land: after the tile's last S GEMM when O has its own buffer, else after the epilogue.
+    // may land: after the tile's last S GEMM where O does not pass through Q's buffer (kEarlyQ:
+    // O in a buffer of its own or stored from registers), else after the epilogue.
     if (warp_idx == 0 && cute::elect_one_sync()) {
         ss.bar_q.init(1);
         ss.bar_q_free.init(T::kNumMmaWarpgroups);

@@ -22,7 +22,8 @@
 #define AITER_FWD_V3_PINGPONG 0
 #endif
 // Benchmark knob: -DAITER_FWD_V3_TUNE_DYN=1 makes every masked kernel persistent with dynamic
-// tiles, also those without a separate O buffer. Never set in a normal build.
+// tiles, also those that release Q only after the epilogue (kEarlyQ false). Never set in a
+// normal build.
 #ifndef AITER_FWD_V3_TUNE_DYN
 #define AITER_FWD_V3_TUNE_DYN 0
 #endif
@@ -125,8 +126,8 @@ struct FwdV3Traits {
     static constexpr int kTileSlots = 2;
     using PipelineTile = cutlass::PipelineAsync<kTileSlots>;
 
-    // O leaves through shared memory (its own buffer or Q's, see SharedStorage), then 16-byte
-    // stores by the consumer threads.
+    // The staged epilogue (kDirectO false): O through shared memory (its own buffer or Q's, see
+    // SharedStorage), then 16-byte stores by the consumer threads.
     static constexpr int kGmemElems      = 8;
     static constexpr int kGmemThreadsRow = 64 / kGmemElems;  // one 128-byte swizzle row
     using GmemTiledCopyO = decltype(cute::make_tiled_copy(

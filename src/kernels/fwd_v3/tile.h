@@ -4,7 +4,8 @@
 //
 // A CTA owns block_m query rows: block_m / 64 consumer warpgroups, each running wgmma on its
 // own 64 rows, plus one producer warpgroup that issues the TMA loads. K and V stream through
-// `stages` shared-memory buffers each. Shared memory = Q + stages · (K + V) tiles (O reuses Q).
+// `stages` shared-memory buffers each. Shared memory = Q + stages · (K + V) tiles (where O is
+// staged rather than stored from registers: plus its own buffer, or it reuses Q; traits.cuh).
 #pragma once
 
 #include <cstdint>

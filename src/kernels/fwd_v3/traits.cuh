@@ -150,30 +150,43 @@ struct FwdV3Traits {
         int64_t tile_index[kTileSlots];
     };
     // O leaves the consumers one of two ways:
-    // - kDirectO: straight from registers to global memory, 8-byte stores after one exchange
-    //   within each quad, no staging and no barrier between the warpgroups; Q's buffer is
-    //   released after a tile's last S = Q·Kᵀ. Measured per kernel (docs/PERF.md, v3 log
-    //   steps 31-34, H100 bf16): masked d64 +4-12 % at s = 512-2k, masked d128 +3-5 % at
-    //   512-2k, masked (192,128) short +4-11 %, d64 short unmasked +1 %, unmasked (192,128)
-    //   +3-14 % and masked d256 short +6-7 % (O no longer in Q's buffer: the next Q lands
-    //   during the epilogue). Not taken where it lost: unmasked d128 (-0.5...-2.6 %), the
-    //   default d64 unmasked tile (-1...-2 %), the default masked d256 (-7 % at 16k, but
-    //   measured together with the dynamic tiles that kEarlyQ brings it, which alone cost it
-    //   3-10 % at s >= 4k: step 22); nor by unmasked d256 (+6-7 % at s <= 1k but -2 % at 16k)
-    //   and the default masked (192,128) kernel (not measured).
+    // - kDirectO: straight from registers to global memory, no staging and no barrier between
+    //   the warpgroups; Q's buffer is released after a tile's last S = Q·Kᵀ. 16-byte stores
+    //   after a 4 × 4 transpose of 32-bit words within each quad (two exchanges per four
+    //   8-column groups), or 8-byte stores after one exchange per two groups
+    //   (kDirectOBytes). Measured per kernel (docs/PERF.md, v3 log steps 31-35, H100 bf16):
+    //   with 8-byte stores masked d64 +4-12 % at s = 512-2k, masked d128 +3-5 %, masked
+    //   (192,128) short +4-11 %, unmasked (192,128) +3-14 %, masked d256 short +6-7 % (O no
+    //   longer in Q's buffer: the next Q lands during the epilogue); 16-byte stores then
+    //   unmasked d128 +4 / +2.6 / +1.7 / +1.0 / -0.1 % at s = 512 / 1k / 2k / 4k / 16k over
+    //   the staged epilogue (8-byte stores had lost 0.5-2.6 % there), unmasked d256 +11.5 /
+    //   +7.6 / +4.1 / +2.4 / -0.6 %, and +1-3 % over 8-byte stores in the kernels that had
+    //   them, except unmasked (192,128) (-3 % at 2k and 16k), which keeps 8-byte stores.
+    //   Not taken where it lost: the default d64 unmasked tile (-2...-3 %, 16-byte stores),
+    //   the default masked d256 (-7 % at 16k, but measured together with the dynamic tiles
+    //   that kEarlyQ brings it, which alone cost it 3-10 % at s >= 4k: step 22), and the
+    //   default masked (192,128) (+5 % at 4k, -2 % at 16k, likewise with dynamic tiles).
     // - through shared memory, then 16-byte stores: in a buffer of its own where it fits (Q's
     //   buffer is then released after the tile's last S as well, and the next tile's Q lands
     //   during the last P·V and the epilogue), else in Q's buffer, released after the epilogue
-    //   ((192,128), d256).
-    // Benchmark knob, never set in a normal build: -DAITER_FWD_V3_TUNE_DIRECT_O=0|1 forces
-    // kDirectO off / on in every kernel (unset: the rule below).
+    //   (masked (192,128), d256).
+    // Benchmark knobs, never set in a normal build: -DAITER_FWD_V3_TUNE_DIRECT_O=0|1 forces
+    // kDirectO off / on in every kernel, -DAITER_FWD_V3_TUNE_O_BYTES=8|16 the store width in
+    // every kernel (unset: the rules below).
 #ifndef AITER_FWD_V3_TUNE_DIRECT_O
 #define AITER_FWD_V3_TUNE_DIRECT_O -1
+#endif
+#ifndef AITER_FWD_V3_TUNE_O_BYTES
+#define AITER_FWD_V3_TUNE_O_BYTES 0
 #endif
     static constexpr bool kDirectO = AITER_FWD_V3_TUNE_DIRECT_O >= 0
                                          ? AITER_FWD_V3_TUNE_DIRECT_O != 0
                                          : kMasked ? K.hdim_q <= 128 || (K.short_seq && K.hdim_q >= 192)
-                                                   : (K.short_seq && K.hdim_q <= 64) || K.hdim_q == 192;
+                                                   : K.short_seq || K.hdim_q > 64;
+    static constexpr int kDirectOBytes = AITER_FWD_V3_TUNE_O_BYTES != 0 ? AITER_FWD_V3_TUNE_O_BYTES
+                                         : !kMasked && K.hdim_q == 192 ? 8
+                                                                       : 16;
+    static_assert(kDirectOBytes == 8 || (kDirectOBytes == 16 && kHeadDimV % 32 == 0), "direct O stores: 8 or 16 bytes");
     struct SharedStorageSeparateO : SharedStorageCommon {
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutO>, 1024> o;
     };

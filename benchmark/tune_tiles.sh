@@ -9,7 +9,7 @@
 #        MODE=bwd bash benchmark/tune_tiles.sh "64/m128:-DAITER_BWD_V2_TUNE_HDIM=64 -DAITER_BWD_V2_TUNE_M=128 ..."
 #        MODE=fwd_v3 bash benchmark/tune_tiles.sh "256/n64:-DAITER_FWD_V3_TUNE_HDIM=256 -DAITER_FWD_V3_TUNE_M=128 -DAITER_FWD_V3_TUNE_N=64 -DAITER_FWD_V3_TUNE_S=2"
 #          (fwd_v3 also takes -DAITER_FWD_V3_TUNE_{O,P,D}=0|1: overlap, ping-pong, opaque descriptors; see tile.h;
-#           -DAITER_FWD_V3_TUNE_DYN=1: dynamic tiles in every masked kernel, -DAITER_FWD_V3_TUNE_DIRECT_O=0|1:
+#           -DAITER_FWD_V3_TUNE_DYN=1|-1: dynamic tiles in every / no masked kernel, -DAITER_FWD_V3_TUNE_DIRECT_O=0|1:
 #           O stored from registers in no / every kernel, -DAITER_FWD_V3_TUNE_O_BYTES=8|16: the width of those
 #           stores, traits.cuh; only each bucket's
 #           default instances are built, so the short-sequence variants are not used)

@@ -22,8 +22,9 @@
 #define AITER_FWD_V3_PINGPONG 0
 #endif
 // Benchmark knob: -DAITER_FWD_V3_TUNE_DYN=1 makes every masked kernel persistent with dynamic
-// tiles, also those that release Q only after the epilogue (kEarlyQ false). Never set in a
-// normal build.
+// tiles, also those that release Q only after the epilogue (kEarlyQ false); =-1 makes every
+// masked kernel one CTA per tile, also those that release Q early. Never set in a normal
+// build.
 #ifndef AITER_FWD_V3_TUNE_DYN
 #define AITER_FWD_V3_TUNE_DYN 0
 #endif
@@ -162,14 +163,15 @@ struct FwdV3Traits {
     //   the staged epilogue (8-byte stores had lost 0.5-2.6 % there), unmasked d256 +11.5 /
     //   +7.6 / +4.1 / +2.4 / -0.6 %, and +1-3 % over 8-byte stores in the kernels that had
     //   them, except unmasked (192,128) (-3 % at 2k and 16k), which keeps 8-byte stores.
-    //   Not taken where it lost: the default d64 unmasked tile (-2...-3 %, 16-byte stores),
-    //   the default masked d256 (-7 % at 16k, but measured together with the dynamic tiles
-    //   that kEarlyQ brings it, which alone cost it 3-10 % at s >= 4k: step 22), and the
-    //   default masked (192,128) (+5 % at 4k, -2 % at 16k, likewise with dynamic tiles).
+    //   Not taken where it lost: the default d64 unmasked tile (-2...-3 %, 16-byte stores).
+    //   The default masked d256 and (192,128) kernels take it with one CTA per tile (+2.5 /
+    //   +1.2 / +0.9 % and +2.6 / +1.3 / +0.1 % at s = 4k / 8k / 16k, step 36); with the
+    //   dynamic tiles of their short variants they had lost up to 7 % at 16k (step 35).
     // - through shared memory, then 16-byte stores: in a buffer of its own where it fits (Q's
     //   buffer is then released after the tile's last S as well, and the next tile's Q lands
     //   during the last P·V and the epilogue), else in Q's buffer, released after the epilogue
-    //   (masked (192,128), d256).
+    //   (of the default rule only the d64 unmasked kernel stages O, in its own buffer; Q's
+    //   buffer is used in -DAITER_FWD_V3_TUNE_DIRECT_O=0 builds of (192,128) and d256).
     // Benchmark knobs, never set in a normal build: -DAITER_FWD_V3_TUNE_DIRECT_O=0|1 forces
     // kDirectO off / on in every kernel, -DAITER_FWD_V3_TUNE_O_BYTES=8|16 the store width in
     // every kernel (unset: the rules below).
@@ -181,8 +183,7 @@ struct FwdV3Traits {
 #endif
     static constexpr bool kDirectO = AITER_FWD_V3_TUNE_DIRECT_O >= 0
                                          ? AITER_FWD_V3_TUNE_DIRECT_O != 0
-                                         : kMasked ? K.hdim_q <= 128 || (K.short_seq && K.hdim_q >= 192)
-                                                   : K.short_seq || K.hdim_q > 64;
+                                         : kMasked || K.short_seq || K.hdim_q > 64;
     static constexpr int kDirectOBytes = AITER_FWD_V3_TUNE_O_BYTES != 0 ? AITER_FWD_V3_TUNE_O_BYTES
                                          : !kMasked && K.hdim_q == 192 ? 8
                                                                        : 16;
@@ -196,12 +197,14 @@ struct FwdV3Traits {
     static constexpr bool kEarlyQ = kSeparateO || kDirectO;  // Q released after the tile's last S
 
     // Grid and tile walk (measured on an H100, docs/PERF.md v3 log). Unmasked: persistent, one
-    // CTA per SM walking a static stride. Masked where Q is released early: persistent, tiles
-    // drawn from a global counter (tile costs differ under a causal mask). Masked otherwise
-    // ((192,128), d256: the next Q cannot land before the epilogue is done): one CTA per tile,
-    // which ran 4-10 % faster there at s >= 4k, except in their short-sequence variants
-    // (tile.h, dynamic_tiles), dynamic again: +6-18 % at s = 512-1024.
-    static constexpr bool kDynamicTiles = kMasked && (kEarlyQ || kTile.dynamic_tiles || AITER_FWD_V3_TUNE_DYN != 0);
+    // CTA per SM walking a static stride. Masked d64 and d128: persistent, tiles drawn from a
+    // global counter (tile costs differ under a causal mask; steps 9, 22). Masked (192,128) and
+    // d256: one CTA per tile, which ran 4-10 % faster there at s >= 4k than dynamic tiles with
+    // O staged in Q's buffer (step 22), and still up to 7 % faster at 16k with O stored from
+    // registers (steps 35-36), except in their short-sequence variants (tile.h, dynamic_tiles),
+    // dynamic again: +6-18 % at s = 512-1024.
+    static constexpr bool kDynamicTiles =
+        kMasked && AITER_FWD_V3_TUNE_DYN >= 0 && (K.hdim_q <= 128 || kTile.dynamic_tiles || AITER_FWD_V3_TUNE_DYN != 0);
     static constexpr bool kPersistent   = !kMasked || kDynamicTiles;
     static constexpr int kSmemBytes = int(sizeof(SharedStorage));
 };

@@ -127,14 +127,15 @@ mha_check_result select_v3(const mha_fwd_args& a, const FwdV3Instance** inst, bo
     for (int64_t st : {a.stride_q, a.stride_k, a.stride_v, a.nhead_stride_q, a.nhead_stride_k, a.nhead_stride_v,
                        a.batch_stride_q, a.batch_stride_k, a.batch_stride_v})
         if (st >= kMaxStride || st < 0) return fail("a Q/K/V stride of " + std::to_string(st) + " elements is beyond TMA's 2^40-byte limit");
-    // The bucket's short-sequence variant where it is faster for this length (tile.h), else
+    // The bucket's short-sequence variant where it is faster for these lengths (tile.h; in group
+    // mode the key lengths are on the device, so the rule takes them as long as the queries), else
     // its default; either one when only that one was compiled. With the logits soft-cap on,
     // only the default: the short-sequence variants have no soft-cap code (traits.cuh).
     const bool masked  = a.mask_type != 0;
     const bool softcap = a.logits_soft_cap > 0.f;
     const FwdV3Key key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, bq, bv,
                        masked ? MaskKind::window : MaskKind::none,
-                       !softcap && fwd_v3_prefer_short(bq, bv, masked, longest_q(a))};
+                       !softcap && fwd_v3_prefer_short(bq, bv, masked, longest_q(a), a.is_group_mode ? 0 : a.seqlen_k)};
     FwdV3Key other = key;
     other.short_seq = !key.short_seq;
     const FwdV3Instance* found = nullptr;

@@ -89,29 +89,32 @@ constexpr bool fwd_v3_has_short(int hdim_q, int hdim_v, bool masked) {
     return hdim_q <= 64 || (masked && hdim_q > 128);
 }
 
-// Whether a call whose longest query sequence has max_seqlen_q rows runs faster with the
-// bucket's short-sequence variant. d64: when the default 192-row tile computes more than 6 %
-// more rows (padding the sequence to whole row blocks) than 128-row tiles; fitted to the sweep
-// of the v3 log, step 21 (H100, bf16, causal and not, s = 384 ... 4096), it picks the faster
-// tile at every measured length (s = 1280, 5 % more rows, was a tie). Unmasked up to s = 2048
-// already from 3 % more rows: since the short variant stores O from registers (steps 33, 35)
-// it ran 2.7 % faster at s = 2048 (3.1 % more rows; H200, step 37), -0.8 % at 4096 (also
-// 3.1 %), -2...-6 % where 192 divides s; causal -1.3 % at 2048. (192,128) and d256 masked: up
-// to s = 2048 (step 22: +7 % and +1 % there, -3...-4 % at 4096).
+// Whether a call whose longest query sequence has max_seqlen_q rows (and whose key sequences
+// have seqlen_k keys; 0: as many as the queries) runs faster with the bucket's short-sequence
+// variant. d64 masked: when the default 192-row tile computes more than 6 % more rows
+// (padding the sequence to whole row blocks) than 128-row tiles; fitted to the sweep of the v3
+// log, step 21 (H100, bf16, s = 384 ... 4096). d64 unmasked: when the default 192 × 96 tile
+// computes more than 5 % more scores (rows times keys, each padded to whole blocks) than the
+// short 128 × 128 tile; fitted to step 37 (H100 and H200, bf16, s = 768 ... 8192, since the
+// short variant stores O from registers): where the two compute the same the short tile ran
+// 2-6 % slower, at 2048 (6.4 % more) 2.3-2.7 % faster, at 1280 (10 %) 8 % faster, at 2000
+// (1.5 %) 3 % slower and at 4096 (3.9 %) even. (192,128) and d256 masked: up to s = 2048
+// (step 22: +7 % and +1 % there, -3...-4 % at 4096).
 // Benchmark knob: -DAITER_FWD_V3_TUNE_SHORT=1 prefers the short-sequence variant at every
 // length wherever one exists. Never set in a normal build.
 #ifndef AITER_FWD_V3_TUNE_SHORT
 #define AITER_FWD_V3_TUNE_SHORT 0
 #endif
-constexpr bool fwd_v3_prefer_short(int hdim_q, int hdim_v, bool masked, int max_seqlen_q) {
+constexpr bool fwd_v3_prefer_short(int hdim_q, int hdim_v, bool masked, int max_seqlen_q, int seqlen_k = 0) {
     if (!fwd_v3_has_short(hdim_q, hdim_v, masked) || max_seqlen_q <= 0) return false;
     if (AITER_FWD_V3_TUNE_SHORT) return true;
     if (hdim_q > 64) return max_seqlen_q <= 2048;
-    auto padded = [&](int block_m) { return (int64_t(max_seqlen_q) + block_m - 1) / block_m * block_m; };
-    const int64_t rows_default = padded(fwd_v3_tile(hdim_q, hdim_v).block_m);
-    const int64_t rows_short   = padded(fwd_v3_tile(hdim_q, hdim_v, true).block_m);
-    return rows_default * 100 > rows_short * 106 ||
-           (!masked && max_seqlen_q <= 2048 && rows_default * 100 > rows_short * 103);
+    const FwdV3Tile def = fwd_v3_tile(hdim_q, hdim_v), sht = fwd_v3_tile(hdim_q, hdim_v, true);
+    auto up = [](int n, int block) { return double((int64_t(n) + block - 1) / block * block); };
+    if (masked) return up(max_seqlen_q, def.block_m) * 100 > up(max_seqlen_q, sht.block_m) * 106;
+    const int keys = seqlen_k > 0 ? seqlen_k : max_seqlen_q;
+    return up(max_seqlen_q, def.block_m) * up(keys, def.block_n) * 100 >
+           up(max_seqlen_q, sht.block_m) * up(keys, sht.block_n) * 105;
 }
 #if !AITER_FWD_V3_TUNE_HDIM && !AITER_FWD_V3_TUNE_SHORT
 static_assert(fwd_v3_prefer_short(64, 64, false, 512) && fwd_v3_prefer_short(64, 64, true, 640) &&
@@ -120,8 +123,11 @@ static_assert(fwd_v3_prefer_short(64, 64, false, 512) && fwd_v3_prefer_short(64,
                   !fwd_v3_prefer_short(64, 64, false, 1152) && !fwd_v3_prefer_short(64, 64, true, 1280) &&
                   !fwd_v3_prefer_short(64, 64, true, 2048) && !fwd_v3_prefer_short(128, 128, true, 1024),
               "the measured d64 choices of the v3 log, step 21");
-static_assert(fwd_v3_prefer_short(64, 64, false, 2048) && !fwd_v3_prefer_short(64, 64, false, 4096) &&
-                  !fwd_v3_prefer_short(64, 64, false, 1536) && !fwd_v3_prefer_short(64, 64, false, 3072),
+static_assert(fwd_v3_prefer_short(64, 64, false, 2048) && fwd_v3_prefer_short(64, 64, false, 1280) &&
+                  fwd_v3_prefer_short(64, 64, false, 1664) && !fwd_v3_prefer_short(64, 64, false, 2000) &&
+                  !fwd_v3_prefer_short(64, 64, false, 4096) && !fwd_v3_prefer_short(64, 64, false, 1536) &&
+                  !fwd_v3_prefer_short(64, 64, false, 3072) && !fwd_v3_prefer_short(64, 64, false, 8192) &&
+                  !fwd_v3_prefer_short(64, 64, false, 768),
               "the measured d64 unmasked choices of the v3 log, step 37");
 static_assert(fwd_v3_prefer_short(192, 128, true, 2048) && !fwd_v3_prefer_short(192, 128, true, 4096) &&
                   !fwd_v3_prefer_short(192, 128, false, 1024) && fwd_v3_prefer_short(256, 256, true, 512) &&

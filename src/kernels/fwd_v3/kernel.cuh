@@ -471,16 +471,16 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
             auto word = [&](int r, int c) {
                 return uint32_t(rO_rc(r, c).raw()) | (uint32_t(rO_rc(r, c + 1).raw()) << 16);
             };
-            if constexpr (T::kDirectOBytes == 16) {
-                // 16-byte stores: per four 8-column groups, the quad's 4 × 4 words (thread q,
-                // group g) are transposed in two exchanges (lane bit 0, then bit 1), after
-                // which thread q holds the 8 contiguous columns of group q.
-                const bool b0 = threadIdx.x & 1, b1 = threadIdx.x & 2;
-                const int q = threadIdx.x & 3;
-                CUTE_UNROLL
-                for (int r = 0; r < kRows; ++r) {
-                    const int row = tl.m0 + get<0>(tOcO_rc(r, 0));
-                    Element* o_row = o_ptr + int64_t(row) * p.o_row_stride;
+            const bool b0 = threadIdx.x & 1, b1 = threadIdx.x & 2;  // the lane's bits in its quad
+            const int q = threadIdx.x & 3;
+            CUTE_UNROLL
+            for (int r = 0; r < kRows; ++r) {
+                const int row = tl.m0 + get<0>(tOcO_rc(r, 0));
+                Element* o_row = o_ptr + int64_t(row) * p.o_row_stride;
+                if constexpr (T::kDirectOBytes == 16) {
+                    // 16-byte stores: per four 8-column groups, the quad's 4 × 4 words (thread
+                    // q, group g) are transposed in two exchanges (lane bit 0, then bit 1),
+                    // after which thread q holds the 8 contiguous columns of group g + q.
                     CUTE_UNROLL
                     for (int c = 0; c < size<1>(rO_rc); c += 8) {
                         uint32_t w[4] = {word(r, c), word(r, c + 2), word(r, c + 4), word(r, c + 6)};
@@ -496,28 +496,22 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                             if (b1) w[k] = got;
                             else w[k + 2] = got;
                         }
-                        // Column of this thread's first pair is 8·g + 2q; group g + q starts at 8·(g + q).
+                        // This thread's first pair is at column 8·g + 2q; group g + q starts at 8·(g + q).
                         const int col = get<1>(tOcO_rc(r, c)) + 6 * q;
                         if (row < bi.sq && col < p.hdim_v)
                             *reinterpret_cast<uint4*>(o_row + col) = make_uint4(w[0], w[1], w[2], w[3]);
                     }
-                }
-            } else {
-                // 8-byte stores: one exchange with the neighbour (q ^ 1) per two groups gives
-                // each thread 4 contiguous columns: even q stores group j's columns 2q..2q+3,
-                // odd q group j + 1's columns 2q-2..2q+1.
-                const bool odd = threadIdx.x & 1;
-                CUTE_UNROLL
-                for (int r = 0; r < kRows; ++r) {
-                    const int row = tl.m0 + get<0>(tOcO_rc(r, 0));
-                    Element* o_row = o_ptr + int64_t(row) * p.o_row_stride;
+                } else {
+                    // 8-byte stores: one exchange with the neighbour (q ^ 1) per two groups
+                    // gives each thread 4 contiguous columns: even q stores group j's columns
+                    // 2q..2q+3, odd q group j + 1's columns 2q-2..2q+1.
                     CUTE_UNROLL
                     for (int c = 0; c < size<1>(rO_rc); c += 4) {
                         const uint32_t w0 = word(r, c), w1 = word(r, c + 2);
-                        const uint32_t got = __shfl_xor_sync(0xffffffffu, odd ? w0 : w1, 1);
-                        const int col = get<1>(tOcO_rc(r, odd ? c + 2 : c)) - (odd ? 2 : 0);
+                        const uint32_t got = __shfl_xor_sync(0xffffffffu, b0 ? w0 : w1, 1);
+                        const int col = get<1>(tOcO_rc(r, b0 ? c + 2 : c)) - (b0 ? 2 : 0);
                         if (row < bi.sq && col < p.hdim_v)
-                            *reinterpret_cast<uint2*>(o_row + col) = odd ? make_uint2(got, w1) : make_uint2(w0, got);
+                            *reinterpret_cast<uint2*>(o_row + col) = b0 ? make_uint2(got, w1) : make_uint2(w0, got);
                     }
                 }
             }

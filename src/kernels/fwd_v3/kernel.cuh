@@ -419,8 +419,16 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                 scores(tl.n_end - 1, cute::true_type{});
 
                 // Steady state, per key block n: S_n = Q·K_nᵀ and O += P_{n+1}·V_{n+1} are issued
-                // back to back; the softmax of S_n runs while P·V is still on the tensor cores,
-                // and O is rescaled only once that GEMM has finished.
+                // back to back; the softmax of S_n runs while P·V is still on the tensor cores
+                // (kSoftmaxUnderPV: see traits.cuh), and O is rescaled only once that GEMM has
+                // finished.
+                auto finish = [&] {
+                    warpgroup_wait<0>();  // P_{n+1}·V_{n+1} is done
+                    pipe_v.consumer_release(st);
+                    softmax.rescale(acc_o_rc, corr);
+                    convert_fragment(rP, acc_s);
+                    ++st;
+                };
                 for (int n = tl.n_end - 2; n >= tl.n_begin; --n) {
                     auto st_next = st;
                     ++st_next;
@@ -434,12 +442,12 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                     pipe_k.consumer_release(st_next);
                     if (T::kEarlyQ && n == tl.n_begin) release_q();  // the last S: Q is free
                     softmax_block(n);
-                    warpgroup_wait<0>();  // P_{n+1}·V_{n+1} is done
-                    pipe_v.consumer_release(st);
-                    softmax.rescale(acc_o_rc, corr);
-                    convert_fragment(rP, acc_s);
-                    st = st_next;
+                    // kSoftmaxUnderPV: the last block leaves the loop before its wait, so that the
+                    // softmax and the wait sit in different basic blocks.
+                    if (T::kSoftmaxUnderPV && n == tl.n_begin) break;
+                    finish();
                 }
+                if (T::kSoftmaxUnderPV && tl.n_end - 2 >= tl.n_begin) finish();
                 pv();
             }
         }

@@ -69,6 +69,23 @@ struct FwdV3Traits {
     // slower at s = 16k on an H100 and an H200, d64 non-causal aside (docs/PERF.md, v3 log).
     static constexpr bool kPingPong = (AITER_FWD_V3_PINGPONG != 0 || kTile.pingpong) && kNumMmaWarpgroups > 1;
     static constexpr bool kIntraOverlap = kTile.overlap;
+    // With the overlap: whether the softmax of S_n really runs while this warpgroup's
+    // P_{n+1}·V_{n+1} is on the tensor cores. Written in one basic block, ptxas places the wait
+    // for P·V (WARPGROUP.DEPBAR) ahead of the whole softmax (it then interleaves P's conversion
+    // and O's rescaling with the exp2s), so the softmax waited for P·V; a break out of the loop
+    // between the softmax and the wait (kernel.cuh) puts them in different basic blocks.
+    // Measured per kernel (docs/PERF.md, v3 log step 38, H100 bf16): unmasked d128 +1.3 / +2.2
+    // / +3.9 % at s = 1k / 4k / 16k, the default unmasked d64 kernel +0.5 / +5.2 % at 4k / 16k;
+    // the masked kernels lost 2-6.5 % with it (d64 causal 4k / 16k -6.4 / -6.5 %, d128 causal
+    // 1k -2.1 %), the d64 short and (192,128) kernels -0.6...+0.7 %: they keep the wait ahead.
+    // Benchmark knob, never set in a normal build: -DAITER_FWD_V3_TUNE_SPLIT=0|1 (every kernel
+    // with the overlap).
+#ifndef AITER_FWD_V3_TUNE_SPLIT
+#define AITER_FWD_V3_TUNE_SPLIT -1
+#endif
+    static constexpr bool kSoftmaxUnderPV =
+        kIntraOverlap && (AITER_FWD_V3_TUNE_SPLIT >= 0 ? AITER_FWD_V3_TUNE_SPLIT != 0
+                                                       : !kMasked && !K.short_seq && K.hdim_q <= 128);
     static constexpr bool kOpaqueDescs  = kTile.opaque_descs;
     // Named barriers (ids after CUTLASS's reserved ones): 0 = all consumers (epilogue), 1 + i =
     // consumer warpgroup i's turn to issue GEMMs.

@@ -101,13 +101,13 @@ constexpr bool fwd_v3_has_short(int hdim_q, int hdim_v, bool masked) {
 // (1.5 %) 3 % slower and at 4096 (3.9 %) even. (192,128) and d256 masked: up to s = 2048
 // (step 22: +7 % and +1 % there, -3...-4 % at 4096).
 // Benchmark knob: -DAITER_FWD_V3_TUNE_SHORT=1 prefers the short-sequence variant at every
-// length wherever one exists. Never set in a normal build.
+// length wherever one exists, =-1 never. Never set in a normal build.
 #ifndef AITER_FWD_V3_TUNE_SHORT
 #define AITER_FWD_V3_TUNE_SHORT 0
 #endif
 constexpr bool fwd_v3_prefer_short(int hdim_q, int hdim_v, bool masked, int max_seqlen_q, int seqlen_k = 0) {
     if (!fwd_v3_has_short(hdim_q, hdim_v, masked) || max_seqlen_q <= 0) return false;
-    if (AITER_FWD_V3_TUNE_SHORT) return true;
+    if (AITER_FWD_V3_TUNE_SHORT) return AITER_FWD_V3_TUNE_SHORT > 0;
     if (hdim_q > 64) return max_seqlen_q <= 2048;
     const FwdV3Tile def = fwd_v3_tile(hdim_q, hdim_v), sht = fwd_v3_tile(hdim_q, hdim_v, true);
     auto up = [](int n, int block) { return double((int64_t(n) + block - 1) / block * block); };

@@ -11,7 +11,8 @@
 #          (fwd_v3 also takes -DAITER_FWD_V3_TUNE_{O,P,D}=0|1: overlap, ping-pong, opaque descriptors; see tile.h;
 #           -DAITER_FWD_V3_TUNE_DYN=1|-1: dynamic tiles in every / no masked kernel, -DAITER_FWD_V3_TUNE_DIRECT_O=0|1:
 #           O stored from registers in no / every kernel, -DAITER_FWD_V3_TUNE_O_BYTES=8|16: the width of those
-#           stores, traits.cuh; only each bucket's
+#           stores, -DAITER_FWD_V3_TUNE_SPLIT=0|1: the softmax under its own P·V in no / every kernel with
+#           the overlap, traits.cuh; only each bucket's
 #           default instances are built, so the short-sequence variants are not used)
 #   HDIM is one head dim or DQxDV (e.g. 192x128: TUNE_HDIM=192); h = 2048 / DQ.
 # env:   MODE (fwd | bwd | fwd_v3, default fwd), PRECS (default bf16), SEQS (default "1024 4096 16384"),

@@ -128,6 +128,8 @@ void register_flags(bench::ArgParser& p) {
         .add("fwd_v3", "0", "1: try the Hopper-native v3 kernels first (falls back to v2)")
         .add("v3_bf16_cvt", "0", "bf16 output rounding of v3: 0 RTNE, 1 RTNA, 2 RTZ")
         .add("is_v3_check", "0", "1: only report whether a v3 kernel exists for this configuration")
+        .add("v3_max_ctas", "0", "N > 0: at most N CTAs in a persistent v3 grid, so that each walks\n"
+                                 "several tiles (sets AITER_FWD_V3_MAX_CTAS for this case; a test aid)")
         .add("cases", "", "FILE: run one case per line of FILE (its flags) in this process; each\n"
                           "case's output ends with \"=== case <n> exit <code>\"");
     p.set_footer(
@@ -167,6 +169,7 @@ struct Config {
     bool fwd_v3 = false;
     int v3_bf16_cvt = 0;
     bool is_v3_check = false;
+    int v3_max_ctas  = 0;
 
     bool padded_k() const { return sk_phys != sk; }
     bench::ElemType out_type() const { return prec == "fp16" ? bench::ElemType::fp16 : bench::ElemType::bf16; }
@@ -287,6 +290,8 @@ Config read_config(const bench::ArgParser& p) {
     c.v3_bf16_cvt = p.get_int("v3_bf16_cvt");
     require(c.v3_bf16_cvt >= 0 && c.v3_bf16_cvt <= 2, "v3_bf16_cvt", "0, 1 or 2", c.v3_bf16_cvt);
     c.is_v3_check = p.get_bool("is_v3_check");
+    c.v3_max_ctas = p.get_int("v3_max_ctas");
+    require(c.v3_max_ctas >= 0, "v3_max_ctas", "a count >= 0 (0: no cap)", c.v3_max_ctas);
     return c;
 }
 
@@ -786,7 +791,16 @@ int run_args(int argc, const char* const* argv) {
         std::cerr << "benchmark_mha_fwd: " << e.what() << std::endl;
         return kExitBadArg;
     }
-    return run(c);
+    if (c.v3_max_ctas == 0) return run(c);
+    // The cap is read by the library at each launch (src/kernels/fwd_v3/launch.cuh); the
+    // caller's own setting comes back after this case.
+    const char* had = std::getenv("AITER_FWD_V3_MAX_CTAS");
+    const std::string saved = had != nullptr ? had : "";
+    setenv("AITER_FWD_V3_MAX_CTAS", std::to_string(c.v3_max_ctas).c_str(), 1);
+    const int rc = run(c);
+    if (had != nullptr) setenv("AITER_FWD_V3_MAX_CTAS", saved.c_str(), 1);
+    else unsetenv("AITER_FWD_V3_MAX_CTAS");
+    return rc;
 }
 
 // -cases=FILE (see the header): every non-empty line is one case's flags.

@@ -7,7 +7,12 @@
 #   + 16 long masked runs of (192,128) and d256 (max seqlen_q > 2048: their default kernels;
 #   the sweep above runs their short-sequence variants, see src/kernels/fwd_v3/tile.h)  =  1952,
 #   + 24 logits soft-cap runs (cap 2; prec x hdim x mask {0, 2, b:4,35}, short lengths, where the
-#   host must take the default kernel: the short-sequence variants have no soft-cap)  =  1976.
+#   host must take the default kernel: the short-sequence variants have no soft-cap)  =  1976,
+#   + 96 multi-tile runs: prec x hdim x mask {0, 2, b:4,35, t:128,30} x 3 shapes with many row
+#   blocks (batch s = s_k = 1000; batch s = 700, s_k = 300, where bottom-right masks leave rows
+#   without keys; group mode with lengths 1000, 1, 0, 517), with -v3_max_ctas 1, 2 or 3 so
+#   that each CTA of a persistent kernel walks many tiles (the sweep above fits in one wave,
+#   one tile per CTA)  =  2072.
 # The full product with (b,h,h_k) {(2,4,2),(1,3,1),(1,1,1)} x iperm x operm x lse on top would be
 # ~46k runs; instead those four vary with the (sq, sk) case so that, for every prec x hdim x
 # mode x mask, each of their 24 combinations appears at least once.
@@ -62,6 +67,17 @@ cases() {
         echo "$BENCH -prec=$prec -mode=$((i % 2)) -b=2 -h=4 -h_k=2 -d=$dq -d_v=$dv -s=301 -s_k=700 -mask=$mask -logits_soft_cap=2 -iperm=$(((i / 2) % 2)) -operm=$((i % 2)) -lse=1 -fwd_v3=1 -kname=1 $COMMON_ARGS"
         i=$((i + 1))
     done; done; done
+    i=0
+    local shapes=("-mode=0 -b=3 -h=4 -h_k=2 -s=1000 -s_k=1000" "-mode=0 -b=2 -h=6 -h_k=1 -s=700 -s_k=300"
+                  "-mode=1 -b=4 -h=3 -h_k=3 -s=1000,1,0,517 -s_k=900,0,33,517")
+    for prec in fp16 bf16; do
+    for hd in 64:64 128:128 192:128 256:256; do
+    dq=${hd%:*}; dv=${hd#*:}
+    for mask in 0 2 b:4,35 t:128,30; do
+    for sh in "${shapes[@]}"; do
+        echo "$BENCH -prec=$prec $sh -d=$dq -d_v=$dv -mask=$mask -iperm=$((i % 2)) -operm=$(((i / 2) % 2)) -lse=$(((i / 4) % 2)) -v3_max_ctas=$((1 + i % 3)) -fwd_v3=1 -kname=1 $COMMON_ARGS"
+        i=$((i + 1))
+    done; done; done; done
 }
 
 # shellcheck source=smoke_lib.sh

@@ -16,7 +16,7 @@ FLAGS = ["v", "mode", "b", "h", "h_k", "s", "s_k", "s_kpad", "d", "d_v", "scale_
          "logits_soft_cap", "iperm", "operm", "bias", "prec", "mask", "vlayout", "lse", "kname",
          "det_runs", "init", "seed", "p_drop", "drop_seed", "drop_offset", "drop_prefs", "timer", "num_splits",
          "page_block_size", "cache_batch_idx", "warmup", "repeat", "fwd_v3", "v3_bf16_cvt",
-         "is_v3_check", "cases"]
+         "is_v3_check", "v3_max_ctas", "cases"]
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,7 @@ def test_help_lists_every_flag(bench):
     (["-timer=wall"], "-timer"),
     (["-init=7"], "-init"),
     (["-det_runs=-1"], "-det_runs"),
+    (["-v3_max_ctas=-2"], "-v3_max_ctas"),
     (["-det_runs=2", "-num_splits=2"], "-det_runs"),
     (["-s_kpad=3", "-s=10"], "-s_kpad"),
     (["positional"], "positional"),

@@ -5,8 +5,9 @@
 // grid is persistent or one CTA per tile, per bucket (traits.cuh, launch.cuh).
 // 1 + kBlockM/64 warpgroups:
 //   producer warpgroup (registers given back with setmaxnreg): one thread issues the TMA loads
-//     of Q (once per tile, when the consumers released Q's buffer of the previous tile) and of
-//     K_j, V_j into `kStages` shared-memory buffers, running ahead into the next tile, each
+//     of Q (once per tile, when the consumers released Q's buffer of the previous tile, or of
+//     the one before with two buffers) and of K_j, V_j into `kStages` shared-memory buffers,
+//     running ahead into the next tile, each
 //     completing on an mbarrier (cutlass::PipelineTmaAsync: "full" when the bytes landed,
 //     "empty" when every consumer warpgroup is done with the buffer);
 //   consumer warpgroups (more registers), each owning 64 rows:
@@ -15,7 +16,9 @@
 //     block are issued together, so the softmax of S_j runs while P·V is on the tensor cores
 //     (intra-warpgroup overlap). Where S, P and O do not fit in registers together (d256),
 //     S_j, its softmax and P_j·V_j run one after the other, and the warpgroups take turns
-//     issuing S (kPingPong), so that one's softmax runs under another's GEMMs.
+//     issuing S (kPingPong), so that one's softmax runs under another's GEMMs. Across tiles
+//     (kCrossTile), the next tile's first S is issued with this tile's last P·V and its softmax
+//     runs under it, before this tile's epilogue.
 //   epilogue: O /= l, LSE, O through shared memory (its own buffer when it fits, else Q's) to
 //     global with 16-byte stores, or (kDirectO, traits.cuh) from the registers straight to
 //     global.
@@ -173,13 +176,16 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     const int warp_idx   = cutlass::canonical_warp_idx_sync();
 
     // ---- barriers ----------------------------------------------------------------------
-    // bar_q: Q of the current tile landed (TMA transaction). bar_q_free: every consumer
-    // warpgroup is done with Q's buffer of the previous tile (one arrival each), so the next Q
-    // may land: after the tile's last S GEMM where O does not pass through Q's buffer (kEarlyQ:
-    // O in a buffer of its own or stored from registers), else after the epilogue.
+    // bar_q[i]: Q landed in buffer i (TMA transaction). bar_q_free[i]: every consumer
+    // warpgroup is done with the Q in buffer i (one arrival each), so the next Q may land there:
+    // after the tile's last S GEMM where O does not pass through Q's buffer (kEarlyQ: O in a
+    // buffer of its own or stored from registers), else after the epilogue. One buffer, or two
+    // taken by the tiles in turn (kCrossTile).
     if (warp_idx == 0 && cute::elect_one_sync()) {
-        ss.bar_q.init(1);
-        ss.bar_q_free.init(T::kNumMmaWarpgroups);
+        for (int i = 0; i < T::kQBuffers; ++i) {
+            ss.bar_q[i].init(1);
+            ss.bar_q_free[i].init(T::kNumMmaWarpgroups);
+        }
         cute::prefetch_tma_descriptor(kp.tma_q.get_tma_descriptor());
         cute::prefetch_tma_descriptor(kp.tma_k.get_tma_descriptor());
         cute::prefetch_tma_descriptor(kp.tma_v.get_tma_descriptor());
@@ -209,7 +215,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
         // ================= producer =================
         cutlass::arch::warpgroup_reg_dealloc<T::kRegsProducer>();
         if (threadIdx.x == 0) {
-            Tensor sQ = make_tensor(make_smem_ptr(ss.q.data()), typename T::SmemLayoutQ{});
+            Tensor sQs = make_tensor(make_smem_ptr(ss.q.data()), typename T::SmemLayoutQs{});
             Tensor sK = make_tensor(make_smem_ptr(ss.k.data()), typename T::SmemLayoutK{});
             Tensor sV = make_tensor(make_smem_ptr(ss.v.data()), typename T::SmemLayoutV{});
             auto st = cutlass::make_producer_start_state<PipelineK>();
@@ -222,10 +228,14 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
             };
             int tiles_done = 0;
             int64_t next = 0;
+            // kCrossTile: each tile's successor is published as soon as it is drawn, a tile
+            // ahead, since the consumers look for it before the tile's last P·V; the last one
+            // drawn (>= num_tiles) ends their walk.
+            if constexpr (T::kDynamicTiles && T::kCrossTile) publish(blockIdx.x);
             for (int64_t t = blockIdx.x; t < num_tiles; t = next) {
                 if constexpr (T::kDynamicTiles) {
                     next = gridDim.x + int64_t(atomicAdd(kp.tile_counter, 1ull));  // used at the loop's end
-                    publish(t);
+                    publish(T::kCrossTile ? next : t);
                 } else {
                     next = t + gridDim.x;
                 }
@@ -237,7 +247,6 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                 Tensor gQ = local_tile(mQ, Shape<Int<kBlockM>, Int<kDQK>>{}, make_coord(tl.m_block, 0));  // (M, D)
                 Tensor gK = local_tile(mK, Shape<Int<kBlockN>, Int<kDQK>>{}, make_coord(_, 0));  // (N, D, nblk)
                 Tensor gV = local_tile(mV, Shape<Int<kBlockN>, Int<kDV>>{}, make_coord(_, 0));   // (N, D, nblk)
-                auto [tQgQ, tQsQ] = tma_partition(kp.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQ), group_modes<0, 2>(gQ));
                 auto [tKgK, tKsK] = tma_partition(kp.tma_k, _0{}, Layout<_1>{}, group_modes<0, 2>(sK), group_modes<0, 2>(gK));
                 auto [tVgV, tVsV] = tma_partition(kp.tma_v, _0{}, Layout<_1>{}, group_modes<0, 2>(sV), group_modes<0, 2>(gV));
 
@@ -246,13 +255,22 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                 // finish the previous tile; Q waits until they released its buffer. Only
                 // Q-loading tiles count on bar_q_free, so its phase can never run two ahead.
                 if (!tl.any_keys()) continue;
+                // With two Q buffers (kCrossTile), Q goes first: its buffer was released a tile
+                // ago, and the consumers need it one softmax after this tile's first K.
                 const int n_first = tl.n_end - 1;
+                auto load_q = [&] {
+                    const int qb = tiles_done % T::kQBuffers;
+                    if (tiles_done >= T::kQBuffers) ss.bar_q_free[qb].wait((tiles_done / T::kQBuffers - 1) & 1);
+                    ++tiles_done;
+                    auto [tQgQ, tQsQ] = tma_partition(kp.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQs(_, _, qb)),
+                                                      group_modes<0, 2>(gQ));
+                    ss.bar_q[qb].arrive_and_expect_tx(T::kTmaBytesQ);
+                    copy(kp.tma_q.with(reinterpret_cast<uint64_t&>(ss.bar_q[qb]), 0), tQgQ, tQsQ);
+                };
+                if constexpr (T::kQBuffers > 1) load_q();
                 pipe_k.producer_acquire(st);
                 copy(kp.tma_k.with(*pipe_k.producer_get_barrier(st), 0), tKgK(_, n_first), tKsK(_, st.index()));
-                if (tiles_done > 0) ss.bar_q_free.wait((tiles_done - 1) & 1);
-                ++tiles_done;
-                ss.bar_q.arrive_and_expect_tx(T::kTmaBytesQ);
-                copy(kp.tma_q.with(reinterpret_cast<uint64_t&>(ss.bar_q), 0), tQgQ, tQsQ);
+                if constexpr (T::kQBuffers == 1) load_q();
                 for (int n = n_first; n >= tl.n_begin; --n) {
                     if (n != n_first) {
                         pipe_k.producer_acquire(st);
@@ -263,7 +281,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                     ++st;
                 }
             }
-            if constexpr (T::kDynamicTiles) publish(num_tiles);  // no more tiles
+            if constexpr (T::kDynamicTiles && !T::kCrossTile) publish(num_tiles);  // no more tiles
         }
         return;
     }
@@ -295,7 +313,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
         if (mma_wg == T::kNumMmaWarpgroups - 1) turn_pass();
     }
 
-    Tensor sQ  = make_tensor(make_smem_ptr(ss.q.data()), typename T::SmemLayoutQ{});
+    Tensor sQs = make_tensor(make_smem_ptr(ss.q.data()), typename T::SmemLayoutQs{});
     Tensor sK  = make_tensor(make_smem_ptr(ss.k.data()), typename T::SmemLayoutK{});
     Tensor sVt = make_tensor(make_smem_ptr(ss.v.data()), typename T::SmemLayoutVt{});
 
@@ -303,7 +321,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
     typename T::TiledMmaO mma_o;
     auto thr_s = mma_s.get_thread_slice(ctid);
     auto thr_o = mma_o.get_thread_slice(ctid);
-    Tensor tSrQ = thr_s.partition_fragment_A(sQ);   // (MMA, MMA_M, MMA_K)
+    Tensor tSrQs = thr_s.partition_fragment_A(sQs);  // (MMA, MMA_M, MMA_K, Q buffers)
     Tensor tSrK = thr_s.partition_fragment_B(sK);   // (MMA, MMA_N, MMA_K, stages)
     Tensor tOrV = thr_o.partition_fragment_B(sVt);  // (MMA, MMA_D, MMA_K, stages)
 
@@ -328,9 +346,15 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
         else return ss.q.data();
     }();
     Tensor sO = make_tensor(make_smem_ptr(o_staging), typename T::SmemLayoutO{});
-    // One thread per warpgroup tells the producer that this warpgroup no longer reads Q.
-    auto release_q = [&] {
-        if (threadIdx.x % 128 == 0) ss.bar_q_free.arrive();
+    // One thread per warpgroup tells the producer that this warpgroup no longer reads Q's
+    // buffer qb.
+    auto release_q = [&](int qb) {
+        if (threadIdx.x % 128 == 0) ss.bar_q_free[qb].arrive();
+    };
+    // Q's buffer qb as the A operand of S = Q·Kᵀ.
+    auto q_operand = [&](int qb) {
+        if constexpr (T::kQBuffers == 1) return tSrQs(_, _, _, _0{});
+        else return tSrQs(_, _, _, qb);
     };
     auto smem_copy_O = make_tiled_copy_C(Copy_Atom<AutoVectorizingCopyWithAssumedAlignment<32>, Element>{}, mma_o);
     auto smem_thr_O  = smem_copy_O.get_thread_slice(ctid);
@@ -354,33 +378,71 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
             return t + gridDim.x;
         }
     };
-    int q_loads = 0;
-    for (int64_t t = T::kDynamicTiles ? next_tile(0) : blockIdx.x; t < num_tiles; t = next_tile(t)) {
-        const Tile tl = tile_at(t);
+    // kCrossTile: at a tile's last P·V the consumers draw the next tile and, if it has keys,
+    // issue its first S = Q·Kᵀ together with that P·V and run its softmax under it (state in
+    // tl_ahead / sm_ahead, probabilities left in acc_s); the next iteration then starts at its
+    // second key block.
+    bool drawn = false, ahead = false;
+    int64_t t_drawn = 0;
+    Tile tl_ahead;
+    OnlineSoftmax<kRows> sm_ahead;
+    // kCrossTile: draws the tile after t and decodes it (off the path between this tile's last
+    // softmax and its last P·V: during the last S GEMM, or before the last P·V of a tile with
+    // one key block).
+    auto draw_ahead = [&](int64_t t) {
+        t_drawn = next_tile(t);
+        drawn   = true;
+        ahead   = false;
+        if (t_drawn < num_tiles) {
+            tl_ahead = tile_at(t_drawn);
+            ahead    = !tl_ahead.empty() && tl_ahead.any_keys();
+        }
+    };
+    auto advance = [&](int64_t t) -> int64_t {
+        if (T::kCrossTile && drawn) {
+            drawn = false;
+            return t_drawn;
+        }
+        return next_tile(t);
+    };
+    // Scores of key block n of tile tl -> probabilities in s (fp32), corr = the rescale of O.
+    auto softmax_block = [&](const Tile& tl, OnlineSoftmax<kRows>& softmax, int n, float (&corr)[kRows]) {
+        if (use_softcap) apply_softcap(s, scale_over_cap, p.softcap);
+        const int n0 = n * kBlockN;
+        if (block_needs_mask<T::kMasked>(p.mask, tl.m0, tl.m_last, n0, kBlockN, tl.bi.sq, tl.bi.sk)) {
+            // Masked: one compare per element where the mask has no left bound (causal),
+            // except in the ping-pong kernels (d256), where this branch made ptxas serialize
+            // the wgmmas (v3 log step 26).
+            if (T::kMasked && !T::kPingPong && p.mask.left < 0)
+                apply_mask<T::kMasked, true>(s, tScS_rc, p.mask, tl.m0, n0, tl.bi.sq, tl.bi.sk);
+            else
+                apply_mask<T::kMasked>(s, tScS_rc, p.mask, tl.m0, n0, tl.bi.sq, tl.bi.sk);
+        }
+        softmax.update_scores(s, p.scale_log2, corr);
+    };
+    int q_loads = 0;           // Q waits so far: Q buffer q_loads % kQBuffers is next
+    int qb = 0, qb_ahead = 0;  // Q's buffer of the current tile / of the tile ahead
+    auto wait_q = [&] {
+        const int b = q_loads % T::kQBuffers;
+        ss.bar_q[b].wait((q_loads / T::kQBuffers) & 1);
+        ++q_loads;
+        return b;
+    };
+    for (int64_t t = T::kDynamicTiles ? next_tile(0) : blockIdx.x; t < num_tiles; t = advance(t)) {
+        const bool was_ahead = T::kCrossTile && ahead;
+        ahead = false;
+        const Tile tl = was_ahead ? tl_ahead : tile_at(t);
         if (tl.empty()) continue;
         const BlockInfo& bi = tl.bi;
         OnlineSoftmax<kRows> softmax;
+        if (was_ahead) softmax = sm_ahead;
         clear(acc_o);
 
         if (tl.any_keys()) {
-            ss.bar_q.wait(q_loads & 1);
-            ++q_loads;
+            if (was_ahead) qb = qb_ahead;
+            else qb = wait_q();
+            auto tSrQ = q_operand(qb);
             float corr[kRows];
-            // Scores of key block n -> probabilities in s (fp32), corr = the rescale of O.
-            auto softmax_block = [&](int n) {
-                if (use_softcap) apply_softcap(s, scale_over_cap, p.softcap);
-                const int n0 = n * kBlockN;
-                if (block_needs_mask<T::kMasked>(p.mask, tl.m0, tl.m_last, n0, kBlockN, bi.sq, bi.sk)) {
-                    // Masked: one compare per element where the mask has no left bound
-                    // (causal), except in the ping-pong kernels (d256), where this branch made
-                    // ptxas serialize the wgmmas (v3 log step 26).
-                    if (T::kMasked && !T::kPingPong && p.mask.left < 0)
-                        apply_mask<T::kMasked, true>(s, tScS_rc, p.mask, tl.m0, n0, bi.sq, bi.sk);
-                    else
-                        apply_mask<T::kMasked>(s, tScS_rc, p.mask, tl.m0, n0, bi.sq, bi.sk);
-                }
-                softmax.update_scores(s, p.scale_log2, corr);
-            };
 
             // S_n = Q·K_nᵀ, its softmax (O rescaled, except for the first block: O is still
             // zero), P = S in the element type.
@@ -391,8 +453,8 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                 turn_pass();
                 warpgroup_wait<0>();
                 pipe_k.consumer_release(st);
-                if (T::kEarlyQ && n == tl.n_begin) release_q();  // that was the last S
-                softmax_block(n);
+                if (T::kEarlyQ && n == tl.n_begin) release_q(qb);  // that was the last S
+                softmax_block(tl, softmax, n, corr);
                 if constexpr (!decltype(first)::value) softmax.rescale(acc_o_rc, corr);
                 convert_fragment(rP, acc_s);
             };
@@ -416,7 +478,8 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                     pv();
                 }
             } else {
-                scores(tl.n_end - 1, cute::true_type{});
+                if (was_ahead) convert_fragment(rP, acc_s);  // the first block's softmax ran under the last tile
+                else scores(tl.n_end - 1, cute::true_type{});
 
                 // Steady state, per key block n: S_n = Q·K_nᵀ and O += P_{n+1}·V_{n+1} are issued
                 // back to back; the softmax of S_n runs while P·V is still on the tensor cores
@@ -438,17 +501,47 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                     pipe_v.consumer_wait(st);
                     wgmma_gemm<false, T::kOpaqueDescs>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
                     turn_pass();
+                    if (T::kCrossTile && n == tl.n_begin) draw_ahead(t);  // under the last S
                     warpgroup_wait<1>();  // S_n is ready (GEMM batches retire in order)
                     pipe_k.consumer_release(st_next);
-                    if (T::kEarlyQ && n == tl.n_begin) release_q();  // the last S: Q is free
-                    softmax_block(n);
+                    if (T::kEarlyQ && n == tl.n_begin) release_q(qb);  // the last S: Q is free
+                    softmax_block(tl, softmax, n, corr);
                     // kSoftmaxUnderPV: the last block leaves the loop before its wait, so that the
                     // softmax and the wait sit in different basic blocks.
                     if (T::kSoftmaxUnderPV && n == tl.n_begin) break;
                     finish();
                 }
                 if (T::kSoftmaxUnderPV && tl.n_end - 2 >= tl.n_begin) finish();
-                pv();
+                if constexpr (T::kCrossTile) {
+                    // The last P·V, with the next tile's first S = Q·Kᵀ issued beside it when
+                    // that tile has keys; its softmax then runs under this P·V, in a basic block
+                    // of its own (the wait for P·V follows the if).
+                    if (!drawn) draw_ahead(t);  // a tile of one key block
+                    auto st_next = st;
+                    ++st_next;
+                    if (ahead) {
+                        qb_ahead = wait_q();
+                        const int n = tl_ahead.n_end - 1;
+                        pipe_k.consumer_wait(st_next);
+                        auto tSrQ_ahead = q_operand(qb_ahead);
+                        wgmma_gemm<true, T::kOpaqueDescs>(mma_s, tSrQ_ahead, tSrK(_, _, _, st_next.index()), acc_s);
+                        pipe_v.consumer_wait(st);
+                        wgmma_gemm<false, T::kOpaqueDescs>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
+                        warpgroup_wait<1>();  // the next tile's S is ready
+                        pipe_k.consumer_release(st_next);
+                        if (n == tl_ahead.n_begin) release_q(qb_ahead);  // its only S
+                        sm_ahead = OnlineSoftmax<kRows>();
+                        softmax_block(tl_ahead, sm_ahead, n, corr);
+                    } else {
+                        pipe_v.consumer_wait(st);
+                        wgmma_gemm<false, T::kOpaqueDescs>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
+                    }
+                    warpgroup_wait<0>();
+                    pipe_v.consumer_release(st);
+                    ++st;
+                } else {
+                    pv();
+                }
             }
         }
 
@@ -539,7 +632,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                 cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, T::kBarEpilogue);
                 copy(gmem_copy_O, gmem_thr_O.partition_S(sO), tOrO);
                 cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, T::kBarEpilogue);  // O's staging buffer is free
-                if constexpr (!T::kSeparateO) release_q();                 // the next Q may land
+                if constexpr (!T::kSeparateO) release_q(qb);               // the next Q may land
             } else {
                 clear(tOrO);  // no visible key: O = 0 (and LSE = -inf above); Q's buffer untouched
             }

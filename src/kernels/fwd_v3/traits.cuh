@@ -154,19 +154,16 @@ struct FwdV3Traits {
                      cute::Stride<cute::Int<kGmemThreadsRow>, cute::_1>>{},
         cute::Layout<cute::Shape<cute::_1, cute::Int<kGmemElems>>>{}));
 
-    struct SharedStorageCommon {
-        cute::array_aligned<Element, cute::cosize_v<SmemLayoutQ>, 1024> q;
-        cute::array_aligned<Element, cute::cosize_v<SmemLayoutK>, 1024> k;
-        cute::array_aligned<Element, cute::cosize_v<SmemLayoutV>, 1024> v;
-        typename PipelineK::SharedStorage pipe_k;
-        typename PipelineV::SharedStorage pipe_v;
-        cutlass::arch::ClusterTransactionBarrier bar_q;  // Q landed (TMA bytes)
-        cutlass::arch::ClusterBarrier bar_q_free;        // Q's buffer may be refilled
-        // Dynamic tile scheduling (masked): the producer hands each tile index to the consumers
-        // through this two-slot ring.
-        typename PipelineTile::SharedStorage pipe_tile;
-        int64_t tile_index[kTileSlots];
-    };
+    // Grid and tile walk (measured on an H100, docs/PERF.md v3 log). Unmasked: persistent, one
+    // CTA per SM walking a static stride. Masked d64 and d128: persistent, tiles drawn from a
+    // global counter (tile costs differ under a causal mask; steps 9, 22). Masked (192,128) and
+    // d256: one CTA per tile, which ran 4-10 % faster there at s >= 4k than dynamic tiles with
+    // O staged in Q's buffer (step 22), and still up to 7 % faster at 16k with O stored from
+    // registers (steps 35-36), except in their short-sequence variants (tile.h, dynamic_tiles),
+    // dynamic again: +6-18 % at s = 512-1024.
+    static constexpr bool kDynamicTiles =
+        kMasked && AITER_FWD_V3_TUNE_DYN >= 0 && (K.hdim_q <= 128 || kTile.dynamic_tiles || AITER_FWD_V3_TUNE_DYN != 0);
+    static constexpr bool kPersistent   = !kMasked || kDynamicTiles;
     // O leaves the consumers one of two ways:
     // - kDirectO: straight from registers to global memory, no staging and no barrier between
     //   the warpgroups; Q's buffer is released after a tile's last S = Q·Kᵀ. 16-byte stores
@@ -205,24 +202,57 @@ struct FwdV3Traits {
                                          : !kMasked && K.hdim_q == 192 ? 8
                                                                        : 16;
     static_assert(kDirectOBytes == 8 || (kDirectOBytes == 16 && kHeadDimV % 32 == 0), "direct O stores: 8 or 16 bytes");
+    // Across tiles (kernel.cuh): the next tile's first S = Q·Kᵀ is issued together with this
+    // tile's last P·V, and its softmax runs under that P·V, before this tile's epilogue (the
+    // tensor cores otherwise idle from the last P·V through the epilogue, the next Q·Kᵀ and
+    // its softmax). Needs a next tile in the same CTA (persistent), the overlap's register set
+    // (S, P, O; not with ping-pong) and a second Q buffer, so that the next tile's Q is loaded
+    // while this tile still runs (with one buffer, released at the tile's last S, its load
+    // latency was exposed). The next tile is drawn and decoded under the last S GEMM (decoded
+    // just before the issue, it held back the last P·V). Measured per kernel (docs/PERF.md, v3
+    // log step 39, H100 bf16, against not crossing): the d64 short unmasked kernel +1.0 / +1.6
+    // / +2.0 % at s = 512 / 1k / 2k; slower everywhere else (d64 masked -4...-6 % at 2k-16k,
+    // d64 short masked -5 % at 512, d128 -2.6...-3.6 % at 1k), so only that kernel crosses.
+    // Benchmark knob, never set in a normal build: -DAITER_FWD_V3_TUNE_XTILE=0|1 (every kernel
+    // where it is possible).
+#ifndef AITER_FWD_V3_TUNE_XTILE
+#define AITER_FWD_V3_TUNE_XTILE -1
+#endif
+    static constexpr int kSmemLimit = 227 * 1024;  // sm_90 opt-in maximum per block
+    static constexpr size_t kBytesQ  = size_t(kBlockM) * kHeadDimQK * sizeof(Element);
+    static constexpr size_t kBytesKV = size_t(kStages) * kBlockN * (kHeadDimQK + kHeadDimV) * sizeof(Element);
+    static constexpr size_t kBytesO  = size_t(kBlockM) * kHeadDimV * sizeof(Element);
+    static constexpr bool kCrossTile =
+        kIntraOverlap && kPersistent && !kPingPong &&
+        2 * kBytesQ + kBytesKV + (kDirectO ? 0 : kBytesO) + 1024 <= kSmemLimit &&
+        (AITER_FWD_V3_TUNE_XTILE >= 0 ? AITER_FWD_V3_TUNE_XTILE != 0 : K.short_seq && !kMasked && K.hdim_q <= 64);
+    static constexpr int kQBuffers = kCrossTile ? 2 : 1;  // Q's shared-memory buffers (tiles in turn)
+    // Q's buffers as one (M, dq, kQBuffers) tensor: the consumers' wgmma A operand.
+    using SmemLayoutQs = decltype(cute::tile_to_shape(
+        SmemAtom{}, cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDimQK>, cute::Int<kQBuffers>>{}));
+
+    struct SharedStorageCommon {
+        cute::array_aligned<Element, cute::cosize_v<SmemLayoutQ> * kQBuffers, 1024> q;
+        cute::array_aligned<Element, cute::cosize_v<SmemLayoutK>, 1024> k;
+        cute::array_aligned<Element, cute::cosize_v<SmemLayoutV>, 1024> v;
+        typename PipelineK::SharedStorage pipe_k;
+        typename PipelineV::SharedStorage pipe_v;
+        cutlass::arch::ClusterTransactionBarrier bar_q[kQBuffers];  // Q landed (TMA bytes)
+        cutlass::arch::ClusterBarrier bar_q_free[kQBuffers];        // Q's buffer may be refilled
+        // Dynamic tile scheduling (masked): the producer hands each tile index to the consumers
+        // through this two-slot ring.
+        typename PipelineTile::SharedStorage pipe_tile;
+        int64_t tile_index[kTileSlots];
+    };
     struct SharedStorageSeparateO : SharedStorageCommon {
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutO>, 1024> o;
     };
-    static constexpr int kSmemLimit = 227 * 1024;  // sm_90 opt-in maximum per block
     static constexpr bool kSeparateO = !kDirectO && sizeof(SharedStorageSeparateO) <= kSmemLimit;
     using SharedStorage = std::conditional_t<kSeparateO, SharedStorageSeparateO, SharedStorageCommon>;
     static constexpr bool kEarlyQ = kSeparateO || kDirectO;  // Q released after the tile's last S
+    static_assert(!kCrossTile || kEarlyQ, "across tiles, O never passes through Q's buffer");
+    static_assert(!kCrossTile || sizeof(SharedStorage) <= kSmemLimit, "two Q buffers must fit");
 
-    // Grid and tile walk (measured on an H100, docs/PERF.md v3 log). Unmasked: persistent, one
-    // CTA per SM walking a static stride. Masked d64 and d128: persistent, tiles drawn from a
-    // global counter (tile costs differ under a causal mask; steps 9, 22). Masked (192,128) and
-    // d256: one CTA per tile, which ran 4-10 % faster there at s >= 4k than dynamic tiles with
-    // O staged in Q's buffer (step 22), and still up to 7 % faster at 16k with O stored from
-    // registers (steps 35-36), except in their short-sequence variants (tile.h, dynamic_tiles),
-    // dynamic again: +6-18 % at s = 512-1024.
-    static constexpr bool kDynamicTiles =
-        kMasked && AITER_FWD_V3_TUNE_DYN >= 0 && (K.hdim_q <= 128 || kTile.dynamic_tiles || AITER_FWD_V3_TUNE_DYN != 0);
-    static constexpr bool kPersistent   = !kMasked || kDynamicTiles;
     static constexpr int kSmemBytes = int(sizeof(SharedStorage));
 };
 

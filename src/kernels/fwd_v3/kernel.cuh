@@ -249,6 +249,7 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                 Tensor gV = local_tile(mV, Shape<Int<kBlockN>, Int<kDV>>{}, make_coord(_, 0));   // (N, D, nblk)
                 auto [tKgK, tKsK] = tma_partition(kp.tma_k, _0{}, Layout<_1>{}, group_modes<0, 2>(sK), group_modes<0, 2>(gK));
                 auto [tVgV, tVsV] = tma_partition(kp.tma_v, _0{}, Layout<_1>{}, group_modes<0, 2>(sV), group_modes<0, 2>(gV));
+                auto [tQgQ, tQsQ] = tma_partition(kp.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQs(_, _, _0{})), group_modes<0, 2>(gQ));
 
                 // A tile without visible keys loads nothing (its O is written as zeros from
                 // registers). Otherwise the first K block may stream in while the consumers
@@ -262,15 +263,22 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                     const int qb = tiles_done % T::kQBuffers;
                     if (tiles_done >= T::kQBuffers) ss.bar_q_free[qb].wait((tiles_done / T::kQBuffers - 1) & 1);
                     ++tiles_done;
-                    auto [tQgQ, tQsQ] = tma_partition(kp.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQs(_, _, qb)),
-                                                      group_modes<0, 2>(gQ));
+                    auto [q_src, q_dst] = tma_partition(kp.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQs(_, _, qb)),
+                                                        group_modes<0, 2>(gQ));
                     ss.bar_q[qb].arrive_and_expect_tx(T::kTmaBytesQ);
-                    copy(kp.tma_q.with(reinterpret_cast<uint64_t&>(ss.bar_q[qb]), 0), tQgQ, tQsQ);
+                    copy(kp.tma_q.with(reinterpret_cast<uint64_t&>(ss.bar_q[qb]), 0), q_src, q_dst);
                 };
+                // One buffer: written out here, not through load_q: with the lambda, ptxas gave the
+                // d256 kernels a 1392-byte stack frame and serialized their wgmmas (C7520).
                 if constexpr (T::kQBuffers > 1) load_q();
                 pipe_k.producer_acquire(st);
                 copy(kp.tma_k.with(*pipe_k.producer_get_barrier(st), 0), tKgK(_, n_first), tKsK(_, st.index()));
-                if constexpr (T::kQBuffers == 1) load_q();
+                if constexpr (T::kQBuffers == 1) {
+                    if (tiles_done > 0) ss.bar_q_free[0].wait((tiles_done - 1) & 1);
+                    ++tiles_done;
+                    ss.bar_q[0].arrive_and_expect_tx(T::kTmaBytesQ);
+                    copy(kp.tma_q.with(reinterpret_cast<uint64_t&>(ss.bar_q[0]), 0), tQgQ, tQsQ);
+                }
                 for (int n = n_first; n >= tl.n_begin; --n) {
                     if (n != n_first) {
                         pipe_k.producer_acquire(st);

@@ -295,11 +295,26 @@ def bench_sources(libname: str) -> Optional[List[Path]]:
 # ------------------------------------------------------------------------------------------
 
 _PROGRESS = re.compile(r"^\[\d+/\d+\] ")
+# ptxas reports wgmma serialization ("(C7510)"..."(C7520) Potential Performance Loss: wgmma.mma_async
+# instructions are serialized ...") as "info", not as a warning, and the build succeeds, yet such
+# a kernel can run 40x slower (docs/PERF.md, v3 log step 39). The build collects these lines and
+# repeats them at its end.
+_SERIALIZED = re.compile(r"\((C75\d\d)\) Potential Performance Loss: (.*?)(?: in the function '([^']+)')?\s*$")
 
 
-def run_ninja(out: Path, jobs: int, verbose: bool, labels: Dict[str, str], keep_going: bool = False) -> int:
+def serialized_wgmma(line: str) -> Optional[str]:
+    """The kernel and reason of a ptxas wgmma-serialization message, or None for any other line."""
+    m = _SERIALIZED.search(line)
+    if not m:
+        return None
+    return f"{m.group(1)} {m.group(3) or '(function not named)'}: {m.group(2)}"
+
+
+def run_ninja(out: Path, jobs: int, verbose: bool, labels: Dict[str, str], keep_going: bool = False,
+              serialized: Optional[List[str]] = None) -> int:
     """Runs ninja, echoing its progress; returns its exit status. Failed steps are reported
-    at the end with their label (instance name) and the compiler output."""
+    at the end with their label (instance name) and the compiler output. ptxas's wgmma
+    serialization messages are appended to `serialized`."""
     ninja = shutil.which("ninja")
     if not ninja:
         raise BuildError("ninja not found: pip install ninja")
@@ -311,6 +326,9 @@ def run_ninja(out: Path, jobs: int, verbose: bool, labels: Dict[str, str], keep_
     in_failure = False
     assert proc.stdout is not None
     for line in proc.stdout:
+        note = serialized_wgmma(line)
+        if note is not None and serialized is not None:
+            serialized.append(note)
         if line.startswith("FAILED: "):
             failures.append([line])
             in_failure = True
@@ -491,7 +509,8 @@ def build(args: argparse.Namespace) -> int:
     print(f"compile.py: archs {','.join(archs)}; {len(gen.instances)} instance(s); -j {jobs}; "
           f"CuTe from {cutlass_inc}")
 
-    rc = run_ninja(out, jobs, args.verbose, labels, args.keep_going)
+    serialized: List[str] = []
+    rc = run_ninja(out, jobs, args.verbose, labels, args.keep_going, serialized)
     wall = time.monotonic() - t0
     if rc != 0:
         print(f"\ncompile.py: build FAILED after {wall:.1f} s (failed steps are listed above; "
@@ -501,6 +520,11 @@ def build(args: argparse.Namespace) -> int:
         size = p.stat().st_size
         print(f"compile.py: {p} ({size / 2**20:.2f} MiB, {size} bytes)")
     print(f"compile.py: build wall time {wall:.2f} s")
+    if serialized:
+        print(f"compile.py: WARNING: ptxas serialized the wgmma instructions of {len(serialized)} kernel(s); "
+              f"they run correctly but many times slower (see docs/PERF.md, v3 log step 39):", file=sys.stderr)
+        for note in serialized:
+            print(f"  {note}", file=sys.stderr)
     return 0
 
 

@@ -174,3 +174,27 @@ def test_build_mha_sh_rejects_unknown_api():
     res = run(["bash", REPO / "build_mha.sh", "fwdd"])
     assert res.returncode == 2
     assert "unknown api 'fwdd'" in res.stderr
+
+
+def test_ptxas_wgmma_serialization_is_collected(tmp_path, monkeypatch):
+    """ptxas reports serialized wgmmas as "info"; run_ninja collects them (the build repeats
+    them at its end) and leaves every other line alone."""
+    import sys
+    sys.path.insert(0, str(REPO))
+    import compile as cp
+    fake = tmp_path / "bin" / "ninja"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n"
+                    "echo '[1/2] CUDA instance fmha_fwd_v3_bf16_d256_nomask'\n"
+                    "echo \"ptxas info    : (C7520) Potential Performance Loss: wgmma.mma_async instructions are "
+                    "serialized due to program dependence on compiler-inserted WG.AR in divergent path in the "
+                    "function '_ZN5aiter3fwd13fwd_v3_kernelE'\"\n"
+                    "echo 'ptxas info    : Used 168 registers, used 16 barriers'\n"
+                    "echo '[2/2] LINK libmha_fwd.so'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    found = []
+    assert cp.run_ninja(tmp_path, 1, False, {}, serialized=found) == 0
+    assert found == ["C7520 _ZN5aiter3fwd13fwd_v3_kernelE: wgmma.mma_async instructions are serialized due to "
+                     "program dependence on compiler-inserted WG.AR in divergent path"]
+    assert cp.serialized_wgmma("ptxas info    : Used 168 registers, used 16 barriers") is None

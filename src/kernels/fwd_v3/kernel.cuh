@@ -466,12 +466,18 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                 if constexpr (!decltype(first)::value) softmax.rescale(acc_o_rc, corr);
                 convert_fragment(rP, acc_s);
             };
-            auto pv = [&] {  // O += P·V_n, waited for
+            auto pv_issue = [&] {  // O += P·V_n, issued
                 pipe_v.consumer_wait(st);
                 wgmma_gemm<false, T::kOpaqueDescs>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
+            };
+            auto pv_retire = [&] {  // every GEMM issued is done; V_n's buffer is released
                 warpgroup_wait<0>();
                 pipe_v.consumer_release(st);
                 ++st;
+            };
+            auto pv = [&] {  // O += P·V_n, waited for
+                pv_issue();
+                pv_retire();
             };
             if constexpr (!T::kIntraOverlap) {
                 // Per key block: S, softmax, P·V, one after the other. P is dead from the end
@@ -533,20 +539,16 @@ __global__ void __launch_bounds__(FwdV3Traits<FwdV3Key{kDType, kHdimQ, kHdimV, k
                         pipe_k.consumer_wait(st_next);
                         auto tSrQ_ahead = q_operand(qb_ahead);
                         wgmma_gemm<true, T::kOpaqueDescs>(mma_s, tSrQ_ahead, tSrK(_, _, _, st_next.index()), acc_s);
-                        pipe_v.consumer_wait(st);
-                        wgmma_gemm<false, T::kOpaqueDescs>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
+                        pv_issue();
                         warpgroup_wait<1>();  // the next tile's S is ready
                         pipe_k.consumer_release(st_next);
                         if (n == tl_ahead.n_begin) release_q(qb_ahead);  // its only S
                         sm_ahead = OnlineSoftmax<kRows>();
                         softmax_block(tl_ahead, sm_ahead, n, corr);
                     } else {
-                        pipe_v.consumer_wait(st);
-                        wgmma_gemm<false, T::kOpaqueDescs>(mma_o, tOrP, tOrV(_, _, _, st.index()), acc_o);
+                        pv_issue();
                     }
-                    warpgroup_wait<0>();
-                    pipe_v.consumer_release(st);
-                    ++st;
+                    pv_retire();
                 } else {
                     pv();
                 }

@@ -219,12 +219,11 @@ struct FwdV3Traits {
 #define AITER_FWD_V3_TUNE_XTILE -1
 #endif
     static constexpr int kSmemLimit = 227 * 1024;  // sm_90 opt-in maximum per block
-    static constexpr size_t kBytesQ  = size_t(kBlockM) * kHeadDimQK * sizeof(Element);
-    static constexpr size_t kBytesKV = size_t(kStages) * kBlockN * (kHeadDimQK + kHeadDimV) * sizeof(Element);
-    static constexpr size_t kBytesO  = size_t(kBlockM) * kHeadDimV * sizeof(Element);
+    static constexpr size_t kBytesO = size_t(kBlockM) * kHeadDimV * sizeof(Element);  // O's own buffer
     static constexpr bool kCrossTile =
         kIntraOverlap && kPersistent && !kPingPong &&
-        2 * kBytesQ + kBytesKV + (kDirectO ? 0 : kBytesO) + 1024 <= kSmemLimit &&
+        2 * size_t(kTmaBytesQ) + size_t(kStages) * (kTmaBytesK + kTmaBytesV) + (kDirectO ? 0 : kBytesO) + 1024 <=
+            kSmemLimit &&
         (AITER_FWD_V3_TUNE_XTILE >= 0 ? AITER_FWD_V3_TUNE_XTILE != 0 : K.short_seq && !kMasked && K.hdim_q <= 64);
     static constexpr int kQBuffers = kCrossTile ? 2 : 1;  // Q's shared-memory buffers (tiles in turn)
     // Q's buffers as one (M, dq, kQBuffers) tensor: the consumers' wgmma A operand.

@@ -84,7 +84,8 @@ cudaError_t launch_fwd_v3(const FwdParams& p, cudaStream_t stream) {
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     // Persistent (T::kPersistent): one CTA per SM (shared memory allows no more), or fewer when
-    // there are fewer tiles (or AITER_FWD_V3_MAX_CTAS says so); otherwise one CTA per tile (a grid beyond 2^31 - 1 CTAs strides).
+    // there are fewer tiles (or AITER_FWD_V3_MAX_CTAS says so); otherwise one CTA per tile (a
+    // grid beyond 2^31 - 1 CTAs strides).
     // Dynamic tiles come from a counter that must read 0 at launch: an 8-byte stream-ordered
     // allocation per call, zeroed and freed on the same stream, so that calls on different
     // streams never share it.

@@ -50,6 +50,7 @@
 #include "common/device.h"
 #include "common/cli_mask.h"
 #include "common/mask.h"
+#include "fwd/v3_launch_state.h"  // set_v3_max_ctas: the -v3_max_ctas test aid
 #include "mha_fwd.h"
 #include "reference/gpu_reference.h"
 #include "reference/half_types.h"
@@ -129,7 +130,7 @@ void register_flags(bench::ArgParser& p) {
         .add("v3_bf16_cvt", "0", "bf16 output rounding of v3: 0 RTNE, 1 RTNA, 2 RTZ")
         .add("is_v3_check", "0", "1: only report whether a v3 kernel exists for this configuration")
         .add("v3_max_ctas", "0", "N > 0: at most N CTAs in a persistent v3 grid, so that each walks\n"
-                                 "several tiles (sets AITER_FWD_V3_MAX_CTAS for this case; a test aid)")
+                                 "several tiles (a test aid, for this case only)")
         .add("cases", "", "FILE: run one case per line of FILE (its flags) in this process; each\n"
                           "case's output ends with \"=== case <n> exit <code>\"");
     p.set_footer(
@@ -791,15 +792,10 @@ int run_args(int argc, const char* const* argv) {
         std::cerr << "benchmark_mha_fwd: " << e.what() << std::endl;
         return kExitBadArg;
     }
-    if (c.v3_max_ctas == 0) return run(c);
-    // The cap is read by the library at each launch (src/kernels/fwd_v3/launch.cuh); the
-    // caller's own setting comes back after this case.
-    const char* had = std::getenv("AITER_FWD_V3_MAX_CTAS");
-    const std::string saved = had != nullptr ? had : "";
-    setenv("AITER_FWD_V3_MAX_CTAS", std::to_string(c.v3_max_ctas).c_str(), 1);
+    // The library's test aid (src/fwd/v3_launch_state.h), set for this case only.
+    aiter::fwd::set_v3_max_ctas(c.v3_max_ctas);
     const int rc = run(c);
-    if (had != nullptr) setenv("AITER_FWD_V3_MAX_CTAS", saved.c_str(), 1);
-    else unsetenv("AITER_FWD_V3_MAX_CTAS");
+    aiter::fwd::set_v3_max_ctas(0);
     return rc;
 }
 

@@ -6,6 +6,8 @@
 #   smoke       smoke_test_fwd.sh -j 16                      (forward v2, 608 cases)
 #   ref         forward -v=2 (GPU reference) on large shapes, -v=1 vs -v=2 on medium ones
 #   validate    tests/cpp/fwd_validation.cpp (device seqlen arrays) + fwd_padding_gpu.cpp
+#   graph       tests/cpp/graph_capture_gpu.cpp: every API captured in a CUDA graph and replayed
+#               (needs the fwd, fwd_v3, fwd_splitkv and bwd apis built)
 #   sanitize    compute-sanitizer memcheck + racecheck on forward cases
 #   splitkv     split-KV: quick cases, sanitizer on paged cases, smoke sweep per dtype
 #               (each half under SMOKE_LIMIT seconds, default 170; SPLITKV_FILTER narrows it)
@@ -78,6 +80,10 @@ for step in "${steps[@]}"; do
         && ./build/fwd_validation | grep -vE '^ok '
       nvcc -std=c++20 -I include -I src -I benchmark tests/cpp/fwd_padding_gpu.cpp -L build -lmha_fwd -Xlinker=-rpath=$PWD/build \
         -o build/fwd_padding_gpu && ./build/fwd_padding_gpu || status=1 ;;
+    graph)
+      note "CUDA graph capture of every API"
+      nvcc -std=c++20 -I include tests/cpp/graph_capture_gpu.cpp -L build -lmha_fwd -lmha_bwd -Xlinker=-rpath=$PWD/build \
+        -o build/graph_capture_gpu && ./build/graph_capture_gpu || status=1 ;;
     sanitize)
       note sanitize
       sanitize_cases "$BENCH" "-b=2 -h=2 -h_k=1 -d=64 -s=99 -s_k=131 -mask=b:4,35 -lse=1" \

@@ -1,19 +1,15 @@
 #!/usr/bin/env bash
 # Tile-size sweep of the v2 forward / backward or the v3 forward kernels (benchmark tool, GPU machine).
-# Builds one library per variant (compile.py into build_tune/<hdim>_<name>, with -D overrides
-# of src/kernels/{fwd_v2,bwd_v2,fwd_v3}/tile.h passed through NVCC_APPEND_FLAGS), all builds in parallel, then
+# Builds one library per variant (compile.py into build_tune/<hdim>_<name>, with the -D knobs
+# of src/kernels/tuning.h passed through NVCC_APPEND_FLAGS), all builds in parallel, then
 # times each variant on the 16k-token shapes of docs/PERF.md, one line per (variant, shape).
 #
 # usage: bash benchmark/tune_tiles.sh "HDIM/name:FLAGS" ["HDIM/name:FLAGS" ...]
-#   e.g. bash benchmark/tune_tiles.sh "128/base:" "128/n32:-DAITER_FWD_V2_TILE_D128_N=32"
+#   e.g. bash benchmark/tune_tiles.sh "128/base:" "128/n32:-DAITER_FWD_V2_TUNE_HDIM=128 -DAITER_FWD_V2_TUNE_M=128 -DAITER_FWD_V2_TUNE_N=32 -DAITER_FWD_V2_TUNE_W=4"
 #        MODE=bwd bash benchmark/tune_tiles.sh "64/m128:-DAITER_BWD_V2_TUNE_HDIM=64 -DAITER_BWD_V2_TUNE_M=128 ..."
 #        MODE=fwd_v3 bash benchmark/tune_tiles.sh "256/n64:-DAITER_FWD_V3_TUNE_HDIM=256 -DAITER_FWD_V3_TUNE_M=128 -DAITER_FWD_V3_TUNE_N=64 -DAITER_FWD_V3_TUNE_S=2"
-#          (fwd_v3 also takes -DAITER_FWD_V3_TUNE_{O,P,D}=0|1: overlap, ping-pong, opaque descriptors; see tile.h;
-#           -DAITER_FWD_V3_TUNE_DYN=1|-1: dynamic tiles in every / no masked kernel, -DAITER_FWD_V3_TUNE_DIRECT_O=0|1:
-#           O stored from registers in no / every kernel, -DAITER_FWD_V3_TUNE_O_BYTES=8|16: the width of those
-#           stores, -DAITER_FWD_V3_TUNE_SPLIT=0|1: the softmax under its own P·V in no / every kernel with
-#           the overlap, traits.cuh; only each bucket's
-#           default instances are built, so the short-sequence variants are not used)
+#          (every knob and its meaning: src/kernels/tuning.h; for fwd_v3 only each bucket's default
+#           instances are built, so the short-sequence variants are not used)
 #   HDIM is one head dim or DQxDV (e.g. 192x128: TUNE_HDIM=192); h = 2048 / DQ.
 # env:   MODE (fwd | bwd | fwd_v3, default fwd), PRECS (default bf16), SEQS (default "1024 4096 16384"),
 #        MASKS (default "0 2"), JOBS (4)

@@ -128,17 +128,17 @@ def generate(output_dir, apis: Sequence[str] = ("fwd",), preset: str = "default"
         for inst in lib.instances:
             fam = next(f for f in table.FAMILIES if f.name == inst.family)
             path = out / inst.filename
-            contents[path] = env.get_template(getattr(inst, "template", None) or fam.instance_template).render(inst=inst)
+            contents[path] = env.get_template("instance.cu.j2").render(inst=inst, fam=fam)
             lib.instance_files[inst.name] = path
         # Every table of the library is generated (empty when its family is not selected),
         # so the library's host code always links.
         for fam in table.FAMILIES:
-            if fam.library != lib.name or not fam.table_template:
+            if fam.library != lib.name or not fam.tables:
                 continue
             selected = [i for i in lib.instances if i.family == fam.name]
             path = out / fam.table_file
-            contents[path] = env.get_template(fam.table_template).render(
-                instances=selected, preset=preset, filter=",".join(filters))
+            contents[path] = env.get_template("table.cu.j2").render(
+                fam=fam, instances=selected, preset=preset, filter=",".join(filters))
             lib.table_files.append(path)
 
     manifest = {

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 APIS = ("fwd", "fwd_splitkv", "bwd", "fwd_v3", "bwd_v3")
 PRESETS = ("default", "aligned", "ci")
@@ -52,6 +52,10 @@ class FwdV2Instance:
 
     api = "fwd"
     family = "fwd_v2"
+    entry = "FwdV2Instance"
+    launch_fn = "launch_fwd_v2"
+    info_fn = "fwd_v2_info"
+    params = "FwdParams"
 
     def __post_init__(self) -> None:
         if self.dtype not in FWD_V2_DTYPES:
@@ -66,6 +70,11 @@ class FwdV2Instance:
     @property
     def name(self) -> str:
         return f"fmha_fwd_v2_{self.dtype}_d{self.hdim}_{self.mask}" + ("" if self.aligned else "_unaligned")
+
+    @property
+    def description(self) -> str:
+        loads = "aligned (16-byte loads)" if self.aligned else "unaligned (element-wise loads)"
+        return f"dtype {self.dtype}, hdim bucket {self.hdim}, mask {self.mask}, {loads}"
 
     @property
     def cpp_key(self) -> str:
@@ -102,7 +111,7 @@ def _fwd_v2_ci() -> List[FwdV2Instance]:
 SPLITKV_DTYPES = ("fp16", "bf16")
 SPLITKV_HDIMS = (64, 128, 256)
 SPLITKV_MASKS = ("nomask", "mask")
-SPLITKV_DEEP_HDIMS = (128,)  # splitkv_has_deep_tile() in src/kernels/fwd_splitkv/tile.h
+SPLITKV_DEEP_HDIMS = (128,)  # buckets with a deep tile (its shape: splitkv_tile in src/kernels/fwd_splitkv/tile.h)
 
 
 @dataclass(frozen=True)
@@ -117,8 +126,10 @@ class SplitkvInstance:
 
     api = "fwd_splitkv"
     family = "fwd_splitkv"
-    template = "fwd_splitkv_instance.cu.j2"
-    kind = "main"
+    entry = "SplitkvInstance"
+    launch_fn = "launch_fwd_splitkv"
+    info_fn = "fwd_splitkv_info"
+    params = "SplitkvParams"
 
     def __post_init__(self) -> None:
         if self.dtype not in SPLITKV_DTYPES:
@@ -133,6 +144,10 @@ class SplitkvInstance:
     @property
     def name(self) -> str:
         return f"fmha_fwd_splitkv_{self.dtype}_d{self.hdim}_{self.mask}" + ("_deep" if self.deep else "")
+
+    @property
+    def description(self) -> str:
+        return f"split-KV, dtype {self.dtype}, hdim bucket {self.hdim}, mask {self.mask}" + (", deep tile" if self.deep else "")
 
     @property
     def cpp_key(self) -> str:
@@ -155,8 +170,10 @@ class SplitkvCombineInstance:
 
     api = "fwd_splitkv"
     family = "fwd_splitkv"
-    template = "fwd_splitkv_combine.cu.j2"
-    kind = "combine"
+    entry = "SplitkvCombineInstance"
+    launch_fn = "launch_fwd_splitkv_combine"
+    info_fn = "fwd_splitkv_combine_info"
+    params = "SplitkvParams"
 
     def __post_init__(self) -> None:
         if self.dtype not in SPLITKV_DTYPES:
@@ -165,6 +182,10 @@ class SplitkvCombineInstance:
     @property
     def name(self) -> str:
         return f"fmha_fwd_splitkv_combine_{self.dtype}"
+
+    @property
+    def description(self) -> str:
+        return f"split-KV combine kernel, output dtype {self.dtype}"
 
     @property
     def cpp_key(self) -> str:
@@ -196,9 +217,10 @@ def _splitkv_ci() -> List[object]:
 FWD_V3_DTYPES = FWD_V2_DTYPES
 FWD_V3_HDIMS = ((64, 64), (128, 128), (192, 128), (256, 256))  # (hdim_q, hdim_v) buckets
 FWD_V3_MASKS = FWD_V2_MASKS
-# (bucket, mask) pairs that also have a variant for short query sequences
-# (src/kernels/fwd_v3/tile.h, fwd_v3_has_short: d64 128-row tiles; (192,128) and d256 masked
-# dynamic tiles); the host picks it by max_seqlen_q (fwd_v3_prefer_short).
+# (bucket, mask) pairs that also have a variant for short query sequences, written here only
+# (their tiles: fwd_v3_tile in src/kernels/fwd_v3/tile.h: d64 128-row tiles; (192,128) and d256
+# masked, dynamic tiles); the host takes one where it is compiled and max_seqlen_q says it is
+# faster (fwd_v3_prefer_short).
 FWD_V3_SHORT = (((64, 64), "nomask"), ((64, 64), "mask"), ((192, 128), "mask"), ((256, 256), "mask"))
 
 
@@ -215,6 +237,10 @@ class FwdV3Instance:
 
     api = "fwd_v3"
     family = "fwd_v3"
+    entry = "FwdV3Instance"
+    launch_fn = "launch_fwd_v3"
+    info_fn = "fwd_v3_info"
+    params = "FwdParams"
 
     def __post_init__(self) -> None:
         if self.dtype not in FWD_V3_DTYPES:
@@ -232,6 +258,11 @@ class FwdV3Instance:
     def name(self) -> str:
         hd = f"d{self.hdim_q}" if self.hdim_q == self.hdim_v else f"d{self.hdim_q}x{self.hdim_v}"
         return f"fmha_fwd_v3_{self.dtype}_{hd}{'_short' if self.short_seq else ''}_{self.mask}"
+
+    @property
+    def description(self) -> str:
+        short = ", the short-sequence variant" if self.short_seq else ""
+        return f"dtype {self.dtype}, (hdim_q, hdim_v) bucket ({self.hdim_q}, {self.hdim_v}), mask {self.mask}{short}; sm_90a only"
 
     @property
     def cpp_key(self) -> str:
@@ -278,6 +309,10 @@ class BwdV2Instance:
 
     api = "bwd"
     family = "bwd_v2"
+    entry = "BwdV2Instance"
+    launch_fn = "launch_bwd_v2"
+    info_fn = "bwd_v2_info"
+    params = "BwdParams"
 
     def __post_init__(self) -> None:
         if self.dtype not in BWD_V2_DTYPES:
@@ -292,6 +327,11 @@ class BwdV2Instance:
     @property
     def name(self) -> str:
         return f"fmha_bwd_v2_{self.dtype}_d{self.hdim}_{self.mask}" + ("_det" if self.deterministic else "")
+
+    @property
+    def description(self) -> str:
+        dq = "deterministic (separate dQ kernel, no atomics)" if self.deterministic else "fp32 atomic dQ accumulation"
+        return f"dtype {self.dtype}, hdim bucket {self.hdim}, mask {self.mask}, {dq}"
 
     @property
     def cpp_key(self) -> str:
@@ -322,14 +362,26 @@ def _bwd_v2_ci() -> List[BwdV2Instance]:
 
 
 @dataclass(frozen=True)
+class Table:
+    """One generated dispatcher table (C++ array of `entry`, see src/common/dispatch.h)."""
+
+    entry: str     # entry type, e.g. "FwdV2Instance"; instances with this `entry` go in it
+    array: str     # "kFwdV2Instances"
+    count: str     # "kNumFwdV2Instances"
+    sentinel: str  # the key of the null entry that keeps an empty array legal
+
+
+@dataclass(frozen=True)
 class Family:
     name: str                 # "fwd_v2"
     api: str                  # the --api value that selects it
     library: str              # the library it is linked into: "mha_fwd" -> libmha_fwd.so
     presets: Dict[str, Callable[[], List[object]]] = field(default_factory=dict)
-    instance_template: Optional[str] = None  # templates/<this>: one file per instance
-    table_template: Optional[str] = None     # templates/<this>: the dispatcher table
-    table_file: Optional[str] = None         # generated name of the table
+    namespace: str = ""       # C++ namespace of its launch functions and tables
+    launch_header: str = ""   # what an instance file includes (defines the launch templates)
+    key_header: str = ""      # what the table file includes (declares the entry types)
+    tables: Tuple[Table, ...] = ()
+    table_file: Optional[str] = None  # generated name of the tables' file
 
     def instances(self, preset: str = "default") -> List[object]:
         if preset not in PRESETS:
@@ -344,18 +396,26 @@ FAMILIES: List[Family] = [
         api="fwd",
         library="mha_fwd",
         presets={"default": _fwd_v2_all, "aligned": _fwd_v2_aligned, "ci": _fwd_v2_ci},
-        instance_template="fwd_v2_instance.cu.j2",
-        table_template="fwd_v2_table.cu.j2",
+        namespace="aiter::fwd",
+        launch_header="kernels/fwd_v2/launch.cuh",
+        key_header="fwd/fwd_key.h",
+        tables=(Table("FwdV2Instance", "kFwdV2Instances", "kNumFwdV2Instances",
+                      "FwdV2Key{DType::fp16, 0, MaskKind::none, true}"),),
         table_file="fwd_v2_table.cu",
     ),
-    # Room for the next families: add instances (and templates) here and nowhere else.
+    # Room for the next families: add instances here and nowhere else.
     Family(
         name="fwd_splitkv",
         api="fwd_splitkv",
         library="mha_fwd",
         presets={"default": _splitkv_all, "aligned": _splitkv_all, "ci": _splitkv_ci},
-        instance_template="fwd_splitkv_instance.cu.j2",  # combine instances name their own
-        table_template="fwd_splitkv_table.cu.j2",
+        namespace="aiter::fwd",
+        launch_header="kernels/fwd_splitkv/launch.cuh",
+        key_header="fwd/splitkv_key.h",
+        tables=(Table("SplitkvInstance", "kSplitkvInstances", "kNumSplitkvInstances",
+                      "SplitkvKey{DType::fp16, 0, MaskKind::none}"),
+                Table("SplitkvCombineInstance", "kSplitkvCombineInstances", "kNumSplitkvCombineInstances",
+                      "DType::fp16")),
         table_file="fwd_splitkv_table.cu",
     ),
     Family(
@@ -363,8 +423,11 @@ FAMILIES: List[Family] = [
         api="fwd_v3",
         library="mha_fwd",
         presets={"default": _fwd_v3_all, "aligned": _fwd_v3_all, "ci": _fwd_v3_ci},
-        instance_template="fwd_v3_instance.cu.j2",
-        table_template="fwd_v3_table.cu.j2",
+        namespace="aiter::fwd",
+        launch_header="kernels/fwd_v3/launch.cuh",
+        key_header="fwd/fwd_key.h",
+        tables=(Table("FwdV3Instance", "kFwdV3Instances", "kNumFwdV3Instances",
+                      "FwdV3Key{DType::fp16, 0, 0, MaskKind::none}"),),
         table_file="fwd_v3_table.cu",
     ),
     Family(
@@ -372,8 +435,11 @@ FAMILIES: List[Family] = [
         api="bwd",
         library="mha_bwd",
         presets={"default": _bwd_v2_all, "aligned": _bwd_v2_all, "ci": _bwd_v2_ci},
-        instance_template="bwd_v2_instance.cu.j2",
-        table_template="bwd_v2_table.cu.j2",
+        namespace="aiter::bwd",
+        launch_header="kernels/bwd_v2/launch.cuh",
+        key_header="bwd/bwd_key.h",
+        tables=(Table("BwdV2Instance", "kBwdV2Instances", "kNumBwdV2Instances",
+                      "BwdV2Key{DType::fp16, 0, MaskKind::none, false}"),),
         table_file="bwd_v2_table.cu",
     ),
     Family(name="bwd_v3", api="bwd_v3", library="mha_bwd"),

@@ -45,7 +45,7 @@
 #pragma once
 
 #include "mha_common.h"
-#include "mha_fwd.h"  // mha_fwd_args (mha_fwd.h includes this header at its end)
+#include "mha_fwd_args.h"
 
 namespace aiter {
 

@@ -4,18 +4,17 @@
 
 #include <cstdint>
 
-#include "common/mask.h"
+#include "common/attn_params.h"
+#if defined(__CUDACC__)
+#include "kernels/common/block_info.cuh"
+#endif
 
 namespace aiter::bwd {
 
-struct BwdParams {
-    // Inputs; the last dimension is contiguous.
-    const void* q   = nullptr;  // [b, hq, sq, dq]
-    const void* k   = nullptr;  // [b, hk, sk, dq]
-    const void* v   = nullptr;  // [b, hk, sk, dv]
-    const void* o   = nullptr;  // [b, hq, sq, dv]
+// The common attention parameters (Q, K, V, the forward's O and LSE, lengths, mask, scale_s)
+// plus the gradients, D and the dQ accumulator.
+struct BwdParams : AttnParams {
     const void* dout = nullptr; // [b, hq, sq, dv]
-    const float* lse = nullptr; // [b, hq, sq] (batch) or [hq, total_q] (group)
     float* d        = nullptr;  // rowsum(dO∘O), same layout as lse
     // Outputs
     void* dq = nullptr;         // [b, hq, sq, dq]
@@ -23,13 +22,9 @@ struct BwdParams {
     void* dv = nullptr;         // [b, hk, sk, dv]
     float* dq_acc = nullptr;    // fp32 dS·K accumulator, unscaled (atomic mode only; layout below)
 
-    int64_t q_row_stride = 0, k_row_stride = 0, v_row_stride = 0, o_row_stride = 0, do_row_stride = 0,
-            dq_row_stride = 0, dk_row_stride = 0, dv_row_stride = 0;
-    int64_t q_head_stride = 0, k_head_stride = 0, v_head_stride = 0, o_head_stride = 0, do_head_stride = 0,
-            dq_head_stride = 0, dk_head_stride = 0, dv_head_stride = 0, lse_head_stride = 0;
-    int64_t q_batch_stride = 0, k_batch_stride = 0, v_batch_stride = 0, o_batch_stride = 0,
-            do_batch_stride = 0, dq_batch_stride = 0, dk_batch_stride = 0, dv_batch_stride = 0,
-            lse_batch_stride = 0;
+    int64_t do_row_stride = 0, dq_row_stride = 0, dk_row_stride = 0, dv_row_stride = 0;
+    int64_t do_head_stride = 0, dq_head_stride = 0, dk_head_stride = 0, dv_head_stride = 0;
+    int64_t do_batch_stride = 0, dq_batch_stride = 0, dk_batch_stride = 0, dv_batch_stride = 0;
     // dq_acc is a sequence of tiles, one per (batch, q head, block of kBlockM query rows), each
     // kBlockM × kHeadDim floats (the kernel's tile and head-dim bucket) stored in the order the
     // dK/dV kernel's threads hold them (kernels/bwd_v2/kernel.cuh, acc_tile_offset): a warp's
@@ -38,24 +33,8 @@ struct BwdParams {
     // (padded so that batches never share a tile), plus h·acc_head_stride floats for q head h.
     int64_t acc_head_stride = 0, acc_batch_stride = 0;
 
-    int batch = 0, nhead_q = 0, nhead_k = 0, hdim_q = 0, hdim_v = 0;
-    int h_ratio = 1;        // nhead_q / nhead_k
-    int seqlen_q = 0;       // batch mode: rows per batch
-    int seqlen_k = 0;       // batch mode: keys per batch
-    int max_seqlen_q = 0;   // grid extent along rows
-    int max_seqlen_k = 0;   // grid extent along keys
-
-    bool is_group_mode = false;
-    const int* seqstart_q   = nullptr;  // [b+1] physical (group mode)
-    const int* seqstart_k   = nullptr;  // [b+1] physical (group mode)
-    const int* seqlen_q_ptr = nullptr;  // [b]   logical
-    const int* seqlen_k_ptr = nullptr;  // [b]   logical
-    const int* cu_seqlen_q  = nullptr;  // [b+1] logical
-    const int* cu_seqlen_k  = nullptr;  // [b+1] logical
-
-    float scale = 1.f;       // multiplies QKᵀ
-    float scale_log2 = 1.f;  // scale * log2(e)
-    MaskSpec mask;
+    int max_seqlen_k = 0;                // grid extent along keys
+    const int* seqlen_q_ptr = nullptr;   // [b] logical query lengths (before cu_seqlen_q)
 };
 
 #if defined(__CUDACC__)
@@ -79,44 +58,30 @@ AITER_BWD_HD constexpr int64_t bwd_acc_pair_offset(int c, int j, int t, int chun
     return int64_t(c) * chunk_floats + 2 * (int64_t(j) * threads + t);
 }
 
-// Where one (batch, q head) lives: row 0 of each tensor (elements) and the logical lengths.
+// Where one (batch, q head) lives: row 0 of each tensor (elements) and the logical lengths
+// (kernels/common/block_info.cuh, batch_rows: the one length rule).
 struct BwdBlockInfo {
     int64_t q, k, v, o, dout, dq, dk, dv, lse;
     int sq, sk;
 };
 
 #if defined(__CUDACC__)
-__device__ __forceinline__ int bwd_clamp_len(int v, int hi) { return v < 0 ? 0 : (v > hi ? hi : v); }
-
 __device__ __forceinline__ BwdBlockInfo bwd_block_info(const BwdParams& p, int b, int h) {
     const int hk = h / p.h_ratio;
-    int64_t q_row0 = 0, k_row0 = 0;
-    int sq_phys = p.seqlen_q, sk_phys = p.seqlen_k;
-    if (p.is_group_mode) {
-        q_row0  = p.seqstart_q[b];
-        k_row0  = p.seqstart_k[b];
-        sq_phys = max(p.seqstart_q[b + 1] - p.seqstart_q[b], 0);
-        sk_phys = max(p.seqstart_k[b + 1] - p.seqstart_k[b], 0);
-    }
-    const int sq = p.seqlen_q_ptr ? p.seqlen_q_ptr[b]
-                   : p.cu_seqlen_q ? p.cu_seqlen_q[b + 1] - p.cu_seqlen_q[b]
-                                   : sq_phys;
-    const int sk = p.seqlen_k_ptr ? p.seqlen_k_ptr[b]
-                   : p.cu_seqlen_k ? p.cu_seqlen_k[b + 1] - p.cu_seqlen_k[b]
-                                   : sk_phys;
+    const BatchRows r = batch_rows(p, b, p.seqlen_q_ptr);
     BwdBlockInfo bi;
-    bi.sq = bwd_clamp_len(sq, sq_phys);  // malformed lengths never reach past the tensors
-    bi.sk = bwd_clamp_len(sk, sk_phys);
+    bi.sq = r.sq;
+    bi.sk = r.sk;
     const int64_t bq = p.is_group_mode ? 0 : b;  // batch index for the batch strides
-    bi.q    = bq * p.q_batch_stride + h * p.q_head_stride + q_row0 * p.q_row_stride;
-    bi.o    = bq * p.o_batch_stride + h * p.o_head_stride + q_row0 * p.o_row_stride;
-    bi.dout = bq * p.do_batch_stride + h * p.do_head_stride + q_row0 * p.do_row_stride;
-    bi.dq   = bq * p.dq_batch_stride + h * p.dq_head_stride + q_row0 * p.dq_row_stride;
-    bi.k    = bq * p.k_batch_stride + hk * p.k_head_stride + k_row0 * p.k_row_stride;
-    bi.v    = bq * p.v_batch_stride + hk * p.v_head_stride + k_row0 * p.v_row_stride;
-    bi.dk   = bq * p.dk_batch_stride + hk * p.dk_head_stride + k_row0 * p.dk_row_stride;
-    bi.dv   = bq * p.dv_batch_stride + hk * p.dv_head_stride + k_row0 * p.dv_row_stride;
-    bi.lse  = bq * p.lse_batch_stride + h * p.lse_head_stride + q_row0;
+    bi.q    = bq * p.q_batch_stride + h * p.q_head_stride + r.q_row0 * p.q_row_stride;
+    bi.o    = bq * p.o_batch_stride + h * p.o_head_stride + r.q_row0 * p.o_row_stride;
+    bi.dout = bq * p.do_batch_stride + h * p.do_head_stride + r.q_row0 * p.do_row_stride;
+    bi.dq   = bq * p.dq_batch_stride + h * p.dq_head_stride + r.q_row0 * p.dq_row_stride;
+    bi.k    = bq * p.k_batch_stride + hk * p.k_head_stride + r.k_row0 * p.k_row_stride;
+    bi.v    = bq * p.v_batch_stride + hk * p.v_head_stride + r.k_row0 * p.v_row_stride;
+    bi.dk   = bq * p.dk_batch_stride + hk * p.dk_head_stride + r.k_row0 * p.dk_row_stride;
+    bi.dv   = bq * p.dv_batch_stride + hk * p.dv_head_stride + r.k_row0 * p.dv_row_stride;
+    bi.lse  = bq * p.lse_batch_stride + h * p.lse_head_stride + r.q_row0;
     return bi;
 }
 #endif

@@ -9,6 +9,7 @@
 
 #include "bwd/bwd_key.h"
 #include "bwd/validate.h"
+#include "common/attn_args.h"
 #include "common/host_util.h"
 #include "mha_bwd.h"
 
@@ -19,7 +20,8 @@ namespace {
 constexpr const char* kApi = "mha_bwd";
 
 BwdV2Key key_of(const mha_bwd_args& a) {
-    return BwdV2Key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, host::hdim_bucket(a.hdim_q, a.hdim_v),
+    return BwdV2Key{a.data_type == "bf16" ? DType::bf16 : DType::fp16,
+                    host::hdim_bucket(a.hdim_q, a.hdim_v, {{32, 32}, {64, 64}, {128, 128}, {256, 256}}).first,
                     a.mask_type == 0 ? MaskKind::none : MaskKind::window, a.is_deterministic};
 }
 
@@ -28,89 +30,37 @@ std::string key_str(const BwdV2Key& k) {
            (k.mask == MaskKind::window ? " masked" : " unmasked") + (k.deterministic ? " deterministic" : "");
 }
 
-const BwdV2Instance* find_instance(const BwdV2Key& key) {
-    for (int i = 0; i < kNumBwdV2Instances; ++i)
-        if (kBwdV2Instances[i].key == key) return &kBwdV2Instances[i];
-    return nullptr;
-}
-
-std::vector<std::string> instance_names() {
-    std::vector<std::string> v;
-    for (int i = 0; i < kNumBwdV2Instances; ++i) v.emplace_back(kBwdV2Instances[i].name);
-    return v;
-}
-
-mha_check_result select(const mha_bwd_args& a, const BwdV2Instance** inst) {
-    mha_check_result r;
-    r.candidates = instance_names();
-    *inst = nullptr;
-    if (std::string why = unsupported_feature(a); !why.empty()) {
-        r.reason = why;
-        return r;
-    }
+// The v2 instance that runs `a`, or null with *why.
+const BwdV2Instance* select(const mha_bwd_args& a, std::string* why) {
+    if ((*why = unsupported_feature(a)) != "") return nullptr;
     const BwdV2Key key = key_of(a);
-    const BwdV2Instance* found = find_instance(key);
-    if (found == nullptr) {
-        r.reason = "no compiled v2 backward instance for " + key_str(key) +
-                   " (rebuild with an instance set that includes it, e.g. compile.py --api bwd --preset default)";
-        return r;
-    }
-    const int optin = host::device_smem_optin();
-    if (optin >= 0 && found->smem_bytes() > optin) {
-        r.reason = std::string(found->name) + " needs " + std::to_string(found->smem_bytes()) +
-                   " bytes of shared memory per block; this device allows " + std::to_string(optin);
-        return r;
-    }
-    r.supported   = true;
-    r.kernel_name = found->name;
-    *inst         = found;
-    return r;
+    return host::select_instance(bwd_v2_table(), key, "v2 backward", key_str(key),
+                                 "rebuild with an instance set that includes it, e.g. compile.py --api bwd --preset default",
+                                 /*query_device=*/true, why);
 }
 
 BwdParams make_params(const mha_bwd_args& a) {
     BwdParams p;
-    p.q = a.q_ptr;
-    p.k = a.k_ptr;
-    p.v = a.v_ptr;
-    p.o = a.o_ptr;
+    host::set_attn_params(p, a);
+    p.o = const_cast<void*>(a.o_ptr);                            // read only
+    p.lse = static_cast<float*>(const_cast<void*>(a.lse_ptr));  // read only
+    p.lse_head_stride = a.nhead_stride_lsed;
+    p.lse_batch_stride = a.batch_stride_lsed;
     p.dout = a.do_ptr;
-    p.lse = static_cast<const float*>(a.lse_ptr);
     p.d = static_cast<float*>(a.d_ptr);
     p.dq = a.dq_ptr;
     p.dk = a.dk_ptr;
     p.dv = a.dv_ptr;
-    p.q_row_stride = a.stride_q, p.k_row_stride = a.stride_k, p.v_row_stride = a.stride_v;
-    p.o_row_stride = a.stride_o, p.do_row_stride = a.stride_do, p.dq_row_stride = a.stride_dq;
+    p.do_row_stride = a.stride_do, p.dq_row_stride = a.stride_dq;
     p.dk_row_stride = a.stride_dk, p.dv_row_stride = a.stride_dv;
-    p.q_head_stride = a.nhead_stride_q, p.k_head_stride = a.nhead_stride_k, p.v_head_stride = a.nhead_stride_v;
-    p.o_head_stride = a.nhead_stride_o, p.do_head_stride = a.nhead_stride_do, p.dq_head_stride = a.nhead_stride_dq;
+    p.do_head_stride = a.nhead_stride_do, p.dq_head_stride = a.nhead_stride_dq;
     p.dk_head_stride = a.nhead_stride_dk, p.dv_head_stride = a.nhead_stride_dv;
-    p.lse_head_stride = a.nhead_stride_lsed;
-    p.q_batch_stride = a.batch_stride_q, p.k_batch_stride = a.batch_stride_k, p.v_batch_stride = a.batch_stride_v;
-    p.o_batch_stride = a.batch_stride_o, p.do_batch_stride = a.batch_stride_do;
-    p.dq_batch_stride = a.batch_stride_dq, p.dk_batch_stride = a.batch_stride_dk;
-    p.dv_batch_stride = a.batch_stride_dv, p.lse_batch_stride = a.batch_stride_lsed;
-    p.batch = a.batch;
-    p.nhead_q = a.nhead_q;
-    p.nhead_k = a.nhead_k;
-    p.h_ratio = a.nhead_q / a.nhead_k;
-    p.hdim_q = a.hdim_q;
-    p.hdim_v = a.hdim_v;
-    p.seqlen_q = a.seqlen_q;
-    p.seqlen_k = a.seqlen_k;
-    p.max_seqlen_q = a.is_group_mode && a.max_seqlen_q > 0 ? a.max_seqlen_q : a.seqlen_q;
+    p.do_batch_stride = a.batch_stride_do, p.dq_batch_stride = a.batch_stride_dq;
+    p.dk_batch_stride = a.batch_stride_dk, p.dv_batch_stride = a.batch_stride_dv;
     p.max_seqlen_k = a.is_group_mode && a.max_seqlen_k > 0 ? a.max_seqlen_k : a.seqlen_k;
-    p.is_group_mode = a.is_group_mode;
-    p.seqstart_q = static_cast<const int*>(a.seqstart_q_ptr);
-    p.seqstart_k = static_cast<const int*>(a.seqstart_k_ptr);
     p.seqlen_q_ptr = static_cast<const int*>(a.seqlen_q_ptr);
-    p.seqlen_k_ptr = static_cast<const int*>(a.seqlen_k_ptr);
-    p.cu_seqlen_q = static_cast<const int*>(a.cu_seqlen_q_ptr);
-    p.cu_seqlen_k = static_cast<const int*>(a.cu_seqlen_k_ptr);
-    p.scale = a.scale;
+    p.scale_s = a.scale;
     p.scale_log2 = a.scale * 1.4426950408889634f;
-    p.mask = MaskSpec{a.mask_type, a.mask_type == 0 ? -1 : a.window_size_left,
-                      a.mask_type == 0 ? -1 : a.window_size_right};
     return p;
 }
 
@@ -229,20 +179,21 @@ RowCopy row_copy(bool pack, const void* user, int64_t u_row, int64_t u_head, int
 
 mha_check_result mha_bwd_check(const mha_bwd_args& args) {
     bwd::validate_bwd_args(args);
-    const bwd::BwdV2Instance* inst = nullptr;
-    return bwd::select(args, &inst);
+    std::string why;
+    const bwd::BwdV2Instance* inst = bwd::select(args, &why);
+    return host::check_result(bwd::bwd_v2_table(), inst, why);
 }
 
-std::vector<std::string> mha_bwd_instances() { return bwd::instance_names(); }
+std::vector<std::string> mha_bwd_instances() { return bwd::bwd_v2_table().names(); }
 
 float mha_bwd(mha_bwd_args args, const stream_config& s) {
     bwd::validate_bwd_args(args);
     if (args.v3_api_check) return -1.f;  // no v3 (Hopper-native) backward kernels are built yet
     // use_asm_v3 / v3_atomic_fp32: the v3 family does not exist yet, so every call runs v2.
-    const bwd::BwdV2Instance* inst = nullptr;
-    const mha_check_result sel = bwd::select(args, &inst);
-    if (!sel.supported) {
-        if (s.log_level_ > 0) fprintf(stderr, "mha_bwd: not supported: %s\n", sel.reason.c_str());
+    std::string why;
+    const bwd::BwdV2Instance* inst = bwd::select(args, &why);
+    if (inst == nullptr) {
+        if (s.log_level_ > 0) fprintf(stderr, "mha_bwd: not supported: %s\n", why.c_str());
         return -1.f;
     }
     if (s.log_level_ > 0) fprintf(stderr, "mha_bwd: running %s\n", inst->name);
@@ -252,7 +203,7 @@ float mha_bwd(mha_bwd_args args, const stream_config& s) {
     // batch's rows rounded up to whole tiles, and in group mode one spare tile per batch plus one
     // (batch b starts at floor((seqstart_q[b] + block_m*b) / block_m) tiles).
     const int acc_width = atomic_dq ? inst->key.hdim : 0;
-    const int64_t bm = inst->block_m();
+    const int64_t bm = inst->info().block_m;
     const int64_t acc_rows = args.is_group_mode ? bwd::bwd_acc_group_rows(args.seqlen_q, args.batch, int(bm))
                                                 : (int64_t(args.seqlen_q) + bm - 1) / bm * bm;
     const std::string unaligned = bwd::alignment_problem(args);  // empty: the kernels read the inputs in place
@@ -267,7 +218,7 @@ float mha_bwd(mha_bwd_args args, const stream_config& s) {
     p.dq_acc = atomic_dq ? ws.acc() : nullptr;
     p.acc_head_stride  = acc_rows * acc_width;
     p.acc_batch_stride = args.is_group_mode ? 0 : int64_t(args.nhead_q) * acc_rows * acc_width;
-    const bwd::DType dt = args.data_type == "bf16" ? bwd::DType::bf16 : bwd::DType::fp16;
+    const DType dt = args.data_type == "bf16" ? DType::bf16 : DType::fp16;
 
     auto launch = [&] {
         if (ws.acc_bytes)

@@ -1,6 +1,8 @@
 #include "bwd/validate.h"
 
 #include "common/arg_check.h"
+#include "common/attn_args.h"
+#include "common/dispatch.h"
 
 #include <cmath>
 #include <cstdint>
@@ -25,33 +27,17 @@ void require_ptr(const void* p, const char* field, const std::string& why) { hos
 
 void require_nonneg(int64_t v, const char* field) { host::require_nonneg(kApi, v, field); }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 }  // namespace
 
 void validate_bwd_args(const mha_bwd_args& a) {
     if (a.data_type != "fp16" && a.data_type != "bf16")
         fail("data_type", "\"fp16\" or \"bf16\"", "\"" + a.data_type + "\"");
-    require_nonneg(a.batch, "batch");
-    require_nonneg(a.seqlen_q, "seqlen_q");
-    require_nonneg(a.seqlen_k, "seqlen_k");
-    require_nonneg(a.max_seqlen_q, "max_seqlen_q");
+    host::validate_attn_sizes(kApi, a);
     require_nonneg(a.max_seqlen_k, "max_seqlen_k");
-    if (a.nhead_q <= 0) fail("nhead_q", "a value > 0", str(a.nhead_q));
-    if (a.nhead_k <= 0) fail("nhead_k", "a value > 0", str(a.nhead_k));
-    if (a.nhead_q % a.nhead_k != 0)
-        fail("nhead_k", "a divisor of nhead_q (" + str(a.nhead_q) + ")", str(a.nhead_k));
-    if (a.hdim_q < 1 || a.hdim_q > 256) fail("hdim_q", "a value in [1, 256]", str(a.hdim_q));
-    if (a.hdim_v < 1 || a.hdim_v > 256) fail("hdim_v", "a value in [1, 256]", str(a.hdim_v));
     if (!(std::isfinite(a.scale) && a.scale > 0.f))
         fail("scale", "a finite value > 0 (1/sqrt(hdim_q) is usual)", str(a.scale));
-    if (a.mask_type < 0 || a.mask_type > 3)
-        fail("mask_type", "0 (none), 1 (top-left), 2 (bottom-right) or 3 (generic window)", str(a.mask_type));
-    if (a.bias_type < 0 || a.bias_type > 2)
-        fail("bias_type", "0 (none), 1 (elementwise) or 2 (alibi)", str(a.bias_type));
     if (a.has_dbias && a.bias_type != 1)
         fail("has_dbias", "false unless bias_type is 1 (elementwise)", "true with bias_type " + str(a.bias_type));
-    if (!(a.p_drop >= 0.f && a.p_drop < 1.f)) fail("p_drop", "a value in [0, 1)", str(a.p_drop));
     if (a.v3_bf16_cvt < 0 || a.v3_bf16_cvt > 2)
         fail("v3_bf16_cvt", "0 (RTNE), 1 (RTNA) or 2 (RTZ)", str(a.v3_bf16_cvt));
 
@@ -120,37 +106,22 @@ std::string unsupported_feature(const mha_bwd_args& a) {
 
 std::string alignment_problem(const mha_bwd_args& a) {
     // The v2 backward kernels move 16-byte rows (cp.async); mha_bwd packs other inputs.
-    auto str8 = [](int64_t s) { return s % 8 == 0; };
     if (a.hdim_q % 8 != 0 || a.hdim_v % 8 != 0)
-        return "hdim_q " + str(a.hdim_q) + " / hdim_v " + str(a.hdim_v) +
-               ": not multiples of 8";
-    const struct { const char* name; const void* p; } ptrs[] = {
-        {"q_ptr", a.q_ptr}, {"k_ptr", a.k_ptr}, {"v_ptr", a.v_ptr}, {"o_ptr", a.o_ptr}, {"do_ptr", a.do_ptr},
-        {"dq_ptr", a.dq_ptr}, {"dk_ptr", a.dk_ptr}, {"dv_ptr", a.dv_ptr}};
-    for (const auto& p : ptrs)
-        if (!aligned16(p.p))
-            return std::string(p.name) + " is not 16-byte aligned";
-    const struct { const char* name; int64_t v; } strides[] = {
-        {"stride_q", a.stride_q}, {"stride_k", a.stride_k}, {"stride_v", a.stride_v}, {"stride_o", a.stride_o},
-        {"stride_do", a.stride_do}, {"stride_dq", a.stride_dq}, {"stride_dk", a.stride_dk}, {"stride_dv", a.stride_dv},
-        {"nhead_stride_q", a.nhead_stride_q}, {"nhead_stride_k", a.nhead_stride_k},
-        {"nhead_stride_v", a.nhead_stride_v}, {"nhead_stride_o", a.nhead_stride_o},
-        {"nhead_stride_do", a.nhead_stride_do}, {"nhead_stride_dq", a.nhead_stride_dq},
-        {"nhead_stride_dk", a.nhead_stride_dk}, {"nhead_stride_dv", a.nhead_stride_dv}};
-    for (const auto& s : strides)
-        if (!str8(s.v))
-            return std::string(s.name) + " " + str(s.v) + " is not a multiple of 8 elements";
-    if (!a.is_group_mode) {
-        const struct { const char* name; int64_t v; } bs[] = {
-            {"batch_stride_q", a.batch_stride_q}, {"batch_stride_k", a.batch_stride_k},
-            {"batch_stride_v", a.batch_stride_v}, {"batch_stride_o", a.batch_stride_o},
-            {"batch_stride_do", a.batch_stride_do}, {"batch_stride_dq", a.batch_stride_dq},
-            {"batch_stride_dk", a.batch_stride_dk}, {"batch_stride_dv", a.batch_stride_dv}};
-        for (const auto& s : bs)
-            if (!str8(s.v))
-                return std::string(s.name) + " " + str(s.v) + " is not a multiple of 8 elements";
-    }
-    return {};
+        return "hdim_q " + str(a.hdim_q) + " / hdim_v " + str(a.hdim_v) + ": not multiples of 8";
+    const bool batch = !a.is_group_mode;  // batch strides are unused in group mode
+    return host::alignment_problem(
+        {{"q_ptr", a.q_ptr}, {"k_ptr", a.k_ptr}, {"v_ptr", a.v_ptr}, {"o_ptr", a.o_ptr}, {"do_ptr", a.do_ptr},
+         {"dq_ptr", a.dq_ptr}, {"dk_ptr", a.dk_ptr}, {"dv_ptr", a.dv_ptr}},
+        {{"stride_q", a.stride_q}, {"stride_k", a.stride_k}, {"stride_v", a.stride_v}, {"stride_o", a.stride_o},
+         {"stride_do", a.stride_do}, {"stride_dq", a.stride_dq}, {"stride_dk", a.stride_dk}, {"stride_dv", a.stride_dv},
+         {"nhead_stride_q", a.nhead_stride_q}, {"nhead_stride_k", a.nhead_stride_k},
+         {"nhead_stride_v", a.nhead_stride_v}, {"nhead_stride_o", a.nhead_stride_o},
+         {"nhead_stride_do", a.nhead_stride_do}, {"nhead_stride_dq", a.nhead_stride_dq},
+         {"nhead_stride_dk", a.nhead_stride_dk}, {"nhead_stride_dv", a.nhead_stride_dv},
+         {"batch_stride_q", batch ? a.batch_stride_q : 0}, {"batch_stride_k", batch ? a.batch_stride_k : 0},
+         {"batch_stride_v", batch ? a.batch_stride_v : 0}, {"batch_stride_o", batch ? a.batch_stride_o : 0},
+         {"batch_stride_do", batch ? a.batch_stride_do : 0}, {"batch_stride_dq", batch ? a.batch_stride_dq : 0},
+         {"batch_stride_dk", batch ? a.batch_stride_dk : 0}, {"batch_stride_dv", batch ? a.batch_stride_dv : 0}});
 }
 
 }  // namespace aiter::bwd

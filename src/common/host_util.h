@@ -1,4 +1,4 @@
-// Host-side helpers shared by the forward and backward APIs (header only): head-dim buckets,
+// Host-side helpers shared by the forward and backward APIs (header only): the head-dim bucket,
 // the device's shared-memory limit, CUDA error checks and the stream_config timing loop.
 #pragma once
 
@@ -6,17 +6,21 @@
 
 #include <algorithm>
 #include <chrono>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "mha_common.h"
 
 namespace aiter::host {
 
-// Smallest of 32/64/128/256 that is >= both head dims.
-inline int hdim_bucket(int hdim_q, int hdim_v) {
-    const int d = std::max(hdim_q, hdim_v);
-    return d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256;
+// The head-dim bucket of every family: the first (hdim_q, hdim_v) pair of `buckets` (listed
+// smallest first) that holds both head dims, or {0, 0} when none does.
+inline std::pair<int, int> hdim_bucket(int hdim_q, int hdim_v, std::initializer_list<std::pair<int, int>> buckets) {
+    for (const auto& b : buckets)
+        if (hdim_q <= b.first && hdim_v <= b.second) return b;
+    return {0, 0};
 }
 
 // Largest dynamic shared memory a block may opt into on the current device, or -1 when no

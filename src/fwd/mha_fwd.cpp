@@ -8,11 +8,11 @@
 #include <utility>
 #include <vector>
 
+#include "common/attn_args.h"
 #include "common/host_util.h"
 #include "fwd/fwd_key.h"
 #include "fwd/host_common.h"
 #include "fwd/validate.h"
-#include "kernels/fwd_v2/tile.h"
 #include "kernels/fwd_v3/tile.h"
 #include "mha_fwd.h"
 
@@ -20,14 +20,24 @@ namespace aiter {
 namespace fwd {
 namespace {
 
-bool aligned16(const mha_fwd_args& a);
-
 // Rows of the longest q sequence: max_seqlen_q in group mode where given, else seqlen_q.
 int longest_q(const mha_fwd_args& a) { return a.is_group_mode && a.max_seqlen_q > 0 ? a.max_seqlen_q : a.seqlen_q; }
 
-FwdV2Key key_of(const mha_fwd_args& a) {
-    return FwdV2Key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, host::hdim_bucket(a.hdim_q, a.hdim_v),
-                    a.mask_type == 0 ? MaskKind::none : MaskKind::window, aligned16(a)};
+DType dtype_of(const mha_fwd_args& a) { return a.data_type == "bf16" ? DType::bf16 : DType::fp16; }
+MaskKind mask_of(const mha_fwd_args& a) { return a.mask_type == 0 ? MaskKind::none : MaskKind::window; }
+
+// The first Q/K/V/O field that keeps rows from being 16-byte aligned ("" when none does).
+std::string alignment_problem(const mha_fwd_args& a) {
+    if (a.hdim_q % 8 != 0 || a.hdim_v % 8 != 0)
+        return "hdim_q " + std::to_string(a.hdim_q) + " / hdim_v " + std::to_string(a.hdim_v) + ": not multiples of 8";
+    const bool batch = !a.is_group_mode;  // batch strides are unused in group mode
+    return host::alignment_problem(
+        {{"q_ptr", a.q_ptr}, {"k_ptr", a.k_ptr}, {"v_ptr", a.v_ptr}, {"o_ptr", a.o_ptr}},
+        {{"stride_q", a.stride_q}, {"stride_k", a.stride_k}, {"stride_v", a.stride_v}, {"stride_o", a.stride_o},
+         {"nhead_stride_q", a.nhead_stride_q}, {"nhead_stride_k", a.nhead_stride_k},
+         {"nhead_stride_v", a.nhead_stride_v}, {"nhead_stride_o", a.nhead_stride_o},
+         {"batch_stride_q", batch ? a.batch_stride_q : 0}, {"batch_stride_k", batch ? a.batch_stride_k : 0},
+         {"batch_stride_v", batch ? a.batch_stride_v : 0}, {"batch_stride_o", batch ? a.batch_stride_o : 0}});
 }
 
 std::string key_str(const FwdV2Key& k) {
@@ -36,118 +46,65 @@ std::string key_str(const FwdV2Key& k) {
            (k.aligned ? " 16-byte-aligned" : " unaligned (hdim or a stride not a multiple of 8, or a base pointer not 16-byte aligned)");
 }
 
-const FwdV2Instance* find_instance(const FwdV2Key& key) {
-    for (int i = 0; i < kNumFwdV2Instances; ++i)
-        if (kFwdV2Instances[i].key == key) return &kFwdV2Instances[i];
-    return nullptr;
-}
-
-
-std::vector<std::string> instance_names() {
-    std::vector<std::string> v;
-    for (int i = 0; i < kNumFwdV2Instances; ++i) v.emplace_back(kFwdV2Instances[i].name);
-    return v;
-}
-
-// Why kernel `name` (needing `bytes` of dynamic shared memory) cannot run on the current
-// device, or "" when it can (or when no device can be queried).
-std::string smem_shortfall(const char* name, int bytes) {
-    const int optin = host::device_smem_optin();
-    if (optin < 0 || bytes <= optin) return {};
-    return std::string(name) + " needs " + std::to_string(bytes) +
-           " bytes of shared memory per block; this device allows " + std::to_string(optin);
-}
-
-// Selection without launching: the instance to run, or the reason there is none.
-mha_check_result select(const mha_fwd_args& a, const FwdV2Instance** inst, bool query_device) {
-    mha_check_result r;
-    r.candidates = instance_names();
-    *inst = nullptr;
-    if (std::string why = unsupported_feature(a); !why.empty()) {
-        r.reason = why;
-        return r;
-    }
-    const FwdV2Key key = key_of(a);
-    const FwdV2Instance* found = find_instance(key);
-    if (found == nullptr) {
-        r.reason = "no compiled v2 forward instance for " + key_str(key) +
-                   " (rebuild with an instance set that includes it, e.g. compile.py --preset default)";
-        return r;
-    }
-    if (query_device) {
-        if (std::string why = smem_shortfall(found->name, found->smem_bytes()); !why.empty()) {
-            r.reason = why;
-            return r;
-        }
-    }
-    r.supported   = true;
-    r.kernel_name = found->name;
-    *inst         = found;
-    return r;
+// The v2 instance that runs `a`, or null with *why.
+const FwdV2Instance* select_v2(const mha_fwd_args& a, bool query_device, std::string* why) {
+    if ((*why = unsupported_feature(a)) != "") return nullptr;
+    const int bucket = host::hdim_bucket(a.hdim_q, a.hdim_v, {{32, 32}, {64, 64}, {128, 128}, {256, 256}}).first;
+    const FwdV2Key key{dtype_of(a), bucket, mask_of(a), alignment_problem(a).empty()};
+    return host::select_instance(fwd_v2_table(), key, "v2 forward", key_str(key),
+                                 "rebuild with an instance set that includes it, e.g. compile.py --preset default",
+                                 query_device, why);
 }
 
 // ---- v3 (Hopper-native) family -------------------------------------------------------
 
-// The (hdim_q, hdim_v) bucket of the v3 family, or {0, 0} when none holds the pair.
-std::pair<int, int> v3_bucket(int hq, int hv) {
-    if (hq <= 64 && hv <= 64) return {64, 64};
-    if (hq <= 128 && hv <= 128) return {128, 128};
-    if (hq <= 192 && hv <= 128) return {192, 128};
-    if (hq <= 256 && hv <= 256) return {256, 256};
-    return {0, 0};
-}
-
 std::string v3_key_str(const FwdV3Key& k) {
     return std::string(k.dtype == DType::bf16 ? "bf16" : "fp16") + " (hdim_q, hdim_v) <= (" + std::to_string(k.hdim_q) +
-           ", " + std::to_string(k.hdim_v) + ")" + (k.mask == MaskKind::window ? " masked" : " unmasked") +
-           (k.short_seq ? " (short-sequence variant)" : "");
+           ", " + std::to_string(k.hdim_v) + ")" + (k.mask == MaskKind::window ? " masked" : " unmasked");
 }
 
-// Selection of a v3 kernel without launching: the instance, or the reason there is none.
-// query_device: also require an sm_90 device with enough shared memory.
-mha_check_result select_v3(const mha_fwd_args& a, const FwdV3Instance** inst, bool query_device) {
-    mha_check_result r;
-    for (int i = 0; i < kNumFwdV3Instances; ++i) r.candidates.emplace_back(kFwdV3Instances[i].name);
-    *inst = nullptr;
-    auto fail = [&](std::string why) {
-        r.reason = "v3: " + why;
-        return r;
+// The v3 instance that runs `a`, or null with *why ("v3: ..."). query_device: also require an
+// sm_90 device with enough shared memory.
+const FwdV3Instance* select_v3(const mha_fwd_args& a, bool query_device, std::string* why) {
+    auto fail = [&](const std::string& reason) -> const FwdV3Instance* {
+        *why = "v3: " + reason;
+        return nullptr;
     };
-    if (std::string why = unsupported_feature(a); !why.empty()) return fail(why);
+    if (std::string r = unsupported_feature(a); !r.empty()) return fail(r);
     if (a.hdim_q % 8 != 0 || a.hdim_v % 8 != 0)
         return fail("hdim_q and hdim_v must be multiples of 8 (got " + std::to_string(a.hdim_q) + ", " +
                     std::to_string(a.hdim_v) + ")");
-    const auto [bq, bv] = v3_bucket(a.hdim_q, a.hdim_v);
+    const auto [bq, bv] = host::hdim_bucket(a.hdim_q, a.hdim_v, {{64, 64}, {128, 128}, {192, 128}, {256, 256}});
     if (bq == 0)
         return fail("no v3 head-dim bucket holds (hdim_q, hdim_v) = (" + std::to_string(a.hdim_q) + ", " +
                     std::to_string(a.hdim_v) + "); buckets: (64,64) (128,128) (192,128) (256,256)");
-    if (!aligned16(a))
+    if (!alignment_problem(a).empty())
         return fail("TMA needs 16-byte aligned base pointers and strides that are multiples of 8 elements");
     constexpr int64_t kMaxStride = int64_t(1) << 39;  // TMA: strides < 2^40 bytes
     for (int64_t st : {a.stride_q, a.stride_k, a.stride_v, a.nhead_stride_q, a.nhead_stride_k, a.nhead_stride_v,
                        a.batch_stride_q, a.batch_stride_k, a.batch_stride_v})
         if (st >= kMaxStride || st < 0) return fail("a Q/K/V stride of " + std::to_string(st) + " elements is beyond TMA's 2^40-byte limit");
-    // The bucket's short-sequence variant where it is faster for these lengths (tile.h; in group
-    // mode the key lengths are on the device, so the rule takes them as long as the queries), else
-    // its default; either one when only that one was compiled. With the logits soft-cap on,
-    // only the default: the short-sequence variants have no soft-cap code (traits.cuh).
+    // The bucket's short-sequence variant where it is compiled and faster for these lengths
+    // (tile.h; in group mode the key lengths are on the device, so the rule takes them as long
+    // as the queries), else its default; either one when only that one was compiled. With the
+    // logits soft-cap on, only the default: the short-sequence variants have no soft-cap code.
     const bool masked  = a.mask_type != 0;
     const bool softcap = a.logits_soft_cap > 0.f;
-    const FwdV3Key key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, bq, bv,
-                       masked ? MaskKind::window : MaskKind::none,
-                       !softcap && fwd_v3_prefer_short(bq, bv, masked, longest_q(a), a.is_group_mode ? 0 : a.seqlen_k)};
-    FwdV3Key other = key;
-    other.short_seq = !key.short_seq;
+    const FwdV3Key def{dtype_of(a), bq, bv, mask_of(a), false};
+    FwdV3Key other = def;
+    other.short_seq = true;
+    const bool want_short = !softcap && fwd_v3_prefer_short(bq, bv, masked, longest_q(a), a.is_group_mode ? 0 : a.seqlen_k);
+    const host::Table<FwdV3Instance> table = fwd_v3_table();
     const FwdV3Instance* found = nullptr;
-    for (int i = 0; i < kNumFwdV3Instances; ++i)
-        if (kFwdV3Instances[i].key == key || (found == nullptr && !softcap && kFwdV3Instances[i].key == other))
-            found = &kFwdV3Instances[i];
+    if (want_short) found = table.find(other);
+    if (found == nullptr) found = table.find(def);
+    if (found == nullptr && !softcap) found = table.find(other);
     if (found == nullptr)
-        return fail("no compiled v3 forward instance for " + v3_key_str(key) +
-                    (kNumFwdV3Instances == 0 ? " (this library was built without the fwd_v3 api or without sm_90a)"
-                                             : " (rebuild with compile.py --api fwd_v3)"));
+        return fail("no compiled v3 forward instance for " + v3_key_str(def) +
+                    (table.count == 0 ? " (this library was built without the fwd_v3 api or without sm_90a)"
+                                      : " (rebuild with compile.py --api fwd_v3)"));
     // The masked kernels number their (row block, head, batch) tiles in 31 bits (TileDecoder).
-    const int block_m   = fwd_v3_tile(bq, bv, found->key.short_seq).block_m;
+    const int block_m   = found->info().block_m;
     const int64_t tiles = (int64_t(longest_q(a)) + block_m - 1) / block_m * a.nhead_q * a.batch;
     if (masked && tiles >= (int64_t(1) << 31))
         return fail(std::to_string(tiles) + " tiles (row blocks of the longest query sequence x nhead_q x batch); at most 2^31 - 1");
@@ -155,28 +112,12 @@ mha_check_result select_v3(const mha_fwd_args& a, const FwdV3Instance** inst, bo
         const int cc = host::device_cc();
         if (cc >= 0 && cc != 90)
             return fail("the v3 kernels are sm_90a code (H100/H200); this device is sm_" + std::to_string(cc));
-        if (std::string why = smem_shortfall(found->name, found->smem_bytes()); !why.empty()) return fail(why);
+        if (std::string r = host::smem_shortfall(found->name, found->info().smem_bytes); !r.empty()) return fail(r);
     }
-    r.supported   = true;
-    r.kernel_name = found->name;
-    *inst         = found;
-    return r;
+    return found;
 }
 
-bool aligned16(const mha_fwd_args& a) {
-    auto ptr_ok = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-    auto str_ok = [](int64_t s) { return s % 8 == 0; };
-    bool ok = a.hdim_q % 8 == 0 && a.hdim_v % 8 == 0 && ptr_ok(a.q_ptr) && ptr_ok(a.k_ptr) && ptr_ok(a.v_ptr) &&
-              ptr_ok(a.o_ptr) && str_ok(a.stride_q) && str_ok(a.stride_k) && str_ok(a.stride_v) &&
-              str_ok(a.stride_o) && str_ok(a.nhead_stride_q) && str_ok(a.nhead_stride_k) &&
-              str_ok(a.nhead_stride_v) && str_ok(a.nhead_stride_o);
-    if (!a.is_group_mode)
-        ok = ok && str_ok(a.batch_stride_q) && str_ok(a.batch_stride_k) && str_ok(a.batch_stride_v) &&
-             str_ok(a.batch_stride_o);
-    return ok;
-}
-
-// Masked tile order (block_info.cuh): how many (batch, head) pairs one section holds so that
+// Masked tile order (kernels/common/tile_order.cuh): how many (batch, head) pairs one section holds so that
 // the K and V its CTAs read at the same time stay in L2. A q head brings 1/h_ratio of its kv
 // head's K/V (the q heads of one kv head are neighbours in the order); in group mode the
 // average key length stands for all. 32 MiB is below the L2 of A100 (40 MB) and H100 (50 MB);
@@ -194,48 +135,24 @@ int fwd_tile_section(const mha_fwd_args& a) {
 
 FwdParams make_params(const mha_fwd_args& a) {
     FwdParams p;
-    p.q = a.q_ptr;
-    p.k = a.k_ptr;
-    p.v = a.v_ptr;
+    host::set_attn_params(p, a);
     p.o = a.o_ptr;
     p.lse = a.has_lse ? static_cast<float*>(a.lse_ptr) : nullptr;
-    p.q_row_stride = a.stride_q;
-    p.k_row_stride = a.stride_k;
-    p.v_row_stride = a.stride_v;
-    p.o_row_stride = a.stride_o;
-    p.q_head_stride = a.nhead_stride_q;
-    p.k_head_stride = a.nhead_stride_k;
-    p.v_head_stride = a.nhead_stride_v;
-    p.o_head_stride = a.nhead_stride_o;
     p.lse_head_stride = a.nhead_stride_lse;
-    p.q_batch_stride = a.batch_stride_q;
-    p.k_batch_stride = a.batch_stride_k;
-    p.v_batch_stride = a.batch_stride_v;
-    p.o_batch_stride = a.batch_stride_o;
     p.lse_batch_stride = a.batch_stride_lse;
-    p.batch = a.batch;
-    p.nhead_q = a.nhead_q;
-    p.nhead_k = a.nhead_k;
-    p.h_ratio = a.nhead_q / a.nhead_k;
-    p.hdim_q = a.hdim_q;
-    p.hdim_v = a.hdim_v;
-    p.seqlen_q = a.seqlen_q;
-    p.seqlen_k = a.seqlen_k;
-    p.max_seqlen_q = longest_q(a);
     p.tile_section = fwd_tile_section(a);
-    p.is_group_mode = a.is_group_mode;
-    p.seqstart_q = static_cast<const int*>(a.seqstart_q_ptr);
-    p.seqstart_k = static_cast<const int*>(a.seqstart_k_ptr);
-    p.seqlen_k_ptr = static_cast<const int*>(a.seqlen_k_ptr);
-    p.cu_seqlen_q = static_cast<const int*>(a.cu_seqlen_q_ptr);
-    p.cu_seqlen_k = static_cast<const int*>(a.cu_seqlen_k_ptr);
     constexpr float kLog2e = 1.4426950408889634f;
     p.scale_s = a.scale_s;
     p.softcap = a.logits_soft_cap;
     p.scale_log2 = a.logits_soft_cap > 0.f ? kLog2e : a.scale_s * kLog2e;
-    p.mask = MaskSpec{a.mask_type, a.mask_type == 0 ? -1 : a.window_size_left,
-                      a.mask_type == 0 ? -1 : a.window_size_right};
     return p;
+}
+
+// Launches `inst` as stream_config says (timed or not).
+template <class Instance>
+float run(const Instance& inst, const FwdParams& p, const stream_config& s) {
+    if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: running %s\n", inst.name);
+    return host::run_timed(s, "mha_fwd", [&] { check_cuda(inst.launch(p, s.stream_id_), inst.name); });
 }
 
 }  // namespace
@@ -246,43 +163,36 @@ FwdParams make_fwd_params(const mha_fwd_args& a) { return make_params(a); }
 
 mha_check_result mha_fwd_check(const mha_fwd_args& args) {
     fwd::validate_fwd_args(args);
+    std::string why;
     if (args.use_asm_v3 || args.v3_api_check) {
-        const fwd::FwdV3Instance* v3 = nullptr;
-        mha_check_result r3 = fwd::select_v3(args, &v3, /*query_device=*/true);
-        if (r3.supported || args.v3_api_check) return r3;
+        const fwd::FwdV3Instance* v3 = fwd::select_v3(args, /*query_device=*/true, &why);
+        if (v3 != nullptr || args.v3_api_check) return host::check_result(fwd::fwd_v3_table(), v3, why);
     }
-    const fwd::FwdV2Instance* inst = nullptr;
-    return fwd::select(args, &inst, /*query_device=*/true);
+    const fwd::FwdV2Instance* inst = fwd::select_v2(args, /*query_device=*/true, &why);
+    return host::check_result(fwd::fwd_v2_table(), inst, why);
 }
 
 std::vector<std::string> mha_fwd_instances() {
-    std::vector<std::string> v = fwd::instance_names();
-    for (int i = 0; i < fwd::kNumFwdV3Instances; ++i) v.emplace_back(fwd::kFwdV3Instances[i].name);
+    std::vector<std::string> v = fwd::fwd_v2_table().names();
+    for (const std::string& n : fwd::fwd_v3_table().names()) v.push_back(n);
     return v;
 }
 
 float mha_fwd(mha_fwd_args args, const stream_config& s) {
     fwd::validate_fwd_args(args);
+    std::string why;
     if (args.use_asm_v3 || args.v3_api_check) {
-        const fwd::FwdV3Instance* v3 = nullptr;
-        const mha_check_result r3 = fwd::select_v3(args, &v3, /*query_device=*/true);
-        if (args.v3_api_check) return r3.supported ? 1.f : -1.f;  // answer only, no launch
-        if (r3.supported) {
-            const fwd::FwdParams p = fwd::make_params(args);
-            if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: running %s\n", v3->name);
-            return host::run_timed(s, "mha_fwd", [&] { fwd::check_cuda(v3->launch(p, s.stream_id_), v3->name); });
-        }
-        if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: %s; falling back to v2\n", r3.reason.c_str());
+        const fwd::FwdV3Instance* v3 = fwd::select_v3(args, /*query_device=*/true, &why);
+        if (args.v3_api_check) return v3 != nullptr ? 1.f : -1.f;  // answer only, no launch
+        if (v3 != nullptr) return fwd::run(*v3, fwd::make_params(args), s);
+        if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: %s; falling back to v2\n", why.c_str());
     }
-    const fwd::FwdV2Instance* inst = nullptr;
-    const mha_check_result sel = fwd::select(args, &inst, /*query_device=*/true);
-    if (!sel.supported) {
-        if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: not supported: %s\n", sel.reason.c_str());
+    const fwd::FwdV2Instance* inst = fwd::select_v2(args, /*query_device=*/true, &why);
+    if (inst == nullptr) {
+        if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: not supported: %s\n", why.c_str());
         return -1.f;
     }
-    const fwd::FwdParams p = fwd::make_params(args);
-    if (s.log_level_ > 0) fprintf(stderr, "mha_fwd: running %s\n", inst->name);
-    return host::run_timed(s, "mha_fwd", [&] { fwd::check_cuda(inst->launch(p, s.stream_id_), inst->name); });
+    return fwd::run(*inst, fwd::make_params(args), s);
 }
 
 }  // namespace aiter

@@ -21,8 +21,7 @@ namespace {
 constexpr const char* kApi = "mha_fwd_splitkv";
 
 int splitkv_bucket(const mha_fwd_splitkv_args& a) {
-    const int d = std::max(a.hdim_q, a.hdim_v);
-    return d <= 64 ? 64 : d <= 128 ? 128 : 256;
+    return host::hdim_bucket(a.hdim_q, a.hdim_v, {{64, 64}, {128, 128}, {256, 256}}).first;
 }
 
 SplitkvKey key_of(const mha_fwd_splitkv_args& a) {
@@ -109,8 +108,8 @@ SplitkvWork work_of(const mha_fwd_splitkv_args& a) {
     return w;
 }
 
-// How a call runs: its split count (num_splits, or the heuristic's for 0) and whether the
-// bucket's deep tile suits it (explicit num_splits too).
+// How a call runs: its split count (num_splits, or the heuristic's for 0) and whether a deep
+// tile suits it (explicit num_splits too; used where the bucket has one compiled).
 struct SplitkvPlan {
     int splits;
     bool deep;
@@ -119,13 +118,12 @@ struct SplitkvPlan {
 SplitkvPlan plan_of(const mha_fwd_splitkv_args& a) {
     const SplitkvWork w = work_of(a);
     const int splits = a.num_splits > 0 ? a.num_splits : splitkv_heuristic(w);
-    return {splits, splitkv_has_deep_tile(splitkv_bucket(a)) && splitkv_prefer_deep(w, splits)};
+    return {splits, splitkv_prefer_deep(w, splits)};
 }
 
 std::vector<std::string> instance_names() {
-    std::vector<std::string> v;
-    for (int i = 0; i < kNumSplitkvInstances; ++i) v.emplace_back(kSplitkvInstances[i].name);
-    for (int i = 0; i < kNumSplitkvCombineInstances; ++i) v.emplace_back(kSplitkvCombineInstances[i].name);
+    std::vector<std::string> v = splitkv_table().names();
+    for (const std::string& n : splitkv_combine_table().names()) v.push_back(n);
     return v;
 }
 
@@ -136,73 +134,63 @@ std::string unsupported_splitkv(const mha_fwd_splitkv_args& a) {
     if (a.hdim_q % 8 != 0 || a.hdim_v % 8 != 0)
         return "hdim_q " + std::to_string(a.hdim_q) + " / hdim_v " + std::to_string(a.hdim_v) +
                ": split-KV kernels need head dims that are multiples of 8";
-    auto ptr_ok = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-    const struct { const char* name; const void* p; } ptrs[] = {
-        {"q_ptr", a.q_ptr}, {"k_ptr", a.k_ptr}, {"v_ptr", a.v_ptr}, {"o_ptr", a.o_ptr}, {"o_acc_ptr", a.o_acc_ptr}};
-    for (const auto& p : ptrs)
-        if (!ptr_ok(p.p)) return std::string(p.name) + " is not 16-byte aligned (split-KV kernels use 16-byte loads)";
-    const struct { const char* name; int64_t v; int mult; } strides[] = {
-        {"stride_q", a.stride_q, 8}, {"stride_k", a.stride_k, 8}, {"stride_v", a.stride_v, 8}, {"stride_o", a.stride_o, 8},
-        {"nhead_stride_q", a.nhead_stride_q, 8}, {"nhead_stride_k", a.nhead_stride_k, 8},
-        {"nhead_stride_v", a.nhead_stride_v, 8}, {"nhead_stride_o", a.nhead_stride_o, 8},
-        {"batch_stride_q", a.batch_stride_q, 8}, {"batch_stride_k", a.batch_stride_k, 8},
-        {"batch_stride_v", a.batch_stride_v, 8}, {"batch_stride_o", a.batch_stride_o, 8},
-        {"split_stride_o_acc", a.split_stride_o_acc, 4}, {"batch_stride_o_acc", a.batch_stride_o_acc, 4},
-        {"nhead_stride_o_acc", a.nhead_stride_o_acc, 4}, {"stride_o_acc", a.stride_o_acc, 4}};
-    for (const auto& s : strides)
-        if (s.v % s.mult != 0)
-            return std::string(s.name) + " = " + std::to_string(s.v) + " is not a multiple of " +
-                   std::to_string(s.mult) + " elements (split-KV kernels use 16-byte loads and stores)";
+    // The kernels use 16-byte loads and stores (the fp32 workspace: 4-element strides).
+    std::string why = host::alignment_problem(
+        {{"q_ptr", a.q_ptr}, {"k_ptr", a.k_ptr}, {"v_ptr", a.v_ptr}, {"o_ptr", a.o_ptr}, {"o_acc_ptr", a.o_acc_ptr}},
+        {{"stride_q", a.stride_q}, {"stride_k", a.stride_k}, {"stride_v", a.stride_v}, {"stride_o", a.stride_o},
+         {"nhead_stride_q", a.nhead_stride_q}, {"nhead_stride_k", a.nhead_stride_k},
+         {"nhead_stride_v", a.nhead_stride_v}, {"nhead_stride_o", a.nhead_stride_o},
+         {"batch_stride_q", a.batch_stride_q}, {"batch_stride_k", a.batch_stride_k},
+         {"batch_stride_v", a.batch_stride_v}, {"batch_stride_o", a.batch_stride_o}});
+    if (why.empty())
+        why = host::alignment_problem({}, {{"split_stride_o_acc", a.split_stride_o_acc},
+                                           {"batch_stride_o_acc", a.batch_stride_o_acc},
+                                           {"nhead_stride_o_acc", a.nhead_stride_o_acc},
+                                           {"stride_o_acc", a.stride_o_acc}}, 4);
+    if (!why.empty()) return why + " (split-KV kernels use 16-byte loads and stores)";
     if (a.nhead_k > 65535) return "nhead_k " + std::to_string(a.nhead_k) + " exceeds the grid limit 65535";
     return {};
 }
 
-mha_check_result select(const mha_fwd_splitkv_args& a, const SplitkvPlan& plan, const SplitkvInstance** inst,
-                        const SplitkvCombineInstance** combine) {
-    mha_check_result r;
-    r.candidates = instance_names();
+// The split kernel (and the combine kernel when splits > 1) that run `a`, or *why there are
+// none: the deep tile where it is compiled, suits the call and fits the device, else the
+// bucket's default tile.
+bool select(const mha_fwd_splitkv_args& a, const SplitkvPlan& plan, const SplitkvInstance** inst,
+            const SplitkvCombineInstance** combine, std::string* why) {
     *inst = nullptr;
     *combine = nullptr;
-    if (std::string why = unsupported_splitkv(a); !why.empty()) {
-        r.reason = why;
-        return r;
-    }
-    const int optin = host::device_smem_optin();
-    auto find = [](const SplitkvKey& k) -> const SplitkvInstance* {
-        for (int i = 0; i < kNumSplitkvInstances; ++i)
-            if (kSplitkvInstances[i].key == k) return &kSplitkvInstances[i];
-        return nullptr;
-    };
+    if ((*why = unsupported_splitkv(a)) != "") return false;
+    const host::Table<SplitkvInstance> table = splitkv_table();
     SplitkvKey key = key_of(a);
-    if (plan.deep) {  // the deep tile when it is compiled and fits the device
+    if (plan.deep) {
         key.deep = true;
-        const SplitkvInstance* deep = find(key);
-        if (deep && (optin < 0 || deep->smem_bytes() <= optin)) *inst = deep;
+        const SplitkvInstance* deep = table.find(key);
+        if (deep && host::smem_shortfall(deep->name, deep->info().smem_bytes).empty()) *inst = deep;
         key.deep = *inst != nullptr;
     }
-    if (*inst == nullptr) *inst = find(key);
-    if (*inst == nullptr) {
-        r.reason = "no compiled split-KV instance for " + key_str(key) +
-                   " (build with compile.py --api fwd_splitkv and an instance set that includes it)";
-        return r;
-    }
+    if (*inst == nullptr)
+        *inst = host::select_instance(table, key, "split-KV", key_str(key),
+                                      "build with compile.py --api fwd_splitkv and an instance set that includes it",
+                                      /*query_device=*/true, why);
+    if (*inst == nullptr) return false;
     if (plan.splits > 1) {
-        for (int i = 0; i < kNumSplitkvCombineInstances; ++i)
-            if (kSplitkvCombineInstances[i].dtype == key.dtype) *combine = &kSplitkvCombineInstances[i];
+        *combine = splitkv_combine_table().find(key.dtype);
         if (*combine == nullptr) {
             *inst = nullptr;
-            r.reason = std::string("no compiled split-KV combine instance for ") + a.data_type + " (needed for num_splits > 1)";
-            return r;
+            *why = std::string("no compiled split-KV combine instance for ") + a.data_type + " (needed for num_splits > 1)";
+            return false;
         }
     }
-    if (optin >= 0 && (*inst)->smem_bytes() > optin) {
-        r.reason = std::string((*inst)->name) + " needs " + std::to_string((*inst)->smem_bytes()) +
-                   " bytes of shared memory per block; this device allows " + std::to_string(optin);
-        *inst = nullptr;
-        return r;
-    }
-    r.supported = true;
-    r.kernel_name = std::string((*inst)->name) + (*combine ? std::string("+") + (*combine)->name : "");
+    return true;
+}
+
+mha_check_result check_result(const SplitkvInstance* inst, const SplitkvCombineInstance* combine,
+                              const std::string& why) {
+    mha_check_result r;
+    r.candidates = instance_names();
+    r.supported = inst != nullptr;
+    if (inst) r.kernel_name = std::string(inst->name) + (combine ? std::string("+") + combine->name : "");
+    else r.reason = why;
     return r;
 }
 
@@ -214,7 +202,7 @@ int log2i(int v) {
 
 SplitkvParams make_params(const mha_fwd_splitkv_args& a, int splits) {
     SplitkvParams p;
-    p.f = make_fwd_params(a);
+    static_cast<FwdParams&>(p) = make_fwd_params(a);
     p.num_splits = splits;
     p.block_table = static_cast<const int*>(a.block_table_ptr);
     p.block_table_batch_stride = a.batch_stride_block_table;
@@ -245,7 +233,9 @@ mha_check_result mha_fwd_splitkv_check(const mha_fwd_splitkv_args& args) {
     fwd::validate_splitkv(args);
     const fwd::SplitkvInstance* inst = nullptr;
     const fwd::SplitkvCombineInstance* combine = nullptr;
-    return fwd::select(args, fwd::plan_of(args), &inst, &combine);
+    std::string why;
+    fwd::select(args, fwd::plan_of(args), &inst, &combine, &why);
+    return fwd::check_result(inst, combine, why);
 }
 
 std::vector<std::string> mha_fwd_splitkv_instances() { return fwd::instance_names(); }
@@ -257,13 +247,15 @@ float mha_fwd_splitkv(mha_fwd_splitkv_args args, const stream_config& s) {
     fwd::validate_workspaces(args, splits);
     const fwd::SplitkvInstance* inst = nullptr;
     const fwd::SplitkvCombineInstance* combine = nullptr;
-    const mha_check_result sel = fwd::select(args, plan, &inst, &combine);
-    if (!sel.supported) {
-        if (s.log_level_ > 0) fprintf(stderr, "mha_fwd_splitkv: not supported: %s\n", sel.reason.c_str());
+    std::string why;
+    if (!fwd::select(args, plan, &inst, &combine, &why)) {
+        if (s.log_level_ > 0) fprintf(stderr, "mha_fwd_splitkv: not supported: %s\n", why.c_str());
         return -1.f;
     }
     const fwd::SplitkvParams p = fwd::make_params(args, splits);
-    if (s.log_level_ > 0) fprintf(stderr, "mha_fwd_splitkv: running %s, %d split(s)\n", sel.kernel_name.c_str(), splits);
+    if (s.log_level_ > 0)
+        fprintf(stderr, "mha_fwd_splitkv: running %s%s%s, %d split(s)\n", inst->name, combine ? "+" : "",
+                combine ? combine->name : "", splits);
     return host::run_timed(s, "mha_fwd_splitkv", [&] {
         fwd::check_cuda(inst->launch(p, s.stream_id_), inst->name);
         if (combine) fwd::check_cuda(combine->launch(p, s.stream_id_), combine->name);

@@ -1,5 +1,7 @@
 #include "fwd/validate.h"
 
+#include "common/attn_args.h"
+
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -19,25 +21,11 @@ void validate_fwd_args(const mha_fwd_args& a, const char* api) {
     if (a.data_type != "fp16" && a.data_type != "bf16" && a.data_type != "fp8bf16")
         fail("data_type", "one of \"fp16\", \"bf16\", \"fp8bf16\"", "\"" + a.data_type + "\"");
 
-    require_nonneg(api, a.batch, "batch");
-    require_nonneg(api, a.seqlen_q, "seqlen_q");
-    require_nonneg(api, a.seqlen_k, "seqlen_k");
-    require_nonneg(api, a.max_seqlen_q, "max_seqlen_q");
-    if (a.nhead_q <= 0) fail("nhead_q", "a value > 0", str(a.nhead_q));
-    if (a.nhead_k <= 0) fail("nhead_k", "a value > 0", str(a.nhead_k));
-    if (a.nhead_q % a.nhead_k != 0)
-        fail("nhead_k", "a divisor of nhead_q (" + str(a.nhead_q) + ")", str(a.nhead_k));
-    if (a.hdim_q < 1 || a.hdim_q > 256) fail("hdim_q", "a value in [1, 256]", str(a.hdim_q));
-    if (a.hdim_v < 1 || a.hdim_v > 256) fail("hdim_v", "a value in [1, 256]", str(a.hdim_v));
+    host::validate_attn_sizes(api, a);
     if (!(std::isfinite(a.scale_s) && a.scale_s > 0.f))
         fail("scale_s", "a finite value > 0 (1/sqrt(hdim_q) is usual)", str(a.scale_s));
     if (!(std::isfinite(a.logits_soft_cap) && a.logits_soft_cap >= 0.f))
         fail("logits_soft_cap", "a finite value >= 0 (0 disables it)", str(a.logits_soft_cap));
-    if (a.mask_type < 0 || a.mask_type > 3)
-        fail("mask_type", "0 (none), 1 (top-left), 2 (bottom-right) or 3 (generic window)", str(a.mask_type));
-    if (a.bias_type < 0 || a.bias_type > 2)
-        fail("bias_type", "0 (none), 1 (elementwise) or 2 (alibi)", str(a.bias_type));
-    if (!(a.p_drop >= 0.f && a.p_drop < 1.f)) fail("p_drop", "a value in [0, 1)", str(a.p_drop));
     if (a.how_v3_bf16_cvt < 0 || a.how_v3_bf16_cvt > 2)
         fail("how_v3_bf16_cvt", "0 (RTNE), 1 (RTNA) or 2 (RTZ)", str(a.how_v3_bf16_cvt));
 

@@ -1,4 +1,4 @@
-// Host check of the forward tile order (src/kernels/fwd_v2/block_info.cuh, tile_from_index):
+// Host check of the forward tile order (src/kernels/common/tile_order.cuh, tile_from_index):
 // for many grids and L2 section sizes the order visits every (row block, head, batch) tile
 // exactly once; masked, each section is walked heaviest (last row block) first and sections
 // follow each other; unmasked, the row blocks of one (batch, head) are consecutive. The v3
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/fwd_v2/block_info.cuh"
+#include "kernels/common/tile_order.cuh"
 
 namespace {
 
@@ -21,11 +21,11 @@ std::string check(int m_blocks, int heads, int batch, int section) {
     const int64_t n = int64_t(m_blocks) * heads * batch, pairs = int64_t(heads) * batch;
     const int64_t g = section > 0 && section < pairs ? section : pairs;
     std::vector<char> seen(n, 0);
-    const aiter::fwd::TileDecoder dec(n, m_blocks, heads, batch, section, 1);
+    const aiter::TileDecoder dec(n, m_blocks, heads, batch, section, 1);
     if (!dec.ok) return "TileDecoder refused the grid";
     for (int64_t t = 0; t < n; ++t) {
         int m, h, b, dm, dh, db;
-        aiter::fwd::tile_from_index<kMasked>(t, m_blocks, heads, batch, section, &m, &h, &b);
+        aiter::tile_from_index<kMasked>(t, m_blocks, heads, batch, section, &m, &h, &b);
         if (kMasked) {
             dec.decode(uint32_t(t), &dm, &dh, &db);
             if (dm != m || dh != h || db != b) return "TileDecoder differs at tile " + std::to_string(t);
@@ -42,7 +42,7 @@ std::string check(int m_blocks, int heads, int batch, int section) {
             if (pair < first || pair >= first + g) return "tile " + std::to_string(t) + " left its section";
             if (t > 0) {
                 int pm, ph, pb;
-                aiter::fwd::tile_from_index<kMasked>(t - 1, m_blocks, heads, batch, section, &pm, &ph, &pb);
+                aiter::tile_from_index<kMasked>(t - 1, m_blocks, heads, batch, section, &pm, &ph, &pb);
                 const bool same_section = (t - 1) / (g * m_blocks) == t / (g * m_blocks);
                 if (same_section && pm < m) return "row block rises inside a section at " + std::to_string(t);
             }
@@ -62,7 +62,7 @@ std::string check_fast_div() {
         divisors.push_back(d);
     uint64_t x = 0x9e3779b97f4a7c15ull;
     for (uint32_t d : divisors) {
-        const aiter::fwd::FastDiv fd(d);
+        const aiter::FastDiv fd(d);
         std::vector<uint32_t> ns = {0, 1, d - 1, d, d + 1, 2 * d - 1, 2 * d, (1u << 31) - 1, (1u << 31) - d,
                                     (1u << 31) - 1 - ((1u << 31) - 1) % d};
         for (int i = 0; i < 64; ++i) {  // xorshift numerators below 2^31
@@ -77,11 +77,11 @@ std::string check_fast_div() {
         }
     }
     for (int ratio : {1, 2, 3, 5, 8, 12, 64}) {
-        const aiter::fwd::TileDecoder dec(int64_t(2) * 64 * 3, 2, 64, 3, 0, ratio);
+        const aiter::TileDecoder dec(int64_t(2) * 64 * 3, 2, 64, 3, 0, ratio);
         for (int h = 0; h < 64; ++h)
             if (dec.kv_head(h) != h / ratio) return "kv_head(" + std::to_string(h) + ") with ratio " + std::to_string(ratio);
     }
-    if (aiter::fwd::TileDecoder(int64_t(1) << 31, 1 << 21, 1 << 10, 1, 0, 1).ok)
+    if (aiter::TileDecoder(int64_t(1) << 31, 1 << 21, 1 << 10, 1, 0, 1).ok)
         return "TileDecoder accepted 2^31 tiles";
     return "";
 }

@@ -12,9 +12,10 @@
 
 #include "common/mask.h"
 #include "kernels/bwd_v2/traits.cuh"
-#include "kernels/fwd_v2/gemm.cuh"
-#include "kernels/fwd_v2/mask_apply.cuh"
-#include "kernels/fwd_v2/softmax.cuh"
+#include "kernels/common/fragment.cuh"
+#include "kernels/common/gemm_sm80.cuh"
+#include "kernels/common/mask_apply.cuh"
+#include "kernels/common/softmax.cuh"
 
 namespace aiter::bwd {
 
@@ -35,7 +36,7 @@ __device__ __forceinline__ void gemm_ss(Acc& acc, SA const& sA, SB const& sB, FA
     auto thr_b  = copy_b.get_thread_slice(tidx);
     Tensor tsA = thr_a.partition_S(sA);
     Tensor tsB = thr_b.partition_S(sB);
-    fwd::gemm_smem_smem(acc, rA, rB, tsA, tsB, mma, copy_a, copy_b, thr_a, thr_b);
+    gemm_smem_smem(acc, rA, rB, tsA, tsB, mma, copy_a, copy_b, thr_a, thr_b);
 }
 
 // Register accumulator (C layout of the TiledMMA Mma) -> shared tile, converted to Element.
@@ -44,7 +45,7 @@ __device__ __forceinline__ void store_acc_to_smem(Acc const& acc, S& s, int tidx
     using namespace cute;
     Mma mma;
     Tensor r = make_tensor_like<typename T::Element>(acc);
-    fwd::convert_fragment(r, acc);
+    convert_fragment(r, acc);
     auto copy_c = make_tiled_copy_C(typename T::SmemCopyAtomC{}, mma);
     auto thr_c  = copy_c.get_thread_slice(tidx);
     Tensor src = thr_c.retile_S(r);
@@ -70,12 +71,12 @@ __device__ __forceinline__ void compute_p_ds(Acc& acc_p, Acc& acc_ds, SQ const& 
     Mma mma;
     auto thr_mma = mma.get_thread_slice(tidx);
     Tensor cS    = thr_mma.partition_C(make_identity_tensor(Shape<Int<T::kBlockM>, Int<T::kBlockN>>{}));
-    Tensor cS_rc = make_tensor(cS.data(), fwd::acc_rowcol(cS.layout()));
-    Tensor s     = make_tensor(acc_p.data(), fwd::acc_rowcol(acc_p.layout()));   // (rows, cols)
-    Tensor dp    = make_tensor(acc_ds.data(), fwd::acc_rowcol(acc_ds.layout()));
+    Tensor cS_rc = make_tensor(cS.data(), acc_rowcol(cS.layout()));
+    Tensor s     = make_tensor(acc_p.data(), acc_rowcol(acc_p.layout()));   // (rows, cols)
+    Tensor dp    = make_tensor(acc_ds.data(), acc_rowcol(acc_ds.layout()));
     const int m_last = min(m0 + T::kBlockM, sq) - 1;
-    if (fwd::block_needs_mask<T::kMasked>(mask, m0, m_last, n0, T::kBlockN, sq, sk))
-        fwd::apply_mask<T::kMasked>(s, cS_rc, mask, m0, n0, sq, sk);
+    if (block_needs_mask<T::kMasked>(mask, m0, m_last, n0, T::kBlockN, sq, sk))
+        apply_mask<T::kMasked>(s, cS_rc, mask, m0, n0, sq, sk);
     CUTE_UNROLL
     for (int r = 0; r < size<0>(s); ++r) {
         const int row    = get<0>(cS_rc(r, 0));
@@ -83,7 +84,7 @@ __device__ __forceinline__ void compute_p_ds(Acc& acc_p, Acc& acc_ds, SQ const& 
         const float dsum = s_d[row];
         CUTE_UNROLL
         for (int c = 0; c < size<1>(s); ++c) {
-            const float pv = fwd::fast_exp2(s(r, c) * scale_log2 - lse2);
+            const float pv = fast_exp2(s(r, c) * scale_log2 - lse2);
             s(r, c)  = pv;
             dp(r, c) = pv * (dp(r, c) - dsum);
         }

@@ -2,7 +2,7 @@
 //
 // dK/dV kernel: one CTA per (key block n, kv head, batch). K_n, V_n stay in shared memory; the
 // CTA loops over the q heads of its GQA group and, for each, over the query blocks m that can
-// see key block n (MaskSpec::row_range), Q_m and dO_m of the next step loading (cp.async, second
+// see key block n (query_block_range), Q_m and dO_m of the next step loading (cp.async, second
 // shared-memory stage) while the current one is computed:
 //   S, P, dP, dS of (m, n)        block_math.cuh
 //   dV += Pᵀ·dO ;  dK += dSᵀ·Q    (P and dS pass through shared memory, read transposed)
@@ -26,7 +26,8 @@
 #include "bwd/bwd_params.h"
 #include "kernels/bwd_v2/block_math.cuh"
 #include "kernels/bwd_v2/traits.cuh"
-#include "kernels/fwd_v2/copy.cuh"
+#include "kernels/common/block_range.cuh"
+#include "kernels/common/tile_copy.cuh"
 
 namespace aiter::bwd {
 
@@ -72,7 +73,7 @@ __device__ __forceinline__ void load_rows(G const& g, S& s, int rows, int cols, 
     Tensor tg = thr.partition_S(g);
     Tensor ts = thr.partition_D(s);
     Tensor tc = thr.partition_S(make_identity_tensor(make_shape(size<0>(s), size<1>(s))));
-    fwd::load_tile_async<true>(gmem_copy, tg, ts, tc, rows, cols);
+    load_tile_async<true>(gmem_copy, tg, ts, tc, rows, cols);
 }
 
 // Accumulator (C layout of Mma) -> global tile (rows, cols valid) through the shared tile `s`.
@@ -89,7 +90,7 @@ __device__ __forceinline__ void store_acc(Acc const& acc, S& s, G& g, int rows, 
     Tensor tr = make_tensor<typename T::Element>(shape(tg));
     copy(gmem_copy, ts, tr);
     Tensor tc = thr.partition_D(make_identity_tensor(make_shape(size<0>(s), size<1>(s))));
-    fwd::store_tile<true>(gmem_copy, tr, tg, tc, rows, cols);
+    store_tile<true>(gmem_copy, tr, tg, tc, rows, cols);
 }
 
 template <class Acc>
@@ -163,13 +164,8 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
 
     // Query blocks [m_begin, m_end) that can see a key of this block (the same for every q head
     // of the group: they share the batch's lengths).
-    int m_begin = 0, m_end = (bk.sq + kBlockM - 1) / kBlockM;
-    if constexpr (T::kMasked) {
-        int64_t lo, hi;
-        p.mask.row_range(n0, n0 + n_valid, bk.sq, bk.sk, &lo, &hi);
-        m_begin = lo < hi ? int(lo / kBlockM) : 0;
-        m_end   = lo < hi ? int((hi + kBlockM - 1) / kBlockM) : 0;
-    }
+    int m_begin, m_end;
+    query_block_range<T::kMasked>(p.mask, n0, n0 + n_valid - 1, bk.sq, bk.sk, kBlockM, &m_begin, &m_end);
     const int m_count = m_end - m_begin;
     const int n_steps = m_count * p.h_ratio;  // (q head, query block) pairs, head-major
     int64_t acc0 = 0;                          // dQ_acc tile of row 0, the group's first q head
@@ -312,7 +308,7 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
     }
 
     // ---- epilogue: dK·scale and dV through shared memory (K's and V's buffers) -------------
-    scale_acc(acc_dk, p.scale);
+    scale_acc(acc_dk, p.scale_s);
     Tensor mdK = gmem_rows<kHeadDim>(static_cast<Element*>(p.dk), bk.dk, bk.sk, p.dk_row_stride);
     Tensor mdV = gmem_rows<kHeadDim>(static_cast<Element*>(p.dv), bk.dv, bk.sk, p.dv_row_stride);
     Tensor gdK = local_tile(mdK, Shape<Int<kBlockN>, Int<kHeadDim>>{}, make_coord(n_block, 0));
@@ -349,7 +345,7 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, fal
                 acc_thr + bwd_acc_pair_offset(c, j, 0, T::kBlockM * T::kDQChunk, T::kNThreads));
             const int row = get<0>(cQ(2 * j));
             const int col = c * T::kDQChunk + get<1>(cQ(2 * j));
-            cute::array<Element, 2> pair{Element(v.x * p.scale), Element(v.y * p.scale)};
+            cute::array<Element, 2> pair{Element(v.x * p.scale_s), Element(v.y * p.scale_s)};
             *reinterpret_cast<uint32_t*>(&tile[row * kRow + col]) = *reinterpret_cast<const uint32_t*>(pair.data());
         }
     }
@@ -385,13 +381,8 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, tru
     if (m0 >= bq.sq) return;
     const int m_valid = min(kBlockM, bq.sq - m0);
 
-    int n_begin = 0, n_end = (bq.sk + kBlockN - 1) / kBlockN;
-    if constexpr (T::kMasked) {
-        int64_t lo, hi;
-        p.mask.key_range(m0, m0 + m_valid, bq.sq, bq.sk, &lo, &hi);
-        n_begin = lo < hi ? int(lo / kBlockN) : 0;
-        n_end   = lo < hi ? int((hi + kBlockN - 1) / kBlockN) : 0;
-    }
+    int n_begin, n_end;
+    key_block_range<T::kMasked>(p.mask, m0, m0 + m_valid - 1, bq.sq, bq.sk, kBlockN, &n_begin, &n_end);
 
     Tensor sQ  = make_tensor(make_smem_ptr(sm.q), typename T::SmemLayoutQ{});      // (M, D)
     Tensor sdO = make_tensor(make_smem_ptr(sm.dout), typename T::SmemLayoutQ{});   // (M, D)
@@ -452,7 +443,7 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, tru
 
     // ---- epilogue: dQ·scale through Q's buffer -----------------------------------------------
     cute::cp_async_wait<0>();
-    scale_acc(acc_dq, p.scale);
+    scale_acc(acc_dq, p.scale_s);
     Tensor mdQ = gmem_rows<kHeadDim>(static_cast<Element*>(p.dq), bq.dq, bq.sq, p.dq_row_stride);
     Tensor gdQ = local_tile(mdQ, Shape<Int<kBlockM>, Int<kHeadDim>>{}, make_coord(m_block, 0));
     if constexpr (kHeadDim == T::kDQChunk) {

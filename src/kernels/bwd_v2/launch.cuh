@@ -9,13 +9,8 @@
 namespace aiter::bwd {
 
 template <BwdV2Key K>
-int bwd_v2_smem_bytes() {
-    return BwdV2Traits<K>::kSmemBytes;
-}
-
-template <BwdV2Key K>
-int bwd_v2_block_m() {
-    return BwdV2Traits<K>::kBlockM;
+KernelInfo bwd_v2_info() {
+    return {BwdV2Traits<K>::kSmemBytes, BwdV2Traits<K>::kBlockM};
 }
 
 template <class Kernel>

@@ -2,6 +2,8 @@
 // by the kernel traits (device) and by the host (grid sizes, shared-memory checks).
 #pragma once
 
+#include "kernels/tuning.h"
+
 namespace aiter::bwd {
 
 struct BwdV2Tile {
@@ -21,19 +23,13 @@ struct BwdV2Tile {
 // only) fit. Chosen by the H200 sweep in docs/PERF.md (benchmark/tune_tiles.sh, MODE=bwd);
 // d <= 64 unmasked spreads S/dP over 4 warps along the rows (H100 sweep after the dQ-atomics
 // rework: +2-3% unmasked, -2% masked, so the masked kernels keep 2).
-// Tuning sweeps: -DAITER_BWD_V2_TUNE_HDIM=<bucket> with -DAITER_BWD_V2_TUNE_{M,N,SDP,DKV,DQ}=<int>
-// replace block_m, block_n, sdp_warps_m, dkv_warps_n, dq_warps_m of that one bucket.
+// Tuning builds may replace one bucket's tile (kernels/tuning.h).
 constexpr BwdV2Tile bwd_v2_tile(int hdim, bool masked) {
-    BwdV2Tile t = hdim <= 64    ? BwdV2Tile{128, 128, 8, masked ? 2 : 4, 4, 4, 2}
-                  : hdim <= 128 ? BwdV2Tile{64, 128, 8, 2, 4, 2, 2}
-                                : BwdV2Tile{64, 64, 8, 4, 2, 2, 2};
-#if defined(AITER_BWD_V2_TUNE_HDIM)
-    if (hdim == AITER_BWD_V2_TUNE_HDIM) {
-        t = BwdV2Tile{AITER_BWD_V2_TUNE_M, AITER_BWD_V2_TUNE_N, 8, AITER_BWD_V2_TUNE_SDP, AITER_BWD_V2_TUNE_DKV,
-                      AITER_BWD_V2_TUNE_DQ, 2};
-    }
-#endif
-    return t;
+    if (tuning::kBwdV2Hdim != 0 && hdim == tuning::kBwdV2Hdim)
+        return BwdV2Tile{tuning::kBwdV2M, tuning::kBwdV2N, 8, tuning::kBwdV2Sdp, tuning::kBwdV2Dkv, tuning::kBwdV2Dq, 2};
+    return hdim <= 64    ? BwdV2Tile{128, 128, 8, masked ? 2 : 4, 4, 4, 2}
+           : hdim <= 128 ? BwdV2Tile{64, 128, 8, 2, 4, 2, 2}
+                         : BwdV2Tile{64, 64, 8, 4, 2, 2, 2};
 }
 
 }  // namespace aiter::bwd

@@ -4,16 +4,17 @@
 #pragma once
 
 #include <cute/tensor.hpp>
-#include <cutlass/numeric_types.h>
 
 #include "bwd/bwd_key.h"
 #include "kernels/bwd_v2/tile.h"
+#include "kernels/common/sm80_atoms.cuh"
 
 namespace aiter::bwd {
 
 template <BwdV2Key K>
 struct BwdV2Traits {
-    using Element = std::conditional_t<K.dtype == DType::fp16, cutlass::half_t, cutlass::bfloat16_t>;
+    using Atoms   = Sm80Atoms<K.dtype>;
+    using Element = typename Atoms::Element;
 
     static constexpr BwdV2Tile kTile = bwd_v2_tile(K.hdim, K.mask == MaskKind::window);
     static constexpr int kBlockM   = kTile.block_m;
@@ -26,9 +27,7 @@ struct BwdV2Traits {
     // dQ = dS·K of the dK/dV kernel is computed in column chunks (bounded registers).
     static constexpr int kDQChunk  = kHeadDim < 128 ? kHeadDim : 128;
 
-    using MmaAtom = std::conditional_t<K.dtype == DType::fp16,
-                                       cute::MMA_Atom<cute::SM80_16x8x16_F32F16F16F32_TN>,
-                                       cute::MMA_Atom<cute::SM80_16x8x16_F32BF16BF16F32_TN>>;
+    using MmaAtom = typename Atoms::MmaAtom;
     // A TiledMMA of kNWarps warps, WA along the first GEMM dimension and the rest along the second.
     template <int WA>
     using MmaOf = cute::TiledMMA<MmaAtom, cute::Layout<cute::Shape<cute::Int<WA>, cute::Int<kNWarps / WA>, cute::_1>>,
@@ -46,12 +45,9 @@ struct BwdV2Traits {
     static_assert(kBlockN % 64 == 0 && kBlockM % 64 == 0, "P/dS smem atoms are 8 x 64");
     static_assert(kQStages == 1 || kQStages == 2, "Q/dO stages");
 
-    // (rows, D) tiles: rows of kBlockKSmem elements, XOR-swizzled (ldmatrix / cp.async bank spread).
-    static constexpr int kBlockKSmem = kHeadDim % 64 == 0 ? 64 : 32;
-    static constexpr int kSwizzleB   = kBlockKSmem == 32 ? 2 : 3;
-    using SmemLayoutAtom = decltype(cute::composition(
-        cute::Swizzle<kSwizzleB, 3, 3>{},
-        cute::Layout<cute::Shape<cute::_8, cute::Int<kBlockKSmem>>, cute::Stride<cute::Int<kBlockKSmem>, cute::_1>>{}));
+    // (rows, D) tiles: rows of kBlockKSmem elements, XOR-swizzled (sm80_atoms.cuh).
+    static constexpr int kBlockKSmem = Sm80SmemAtom<kHeadDim>::kBlockKSmem;
+    using SmemLayoutAtom = typename Sm80SmemAtom<kHeadDim>::Layout;
     using SmemLayoutQ  = decltype(cute::tile_to_shape(SmemLayoutAtom{}, cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDim>>{}));  // (M, D): Q, dO
     using SmemLayoutKV = decltype(cute::tile_to_shape(SmemLayoutAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>>{}));  // (N, D): K, V
     using SmemLayoutQt = decltype(cute::composition(
@@ -73,21 +69,13 @@ struct BwdV2Traits {
         SmemLayoutP{}, cute::make_layout(cute::Shape<cute::Int<kBlockN>, cute::Int<kBlockM>>{}, cute::GenRowMajor{})));  // (N, M)
     using SmemLayoutPtNoSwizzle = decltype(cute::get_nonswizzle_portion(SmemLayoutPt{}));
 
-    using SmemCopyAtom           = cute::Copy_Atom<cute::SM75_U32x4_LDSM_N, Element>;
-    using SmemCopyAtomTransposed = cute::Copy_Atom<cute::SM75_U16x8_LDSM_T, Element>;
+    using SmemCopyAtom           = typename Atoms::SmemCopyAtom;
+    using SmemCopyAtomTransposed = typename Atoms::SmemCopyAtomTransposed;
     using SmemCopyAtomC          = cute::Copy_Atom<cute::AutoVectorizingCopyWithAssumedAlignment<32>, Element>;
 
     // Global <-> shared: each thread moves 8 contiguous elements (16 bytes).
-    static constexpr int kGmemElems      = 8;
-    static constexpr int kGmemThreadsRow = kBlockKSmem / kGmemElems;
-    using GmemThreadLayout = cute::Layout<cute::Shape<cute::Int<kNThreads / kGmemThreadsRow>, cute::Int<kGmemThreadsRow>>,
-                                          cute::Stride<cute::Int<kGmemThreadsRow>, cute::_1>>;
-    using GmemTiledCopyLoad = decltype(cute::make_tiled_copy(
-        cute::Copy_Atom<cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>, Element>{}, GmemThreadLayout{},
-        cute::Layout<cute::Shape<cute::_1, cute::Int<kGmemElems>>>{}));
-    using GmemTiledCopyStore = decltype(cute::make_tiled_copy(
-        cute::Copy_Atom<cute::UniversalCopy<cute::uint128_t>, Element>{}, GmemThreadLayout{},
-        cute::Layout<cute::Shape<cute::_1, cute::Int<kGmemElems>>>{}));
+    using GmemTiledCopyLoad  = typename Sm80GmemCopy<Element, kNThreads, kBlockKSmem>::Load;
+    using GmemTiledCopyStore = typename Sm80GmemCopy<Element, kNThreads, kBlockKSmem>::Store;
 
     // Shared memory: Q [stages] | dO [stages] | K | V | P | dS | LSE·log2e [stages][M] | D [stages][M]
     static constexpr int kQElems  = int(cute::cosize_v<SmemLayoutQ>);

@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(32 * kCombineWarps) fwd_splitkv_combine_kernel
     __shared__ float4 s_sum[kWarps][2][32];  // warp, column group k, lane
 
     splitkv_wait_for_primary();  // o_acc / lse_acc come from the split kernel
-    const FwdParams& f = p.f;
+    const FwdParams& f = p;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int b = blockIdx.y;
     int sq, sk;

@@ -6,7 +6,7 @@
 // are divided among the splits; this CTA walks its tiles t (block_n keys each) in order with a
 // kStages-deep cp.async pipeline. Warp w takes keys [w*kWarpN, (w+1)*kWarpN) of every tile:
 //   S_w = Q · K_wᵀ  (16 x kWarpN, fp32) ; softcap ; mask ; online softmax (m_w, l_w) ;
-//   O_w += P_w · V_w                                   (softmax.cuh, gemm.cuh of fwd_v2)
+//   O_w += P_w · V_w                                   (kernels/common: softmax, gemm_sm80)
 // and at the end the warps merge through shared memory:
 //   M = max_w m_w ;  L = Σ_w l_w 2^{(m_w - M)c} ;  O = Σ_w O_w 2^{(m_w - M)c} / L ;
 //   LSE = (M c + log2 L) ln 2   (−inf and O = 0 when no key was visible)
@@ -22,9 +22,11 @@
 #include "fwd/splitkv_key.h"
 #include "kernels/fwd_splitkv/gather.cuh"
 #include "kernels/fwd_splitkv/traits.cuh"
-#include "kernels/fwd_v2/gemm.cuh"
-#include "kernels/fwd_v2/mask_apply.cuh"
-#include "kernels/fwd_v2/softmax.cuh"
+#include "kernels/common/block_info.cuh"
+#include "kernels/common/fragment.cuh"
+#include "kernels/common/gemm_sm80.cuh"
+#include "kernels/common/mask_apply.cuh"
+#include "kernels/common/softmax.cuh"
 
 namespace aiter::fwd {
 
@@ -42,15 +44,15 @@ __device__ __forceinline__ void splitkv_wait_for_primary() {
 #endif
 }
 
-__device__ __forceinline__ int splitkv_clamp(int v, int hi) { return v < 0 ? 0 : (v > hi ? hi : v); }
-
 // Logical lengths of batch b (batch mode): sq from cu_seqlen_q, sk from seqlen_k_ptr /
-// cu_seqlen_k, each clamped to the physical (capacity) length.
+// cu_seqlen_k, each clamped to the physical (capacity) length: the rule of
+// kernels/common/block_info.cuh (batch_rows), written out here because through declared_len
+// nvcc scheduled this kernel differently.
 __device__ __forceinline__ void splitkv_lengths(const FwdParams& f, int b, int* sq, int* sk) {
     const int q = f.cu_seqlen_q ? f.cu_seqlen_q[b + 1] - f.cu_seqlen_q[b] : f.seqlen_q;
     const int k = f.seqlen_k_ptr ? f.seqlen_k_ptr[b] : f.cu_seqlen_k ? f.cu_seqlen_k[b + 1] - f.cu_seqlen_k[b] : f.seqlen_k;
-    *sq = splitkv_clamp(q, f.seqlen_q);
-    *sk = splitkv_clamp(k, f.seqlen_k);
+    *sq = clamp_len(q, f.seqlen_q);
+    *sk = clamp_len(k, f.seqlen_k);
 }
 
 template <DType kDType, int kHdim, MaskKind kMask, bool kDeep>
@@ -65,7 +67,7 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask,
     constexpr int kHeadDim = T::kHeadDim;
     constexpr int kStages  = T::kStages;
     constexpr int kThreads = T::kNThreads;
-    const FwdParams& f     = p.f;
+    const FwdParams& f     = p;
 
     extern __shared__ __align__(128) char smem[];
     splitkv_allow_dependents();  // the combine kernel (if any) waits for this grid to finish anyway
@@ -166,12 +168,12 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask,
     Tensor acc_o = partition_fragment_C(mma, Shape<Int<kBlockM>, Int<kHeadDim>>{});  // (MMA, 1, D/8)
     clear(acc_o);
 
-    auto smem_copy_Q = make_tiled_copy_A(typename T::V2::SmemCopyAtom{}, mma);
+    auto smem_copy_Q = make_tiled_copy_A(typename T::Atoms::SmemCopyAtom{}, mma);
     auto smem_thr_Q  = smem_copy_Q.get_thread_slice(lane);
     Tensor tSsQ      = smem_thr_Q.partition_S(sQ);
-    auto smem_copy_K = make_tiled_copy_B(typename T::V2::SmemCopyAtom{}, mma);
+    auto smem_copy_K = make_tiled_copy_B(typename T::Atoms::SmemCopyAtom{}, mma);
     auto smem_thr_K  = smem_copy_K.get_thread_slice(lane);
-    auto smem_copy_V = make_tiled_copy_B(typename T::V2::SmemCopyAtomTransposed{}, mma);
+    auto smem_copy_V = make_tiled_copy_B(typename T::Atoms::SmemCopyAtomTransposed{}, mma);
     auto smem_thr_V  = smem_copy_V.get_thread_slice(lane);
 
     Tensor tScS    = thr_mma.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<kWarpN>>{}));

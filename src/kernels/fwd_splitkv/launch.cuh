@@ -18,34 +18,39 @@
 namespace aiter::fwd {
 
 template <SplitkvKey K>
-int fwd_splitkv_smem_bytes() {
-    return SplitkvTraits<K>::kSmemBytes;
+KernelInfo fwd_splitkv_info() {
+    return {SplitkvTraits<K>::kSmemBytes, SplitkvTraits<K>::kBlockM};
+}
+
+template <DType D>
+KernelInfo fwd_splitkv_combine_info() {
+    return {};
 }
 
 template <SplitkvKey K>
 cudaError_t launch_fwd_splitkv(const SplitkvParams& params, cudaStream_t stream) {
     using T = SplitkvTraits<K>;
-    const int64_t rows  = int64_t(params.f.seqlen_q) * params.f.h_ratio;
+    const int64_t rows  = int64_t(params.seqlen_q) * params.h_ratio;
     const int64_t m_blk = (rows + T::kBlockM - 1) / T::kBlockM;
-    if (m_blk == 0 || params.f.batch == 0) return cudaSuccess;
+    if (m_blk == 0 || params.batch == 0) return cudaSuccess;
     auto kernel = &fwd_splitkv_kernel<K.dtype, K.hdim, K.mask, K.deep>;
     constexpr int smem = T::kSmemBytes;
     if constexpr (smem > 48 * 1024) {
         const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
         if (e != cudaSuccess) return e;
     }
-    const dim3 grid(unsigned(m_blk * params.num_splits), params.f.nhead_k, params.f.batch);
+    const dim3 grid(unsigned(m_blk * params.num_splits), params.nhead_k, params.batch);
     kernel<<<grid, T::kNThreads, smem, stream>>>(params);
     return cudaGetLastError();
 }
 
 template <DType D>
 cudaError_t launch_fwd_splitkv_combine(const SplitkvParams& params, cudaStream_t stream) {
-    const int64_t rows = int64_t(params.f.seqlen_q) * params.f.nhead_q;
-    if (rows == 0 || params.f.batch == 0) return cudaSuccess;
+    const int64_t rows = int64_t(params.seqlen_q) * params.nhead_q;
+    if (rows == 0 || params.batch == 0) return cudaSuccess;
     cudaLaunchConfig_t cfg = {};
     const int rows_per_cta = kCombineWarps / splitkv_combine_warps_per_row(params.num_splits);
-    cfg.gridDim  = dim3(unsigned(std::min<int64_t>((rows + rows_per_cta - 1) / rows_per_cta, 1 << 30)), params.f.batch);
+    cfg.gridDim  = dim3(unsigned(std::min<int64_t>((rows + rows_per_cta - 1) / rows_per_cta, 1 << 30)), params.batch);
     cfg.blockDim = dim3(32 * kCombineWarps);
     cfg.stream   = stream;
     cudaLaunchAttribute attr[1];

@@ -6,23 +6,14 @@
 // keys with no MMA wasted on padding rows beyond the first 16. Stages = K+V tiles in flight.
 #pragma once
 
-// Tuning knobs for benchmarks only (through NVCC_APPEND_FLAGS): -DAITER_SPLITKV_TILE_D128_N
-// / _W / _S override block_n / warps / stages of the d128 bucket. Never set in a normal build.
+#include "kernels/tuning.h"
+
 // d128 uses 2 stages (69.6 KB: 3 CTAs per SM): the H200 reads faster with 12 warps per SM than
 // with 3 stages and 8 (docs/perf/splitkv_tiles.log, docs/PERF.md). Its "deep" variant (3 stages,
 // 102 KB: 2 CTAs per SM) runs batches that fill the GPU without splitting and cannot be split
 // (short contexts): there 3 x 132 slots leave a mostly empty last wave (b=64 h_k=8: 512 CTAs on
-// 396 slots) and 2 x 132 do not. The host picks it (splitkv_prefer_deep, splitkv_heuristic.h).
-#ifndef AITER_SPLITKV_TILE_D128_N
-#define AITER_SPLITKV_TILE_D128_N 64
-#endif
-#ifndef AITER_SPLITKV_TILE_D128_W
-#define AITER_SPLITKV_TILE_D128_W 4
-#endif
-#ifndef AITER_SPLITKV_TILE_D128_S
-#define AITER_SPLITKV_TILE_D128_S 2
-#endif
-
+// 396 slots) and 2 x 132 do not. The host picks it (splitkv_prefer_deep, splitkv_heuristic.h)
+// where the instance table has it (codegen/instances.py, SPLITKV_DEEP_HDIMS).
 namespace aiter::fwd {
 
 struct SplitkvTile {
@@ -32,13 +23,12 @@ struct SplitkvTile {
     int stages;   // K/V tiles in shared memory (cp.async pipeline depth)
 };
 
-// Buckets with a deep variant (compiled as ..._deep instances, codegen/instances.py).
-constexpr bool splitkv_has_deep_tile(int hdim) { return hdim > 64 && hdim <= 128; }
-
 constexpr SplitkvTile splitkv_tile(int hdim, bool deep = false) {
     return hdim <= 64    ? SplitkvTile{16, 128, 4, 3}
            : hdim <= 128 ? (deep ? SplitkvTile{16, 64, 4, 3}
-                                 : SplitkvTile{16, AITER_SPLITKV_TILE_D128_N, AITER_SPLITKV_TILE_D128_W, AITER_SPLITKV_TILE_D128_S})
+                                 : SplitkvTile{16, tuning::kSplitkvD128N ? tuning::kSplitkvD128N : 64,
+                                               tuning::kSplitkvD128W ? tuning::kSplitkvD128W : 4,
+                                               tuning::kSplitkvD128S ? tuning::kSplitkvD128S : 2})
                          : SplitkvTile{16, 64, 4, 2};
 }
 

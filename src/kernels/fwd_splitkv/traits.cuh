@@ -1,21 +1,19 @@
-// CuTe types of one split-KV configuration. The element type, the mma.sync atom, the swizzled
-// shared-memory atom and the ldmatrix atoms are the v2 kernel's (kernels/fwd_v2/traits.cuh);
-// only the tile shapes differ (kernels/fwd_splitkv/tile.h).
+// CuTe types of one split-KV configuration: the mma.sync building blocks of every sm80 family
+// (kernels/common/sm80_atoms.cuh) in the tile shapes of kernels/fwd_splitkv/tile.h.
 #pragma once
 
 #include <cute/tensor.hpp>
 
 #include "fwd/splitkv_key.h"
 #include "kernels/fwd_splitkv/tile.h"
-#include "kernels/fwd_v2/traits.cuh"
+#include "kernels/common/sm80_atoms.cuh"
 
 namespace aiter::fwd {
 
 template <SplitkvKey K>
 struct SplitkvTraits {
-    static_assert(!K.deep || splitkv_has_deep_tile(K.hdim), "no deep tile for this bucket");
-    using V2      = FwdV2Traits<FwdV2Key{K.dtype, K.hdim, K.mask, true}>;
-    using Element = typename V2::Element;
+    using Atoms   = Sm80Atoms<K.dtype>;
+    using Element = typename Atoms::Element;
 
     static constexpr SplitkvTile kTile = splitkv_tile(K.hdim, K.deep);
     static constexpr int kBlockM   = kTile.block_m;
@@ -32,12 +30,12 @@ struct SplitkvTraits {
     static_assert(kHeadDim % 64 == 0, "rows of the 8x64 swizzle atom");
 
     // One warp computes a (16 x kWarpN) score block and a (16 x D) output on its own.
-    using WarpMma = cute::TiledMMA<typename V2::MmaAtom, cute::Layout<cute::Shape<cute::_1, cute::_1, cute::_1>>,
+    using WarpMma = cute::TiledMMA<typename Atoms::MmaAtom, cute::Layout<cute::Shape<cute::_1, cute::_1, cute::_1>>,
                                    cute::Tile<cute::_16, cute::_16, cute::_16>>;
 
-    using SmemLayoutQ  = decltype(cute::tile_to_shape(typename V2::SmemLayoutAtom{},
+    using SmemLayoutQ  = decltype(cute::tile_to_shape(typename Sm80SmemAtom<K.hdim>::Layout{},
                                                       cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDim>>{}));  // (M, D)
-    using SmemLayoutKV = decltype(cute::tile_to_shape(typename V2::SmemLayoutAtom{},
+    using SmemLayoutKV = decltype(cute::tile_to_shape(typename Sm80SmemAtom<K.hdim>::Layout{},
                                                       cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>>{}));  // (N, D)
     using SmemLayoutVt = decltype(cute::composition(
         SmemLayoutKV{}, cute::make_layout(cute::Shape<cute::Int<kHeadDim>, cute::Int<kBlockN>>{}, cute::GenRowMajor{})));  // (D, N)

@@ -17,11 +17,15 @@
 
 #include "fwd/fwd_key.h"
 #include "fwd/fwd_params.h"
-#include "kernels/fwd_v2/block_info.cuh"
-#include "kernels/fwd_v2/copy.cuh"
-#include "kernels/fwd_v2/gemm.cuh"
-#include "kernels/fwd_v2/mask_apply.cuh"
-#include "kernels/fwd_v2/softmax.cuh"
+#include "kernels/common/block_info.cuh"
+#include "kernels/common/block_range.cuh"
+#include "kernels/common/epilogue.cuh"
+#include "kernels/common/fragment.cuh"
+#include "kernels/common/gemm_sm80.cuh"
+#include "kernels/common/mask_apply.cuh"
+#include "kernels/common/softmax.cuh"
+#include "kernels/common/tile_copy.cuh"
+#include "kernels/common/tile_order.cuh"
 #include "kernels/fwd_v2/traits.cuh"
 
 namespace aiter::fwd {
@@ -162,12 +166,7 @@ __global__ void __launch_bounds__(FwdV2Traits<FwdV2Key{kDType, kHdim, kMask, kAl
     if (p.lse != nullptr) {
         Tensor tOcO = thr_mma.partition_C(make_identity_tensor(Shape<Int<kBlockM>, Int<kHeadDim>>{}));
         Tensor tOcO_rc = make_tensor(tOcO.data(), acc_rowcol(tOcO.layout()));
-        float* lse_ptr = p.lse + bi.lse_offset;
-        CUTE_UNROLL
-        for (int r = 0; r < kRows; ++r) {
-            const int row = m0 + get<0>(tOcO_rc(r, 0));
-            if (get<1>(tOcO_rc(r, 0)) == 0 && row < bi.sq) lse_ptr[row] = lse[r];
-        }
+        store_lse(p.lse + bi.lse_offset, lse, tOcO_rc, m0, bi.sq);
     }
 
     Tensor rO = make_tensor_like<Element>(acc_o);

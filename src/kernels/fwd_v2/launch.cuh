@@ -8,8 +8,8 @@
 namespace aiter::fwd {
 
 template <FwdV2Key K>
-int fwd_v2_smem_bytes() {
-    return FwdV2Traits<K>::kSmemBytes;
+KernelInfo fwd_v2_info() {
+    return {FwdV2Traits<K>::kSmemBytes, FwdV2Traits<K>::kBlockM};
 }
 
 template <FwdV2Key K>

@@ -2,6 +2,8 @@
 // traits (device) and by the host (grid size, shared-memory checks).
 #pragma once
 
+#include "kernels/tuning.h"
+
 namespace aiter::fwd {
 
 struct FwdV2Tile {
@@ -10,52 +12,15 @@ struct FwdV2Tile {
     int warps;    // each warp owns block_m / warps rows
 };
 
-// Tuning knob for benchmarks only: -DAITER_FWD_V2_TILE_D<hdim>_{M,N,W}=<int> overrides one
-// field of one bucket (e.g. -DAITER_FWD_V2_TILE_D128_N=32). Never set in a normal build.
-#ifndef AITER_FWD_V2_TILE_D32_M
-#define AITER_FWD_V2_TILE_D32_M 128
-#endif
-#ifndef AITER_FWD_V2_TILE_D32_N
-#define AITER_FWD_V2_TILE_D32_N 128
-#endif
-#ifndef AITER_FWD_V2_TILE_D32_W
-#define AITER_FWD_V2_TILE_D32_W 4
-#endif
-#ifndef AITER_FWD_V2_TILE_D64_M
-#define AITER_FWD_V2_TILE_D64_M 128
-#endif
-#ifndef AITER_FWD_V2_TILE_D64_N
-#define AITER_FWD_V2_TILE_D64_N 64
-#endif
-#ifndef AITER_FWD_V2_TILE_D64_W
-#define AITER_FWD_V2_TILE_D64_W 4
-#endif
-#ifndef AITER_FWD_V2_TILE_D128_M
-#define AITER_FWD_V2_TILE_D128_M 128
-#endif
-#ifndef AITER_FWD_V2_TILE_D128_N
-#define AITER_FWD_V2_TILE_D128_N 64
-#endif
-#ifndef AITER_FWD_V2_TILE_D128_W
-#define AITER_FWD_V2_TILE_D128_W 4
-#endif
-#ifndef AITER_FWD_V2_TILE_D256_M
-#define AITER_FWD_V2_TILE_D256_M 128
-#endif
-#ifndef AITER_FWD_V2_TILE_D256_N
-#define AITER_FWD_V2_TILE_D256_N 64
-#endif
-#ifndef AITER_FWD_V2_TILE_D256_W
-#define AITER_FWD_V2_TILE_D256_W 8
-#endif
-
 // hdim is the padded bucket (32, 64, 128, 256). Chosen by benchmark/tune_tiles.sh on an H200
-// (docs/PERF.md, "v2 tile sweep").
+// (docs/PERF.md, "v2 tile sweep"); tuning builds may override one bucket (kernels/tuning.h).
 constexpr FwdV2Tile fwd_v2_tile(int hdim) {
-    return hdim <= 32    ? FwdV2Tile{AITER_FWD_V2_TILE_D32_M, AITER_FWD_V2_TILE_D32_N, AITER_FWD_V2_TILE_D32_W}
-           : hdim <= 64  ? FwdV2Tile{AITER_FWD_V2_TILE_D64_M, AITER_FWD_V2_TILE_D64_N, AITER_FWD_V2_TILE_D64_W}
-           : hdim <= 128 ? FwdV2Tile{AITER_FWD_V2_TILE_D128_M, AITER_FWD_V2_TILE_D128_N, AITER_FWD_V2_TILE_D128_W}
-                         : FwdV2Tile{AITER_FWD_V2_TILE_D256_M, AITER_FWD_V2_TILE_D256_N, AITER_FWD_V2_TILE_D256_W};
+    if (tuning::kFwdV2Hdim != 0 && hdim == tuning::kFwdV2Hdim)
+        return FwdV2Tile{tuning::kFwdV2M, tuning::kFwdV2N, tuning::kFwdV2W};
+    return hdim <= 32    ? FwdV2Tile{128, 128, 4}
+           : hdim <= 64  ? FwdV2Tile{128, 64, 4}
+           : hdim <= 128 ? FwdV2Tile{128, 64, 4}
+                         : FwdV2Tile{128, 64, 8};
 }
 
 }  // namespace aiter::fwd

@@ -4,16 +4,17 @@
 #pragma once
 
 #include <cute/tensor.hpp>
-#include <cutlass/numeric_types.h>
 
 #include "fwd/fwd_key.h"
+#include "kernels/common/sm80_atoms.cuh"
 #include "kernels/fwd_v2/tile.h"
 
 namespace aiter::fwd {
 
 template <FwdV2Key K>
 struct FwdV2Traits {
-    using Element = std::conditional_t<K.dtype == DType::fp16, cutlass::half_t, cutlass::bfloat16_t>;
+    using Atoms   = Sm80Atoms<K.dtype>;
+    using Element = typename Atoms::Element;
     using Acc     = float;
 
     static constexpr FwdV2Tile kTile = fwd_v2_tile(K.hdim);
@@ -27,20 +28,14 @@ struct FwdV2Traits {
     static_assert(kBlockM % (16 * kNWarps) == 0, "each warp owns whole 16-row MMA tiles");
     static_assert(kBlockN % 16 == 0 && kHeadDim % 32 == 0, "tiles are multiples of the MMA K");
 
-    using MmaAtom = std::conditional_t<K.dtype == DType::fp16,
-                                       cute::MMA_Atom<cute::SM80_16x8x16_F32F16F16F32_TN>,
-                                       cute::MMA_Atom<cute::SM80_16x8x16_F32BF16BF16F32_TN>>;
+    using MmaAtom = typename Atoms::MmaAtom;
     // Warps tile the M (query) dimension; every warp sees all of N and K.
     using TiledMma = cute::TiledMMA<MmaAtom, cute::Layout<cute::Shape<cute::Int<kNWarps>, cute::_1, cute::_1>>,
                                     cute::Tile<cute::Int<16 * kNWarps>, cute::_16, cute::_16>>;
 
-    // Shared memory: rows of kBlockKSmem elements, XOR-swizzled so that ldmatrix and the
-    // 16-byte cp.async stores hit distinct banks.
-    static constexpr int kBlockKSmem = kHeadDim % 64 == 0 ? 64 : 32;
-    static constexpr int kSwizzleB   = kBlockKSmem == 32 ? 2 : 3;
-    using SmemLayoutAtom = decltype(cute::composition(
-        cute::Swizzle<kSwizzleB, 3, 3>{},
-        cute::Layout<cute::Shape<cute::_8, cute::Int<kBlockKSmem>>, cute::Stride<cute::Int<kBlockKSmem>, cute::_1>>{}));
+    // Shared memory: rows of kBlockKSmem elements, XOR-swizzled (sm80_atoms.cuh).
+    static constexpr int kBlockKSmem = Sm80SmemAtom<kHeadDim>::kBlockKSmem;
+    using SmemLayoutAtom = typename Sm80SmemAtom<kHeadDim>::Layout;
     using SmemLayoutQ  = decltype(cute::tile_to_shape(SmemLayoutAtom{}, cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDim>>{}));  // (M, D)
     using SmemLayoutKV = decltype(cute::tile_to_shape(SmemLayoutAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>>{}));  // (N, D)
     // Vᵀ view of the V tile: (D, N), the B operand of O += P·V.
@@ -49,21 +44,13 @@ struct FwdV2Traits {
     using SmemLayoutVtNoSwizzle = decltype(cute::get_nonswizzle_portion(SmemLayoutVt{}));
     using SmemLayoutO = SmemLayoutQ;  // O is staged through Q's buffer
 
-    using SmemCopyAtom           = cute::Copy_Atom<cute::SM75_U32x4_LDSM_N, Element>;
-    using SmemCopyAtomTransposed = cute::Copy_Atom<cute::SM75_U16x8_LDSM_T, Element>;
+    using SmemCopyAtom           = typename Atoms::SmemCopyAtom;
+    using SmemCopyAtomTransposed = typename Atoms::SmemCopyAtomTransposed;
     using SmemCopyAtomO          = cute::Copy_Atom<cute::AutoVectorizingCopyWithAssumedAlignment<32>, Element>;
 
     // Global <-> shared: each thread moves 8 contiguous elements (16 bytes).
-    static constexpr int kGmemElems       = 8;
-    static constexpr int kGmemThreadsRow  = kBlockKSmem / kGmemElems;
-    using GmemThreadLayout = cute::Layout<cute::Shape<cute::Int<kNThreads / kGmemThreadsRow>, cute::Int<kGmemThreadsRow>>,
-                                          cute::Stride<cute::Int<kGmemThreadsRow>, cute::_1>>;
-    using GmemTiledCopyLoad = decltype(cute::make_tiled_copy(
-        cute::Copy_Atom<cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>, Element>{}, GmemThreadLayout{},
-        cute::Layout<cute::Shape<cute::_1, cute::Int<kGmemElems>>>{}));
-    using GmemTiledCopyStore = decltype(cute::make_tiled_copy(
-        cute::Copy_Atom<cute::UniversalCopy<cute::uint128_t>, Element>{}, GmemThreadLayout{},
-        cute::Layout<cute::Shape<cute::_1, cute::Int<kGmemElems>>>{}));
+    using GmemTiledCopyLoad  = typename Sm80GmemCopy<Element, kNThreads, kBlockKSmem>::Load;
+    using GmemTiledCopyStore = typename Sm80GmemCopy<Element, kNThreads, kBlockKSmem>::Store;
 
     static constexpr int kSmemQBytes  = int(cute::cosize_v<SmemLayoutQ>) * int(sizeof(Element));
     static constexpr int kSmemKVBytes = int(cute::cosize_v<SmemLayoutKV>) * int(sizeof(Element));

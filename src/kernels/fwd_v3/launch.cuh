@@ -4,16 +4,15 @@
 // Included only by the generated instance files (one explicit instantiation each, see codegen/).
 #pragma once
 
-#include <cstdlib>
-
 #include "fwd/fwd_key.h"
+#include "fwd/v3_launch_state.h"
 #include "kernels/fwd_v3/kernel.cuh"
 
 namespace aiter::fwd {
 
 template <FwdV3Key K>
-int fwd_v3_smem_bytes() {
-    return FwdV3Traits<K>::kSmemBytes;
+KernelInfo fwd_v3_info() {
+    return {FwdV3Traits<K>::kSmemBytes, FwdV3Traits<K>::kBlockM};
 }
 
 namespace v3_detail {
@@ -34,16 +33,6 @@ auto gmem_view(const void* ptr, int rows, int hdim, int heads, int batches, int6
     return make_tensor(make_gmem_ptr(static_cast<const Element*>(ptr)),
                        typename T::GmemShape{rows, hdim, heads > 0 ? heads : 1, batches > 0 ? batches : 1},
                        typename T::GmemStride{row_stride, _1{}, head_stride, batch_stride});
-}
-
-// Test aid: AITER_FWD_V3_MAX_CTAS=<n> (n > 0) caps a persistent grid at n CTAs, so that every
-// CTA walks several tiles even on small problems, as it does on large ones (smoke_test_fwd_v3.sh's
-// multi-tile cases, through benchmark_mha_fwd -v3_max_ctas). Read at each launch; unset or not a
-// positive number: no cap.
-inline int max_ctas_override() {
-    const char* e = std::getenv("AITER_FWD_V3_MAX_CTAS");
-    const long n  = e != nullptr ? std::strtol(e, nullptr, 10) : 0;
-    return n > 0 && n < 0x7fffffff ? int(n) : 0;
 }
 
 }  // namespace v3_detail
@@ -84,22 +73,28 @@ cudaError_t launch_fwd_v3(const FwdParams& p, cudaStream_t stream) {
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     // Persistent (T::kPersistent): one CTA per SM (shared memory allows no more), or fewer when
-    // there are fewer tiles (or AITER_FWD_V3_MAX_CTAS says so); otherwise one CTA per tile (a
+    // there are fewer tiles (or the v3_max_ctas test aid says so); otherwise one CTA per tile (a
     // grid beyond 2^31 - 1 CTAs strides).
-    // Dynamic tiles come from a counter that must read 0 at launch: an 8-byte stream-ordered
-    // allocation per call, zeroed and freed on the same stream, so that calls on different
-    // streams never share it.
     int64_t want = tiles < 0x7fffffff ? tiles : 0x7fffffff;
     if constexpr (T::kPersistent) {
         int dev = 0, sms = 0;
         if ((e = cudaGetDevice(&dev)) != cudaSuccess) return e;
         if ((e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev)) != cudaSuccess) return e;
         want = tiles < sms ? tiles : sms;
-        const int cap = v3_detail::max_ctas_override();
+        const int cap = v3_max_ctas();
         if (cap > 0 && want > cap) want = cap;
     }
     const int grid = int(want);
     if constexpr (T::kDynamicTiles) {
+        // Dynamic tiles come from a counter that reads 0 at launch: the stream's own (the kernel
+        // leaves it at 0), or while a graph is being captured one owned by the graph (allocated,
+        // zeroed and freed in the graph), so that replays never share it with other work.
+        kp.tile_counter = v3_tile_counter(stream, &e);
+        if (e != cudaSuccess) return e;
+        if (kp.tile_counter != nullptr) {
+            kernel<<<grid, T::kNThreads, smem, stream>>>(kp);
+            return cudaGetLastError();
+        }
         if ((e = cudaMallocAsync(reinterpret_cast<void**>(&kp.tile_counter), sizeof(unsigned long long), stream)) != cudaSuccess)
             return e;
         e = cudaMemsetAsync(kp.tile_counter, 0, sizeof(unsigned long long), stream);

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "kernels/tuning.h"
+
 namespace aiter::fwd {
 
 struct FwdV3Tile {
@@ -31,50 +33,22 @@ struct FwdV3Tile {
     bool dynamic_tiles = false;
 };
 
-// Tuning knob for benchmarks only: -DAITER_FWD_V3_TUNE_HDIM=<hdim_q> with
-// -DAITER_FWD_V3_TUNE_{M,N,S}=<int> overrides the default tile of one bucket (not its
-// short-sequence tile). Never set in a normal build.
-// -DAITER_FWD_V3_TUNE_O=0 turns the intra-warpgroup overlap off, -DAITER_FWD_V3_TUNE_P=1 the
-// ping-pong on, -DAITER_FWD_V3_TUNE_D=1 the opaque descriptors on, for that bucket (unset: the
-// overlap on, the other two off, whatever the bucket's default).
-#ifndef AITER_FWD_V3_TUNE_HDIM
-#define AITER_FWD_V3_TUNE_HDIM 0
-#endif
-#ifndef AITER_FWD_V3_TUNE_O
-#define AITER_FWD_V3_TUNE_O 1
-#endif
-#ifndef AITER_FWD_V3_TUNE_P
-#define AITER_FWD_V3_TUNE_P 0
-#endif
-#ifndef AITER_FWD_V3_TUNE_D
-#define AITER_FWD_V3_TUNE_D 0
-#endif
-
 // (hdim_q, hdim_v) is one of the v3 buckets: (64,64), (128,128), (192,128), (256,256).
-// short_seq: the bucket's variant for short query sequences, where it has one
-// (fwd_v3_has_short): d64 128 x 128 tiles; (192,128) and d256 masked, dynamic tiles. The
-// variants have no logits soft-cap (traits.cuh, kSoftcap).
+// short_seq: the bucket's variant for short query sequences, where the instance table has one
+// (codegen/instances.py, FWD_V3_SHORT): d64 128 x 128 tiles; (192,128) and d256 masked, dynamic
+// tiles. The variants have no logits soft-cap (traits.cuh, kSoftcap).
 constexpr FwdV3Tile fwd_v3_tile(int hdim_q, int hdim_v, bool short_seq = false) {
-#if AITER_FWD_V3_TUNE_HDIM
-    if (hdim_q == AITER_FWD_V3_TUNE_HDIM && !short_seq)
-        return FwdV3Tile{AITER_FWD_V3_TUNE_M, AITER_FWD_V3_TUNE_N, AITER_FWD_V3_TUNE_S,
-                         AITER_FWD_V3_TUNE_O != 0, AITER_FWD_V3_TUNE_P != 0, AITER_FWD_V3_TUNE_D != 0};
-#endif
+    if (tuning::kFwdV3Hdim != 0 && hdim_q == tuning::kFwdV3Hdim && !short_seq)  // kernels/tuning.h
+        return FwdV3Tile{tuning::kFwdV3M, tuning::kFwdV3N, tuning::kFwdV3S, tuning::kFwdV3Overlap,
+                         tuning::kFwdV3TilePingPong, tuning::kFwdV3OpaqueDescs};
     (void)hdim_v;
-    // d64 short sequences: 192 rows leave up to 191 padded rows per sequence (12.5 % more rows
-    // at s = 1024); 128 x 128 (2 consumer warpgroups, 240 registers) is 2-17 % slower where
-    // both tiles divide s, +6 % at s = 1024 and up to +17 % at 512-640 (v3 log step 21).
+    // d64 short sequences: 128 x 128 (2 consumer warpgroups at 240 registers) pads fewer rows
+    // than 192 x 96. d64: 3 consumer warpgroups at 160 registers (N = 128 spills there).
+    // d128 and (192,128): 2 K/V stages with the intra-warpgroup overlap. d256: one stage of
+    // 128 keys; S, P and O do not fit in registers at once, so no overlap but ping-pong, and
+    // opaque descriptors. Short sequences of (192,128) and d256 masked: dynamic tiles.
+    // Each choice was measured (docs/PERF.md, v3 optimization log, steps 17-22).
     if (short_seq && hdim_q <= 64) return FwdV3Tile{128, 128, 2};
-    // Measured on an H100 (docs/PERF.md, v3 optimization log). d64: 3 consumer warpgroups at
-    // 160 registers; N = 128 and 112 spill there. (192,128): 48 + 2·(48 + 32) KiB; N = 112 ran
-    // 36% slower than 128. d128 and (192,128) without the overlap (ping-pong instead): up to
-    // 14 % slower (6-11 % at s = 16k). d256: 64 + 64 + 64 KiB, one K/V stage, 128 keys per
-    // step (at 64 the S GEMM's two shared-memory operands alone take the whole shared-memory
-    // bandwidth); S (64 registers), P (32) and O (128) do not fit at once, so no
-    // intra-warpgroup overlap but ping-pong: +6 % at s >= 4k over 128 x 64 with the overlap,
-    // 2 stages. Without ping-pong it ran 11-15 % slower.
-    // Short sequences, (192,128) and d256 masked: persistent with dynamic tiles, +6-18 % at
-    // s = 512-1024 over one CTA per tile, -4-10 % at s >= 4k (v3 log step 22).
     return hdim_q <= 64    ? FwdV3Tile{192, 96, 2}
            : hdim_q <= 128 ? FwdV3Tile{128, 128, 2}
            : hdim_q <= 192 ? FwdV3Tile{128, 128, 2, true, false, false, /*dynamic_tiles=*/short_seq}
@@ -82,32 +56,19 @@ constexpr FwdV3Tile fwd_v3_tile(int hdim_q, int hdim_v, bool short_seq = false) 
                                        /*dynamic_tiles=*/short_seq};
 }
 
-// Whether the bucket has a short-sequence variant for this mask kind (the instances of
-// codegen/instances.py, FWD_V3_SHORT, follow it).
-constexpr bool fwd_v3_has_short(int hdim_q, int hdim_v, bool masked) {
-    (void)hdim_v;
-    return hdim_q <= 64 || (masked && hdim_q > 128);
-}
-
 // Whether a call whose longest query sequence has max_seqlen_q rows (and whose key sequences
 // have seqlen_k keys; 0: as many as the queries) runs faster with the bucket's short-sequence
-// variant. d64 masked: when the default 192-row tile computes more than 6 % more rows
-// (padding the sequence to whole row blocks) than 128-row tiles; fitted to the sweep of the v3
-// log, step 21 (H100, bf16, s = 384 ... 4096). d64 unmasked: when the default 192 × 96 tile
+// variant. d64 masked: when the default 192-row tile computes more than 6 % more rows (padding
+// to whole row blocks) than 128-row tiles. d64 unmasked: when the default 192 × 96 tile
 // computes more than 5 % more scores (rows times keys, each padded to whole blocks) than the
-// short 128 × 128 tile; fitted to step 37 (H100 and H200, bf16, s = 768 ... 8192, since the
-// short variant stores O from registers): where the two compute the same the short tile ran
-// 2-6 % slower, at 2048 (6.4 % more) 2.3-2.7 % faster, at 1280 (10 %) 8 % faster, at 2000
-// (1.5 %) 3 % slower and at 4096 (3.9 %) even. (192,128) and d256 masked: up to s = 2048
-// (step 22: +7 % and +1 % there, -3...-4 % at 4096).
-// Benchmark knob: -DAITER_FWD_V3_TUNE_SHORT=1 prefers the short-sequence variant at every
-// length wherever one exists, =-1 never. Never set in a normal build.
-#ifndef AITER_FWD_V3_TUNE_SHORT
-#define AITER_FWD_V3_TUNE_SHORT 0
-#endif
+// 128 × 128 tile. (192,128) and d256 masked: up to s = 2048. Fitted to the sweeps of
+// docs/PERF.md (v3 log steps 21, 22, 37); the static_asserts below pin the measured choices.
+// Which buckets have the variant is the instance table's fact (codegen/instances.py,
+// FWD_V3_SHORT): the host takes it where it is compiled (mha_fwd.cpp, select_v3). Tuning
+// builds may prefer it always or never (kernels/tuning.h).
 constexpr bool fwd_v3_prefer_short(int hdim_q, int hdim_v, bool masked, int max_seqlen_q, int seqlen_k = 0) {
-    if (!fwd_v3_has_short(hdim_q, hdim_v, masked) || max_seqlen_q <= 0) return false;
-    if (AITER_FWD_V3_TUNE_SHORT) return AITER_FWD_V3_TUNE_SHORT > 0;
+    if (max_seqlen_q <= 0) return false;
+    if (tuning::kFwdV3Short != 0) return tuning::kFwdV3Short > 0;
     if (hdim_q > 64) return max_seqlen_q <= 2048;
     const FwdV3Tile def = fwd_v3_tile(hdim_q, hdim_v), sht = fwd_v3_tile(hdim_q, hdim_v, true);
     auto up = [](int n, int block) { return double((int64_t(n) + block - 1) / block * block); };
@@ -116,23 +77,23 @@ constexpr bool fwd_v3_prefer_short(int hdim_q, int hdim_v, bool masked, int max_
     return up(max_seqlen_q, def.block_m) * up(keys, def.block_n) * 100 >
            up(max_seqlen_q, sht.block_m) * up(keys, sht.block_n) * 105;
 }
-#if !AITER_FWD_V3_TUNE_HDIM && !AITER_FWD_V3_TUNE_SHORT
-static_assert(fwd_v3_prefer_short(64, 64, false, 512) && fwd_v3_prefer_short(64, 64, true, 640) &&
-                  fwd_v3_prefer_short(64, 64, false, 896) && fwd_v3_prefer_short(64, 64, true, 1024) &&
-                  !fwd_v3_prefer_short(64, 64, false, 384) && !fwd_v3_prefer_short(64, 64, true, 768) &&
-                  !fwd_v3_prefer_short(64, 64, false, 1152) && !fwd_v3_prefer_short(64, 64, true, 1280) &&
-                  !fwd_v3_prefer_short(64, 64, true, 2048) && !fwd_v3_prefer_short(128, 128, true, 1024),
+static_assert(tuning::kAny ||
+                  (fwd_v3_prefer_short(64, 64, false, 512) && fwd_v3_prefer_short(64, 64, true, 640) &&
+                   fwd_v3_prefer_short(64, 64, false, 896) && fwd_v3_prefer_short(64, 64, true, 1024) &&
+                   !fwd_v3_prefer_short(64, 64, false, 384) && !fwd_v3_prefer_short(64, 64, true, 768) &&
+                   !fwd_v3_prefer_short(64, 64, false, 1152) && !fwd_v3_prefer_short(64, 64, true, 1280) &&
+                   !fwd_v3_prefer_short(64, 64, true, 2048)),
               "the measured d64 choices of the v3 log, step 21");
-static_assert(fwd_v3_prefer_short(64, 64, false, 2048) && fwd_v3_prefer_short(64, 64, false, 1280) &&
-                  fwd_v3_prefer_short(64, 64, false, 1664) && !fwd_v3_prefer_short(64, 64, false, 2000) &&
-                  !fwd_v3_prefer_short(64, 64, false, 4096) && !fwd_v3_prefer_short(64, 64, false, 1536) &&
-                  !fwd_v3_prefer_short(64, 64, false, 3072) && !fwd_v3_prefer_short(64, 64, false, 8192) &&
-                  !fwd_v3_prefer_short(64, 64, false, 768),
+static_assert(tuning::kAny ||
+                  (fwd_v3_prefer_short(64, 64, false, 2048) && fwd_v3_prefer_short(64, 64, false, 1280) &&
+                   fwd_v3_prefer_short(64, 64, false, 1664) && !fwd_v3_prefer_short(64, 64, false, 2000) &&
+                   !fwd_v3_prefer_short(64, 64, false, 4096) && !fwd_v3_prefer_short(64, 64, false, 1536) &&
+                   !fwd_v3_prefer_short(64, 64, false, 3072) && !fwd_v3_prefer_short(64, 64, false, 8192) &&
+                   !fwd_v3_prefer_short(64, 64, false, 768)),
               "the measured d64 unmasked choices of the v3 log, step 37");
-static_assert(fwd_v3_prefer_short(192, 128, true, 2048) && !fwd_v3_prefer_short(192, 128, true, 4096) &&
-                  !fwd_v3_prefer_short(192, 128, false, 1024) && fwd_v3_prefer_short(256, 256, true, 512) &&
-                  !fwd_v3_prefer_short(256, 256, true, 4096) && !fwd_v3_prefer_short(256, 256, false, 512),
-              "the measured (192,128) and d256 choices of the v3 log, step 22");
-#endif
+static_assert(tuning::kAny ||
+                  (fwd_v3_prefer_short(192, 128, true, 2048) && !fwd_v3_prefer_short(192, 128, true, 4096) &&
+                   fwd_v3_prefer_short(256, 256, true, 512) && !fwd_v3_prefer_short(256, 256, true, 4096)),
+              "the measured (192,128) and d256 masked choices of the v3 log, step 22");
 
 }  // namespace aiter::fwd

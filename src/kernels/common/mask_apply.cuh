@@ -6,7 +6,7 @@
 
 #include "common/mask.h"
 
-namespace aiter::fwd {
+namespace aiter {
 
 // Whether any element of key block [n0, n0 + block_n) is invisible to some row of
 // [m_first, m_last]: only such blocks pay for per-element masking.
@@ -62,4 +62,4 @@ __device__ __forceinline__ void apply_softcap(TS& s, float scale_over_cap, float
     for (int i = 0; i < size(s); ++i) s(i) = cap * tanhf(s(i) * scale_over_cap);
 }
 
-}  // namespace aiter::fwd
+}  // namespace aiter

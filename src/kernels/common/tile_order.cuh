@@ -1,61 +1,11 @@
-// Shared by the forward kernels (v2, v3): where one (batch, head) lives in memory, the order
-// in which CTAs take their (row block, head, batch) tile, and the key blocks a row block sees.
+// The order in which CTAs take their (row block, head, batch) tiles: unmasked, row blocks of
+// one (batch, head) in turn; masked, heaviest first inside L2 sections (tile_from_index), and
+// the same order with host-precomputed divisions (TileDecoder). Host and device.
 #pragma once
 
 #include <cstdint>
 
-#include "common/mask.h"
-#include "fwd/fwd_params.h"
-
-namespace aiter::fwd {
-
-// Where one (batch, head) lives and how long its sequences are (logical lengths).
-struct BlockInfo {
-    int64_t q_offset, k_offset, v_offset, o_offset, lse_offset;  // elements
-    int q_row0, k_row0;  // first physical row of this batch (group mode), 0 in batch mode
-    int sq, sk;
-};
-
-__device__ __forceinline__ int clamp_len(int v, int hi) { return v < 0 ? 0 : (v > hi ? hi : v); }
-
-// hk: the K/V head of q head h (h / p.h_ratio).
-__device__ __forceinline__ BlockInfo block_info(const FwdParams& p, int b, int h, int hk) {
-    int64_t q_row0 = 0, k_row0 = 0;
-    int sq_phys = p.seqlen_q, sk_phys = p.seqlen_k;
-    if (p.is_group_mode) {
-        q_row0  = p.seqstart_q[b];
-        k_row0  = p.seqstart_k[b];
-        sq_phys = max(p.seqstart_q[b + 1] - p.seqstart_q[b], 0);
-        sk_phys = max(p.seqstart_k[b + 1] - p.seqstart_k[b], 0);
-    }
-    int sq = p.cu_seqlen_q ? p.cu_seqlen_q[b + 1] - p.cu_seqlen_q[b] : sq_phys;
-    int sk = p.seqlen_k_ptr ? p.seqlen_k_ptr[b]
-             : p.cu_seqlen_k ? p.cu_seqlen_k[b + 1] - p.cu_seqlen_k[b]
-                             : sk_phys;
-    BlockInfo bi;
-    bi.q_row0 = int(q_row0);
-    bi.k_row0 = int(k_row0);
-    bi.sq = clamp_len(sq, sq_phys);  // malformed lengths never reach past the tensors
-    bi.sk = clamp_len(sk, sk_phys);
-    if (p.is_group_mode) {
-        bi.q_offset   = q_row0 * p.q_row_stride + h * p.q_head_stride;
-        bi.o_offset   = q_row0 * p.o_row_stride + h * p.o_head_stride;
-        bi.k_offset   = k_row0 * p.k_row_stride + hk * p.k_head_stride;
-        bi.v_offset   = k_row0 * p.v_row_stride + hk * p.v_head_stride;
-        bi.lse_offset = q_row0 + h * p.lse_head_stride;
-    } else {
-        bi.q_offset   = b * p.q_batch_stride + h * p.q_head_stride;
-        bi.o_offset   = b * p.o_batch_stride + h * p.o_head_stride;
-        bi.k_offset   = b * p.k_batch_stride + hk * p.k_head_stride;
-        bi.v_offset   = b * p.v_batch_stride + hk * p.v_head_stride;
-        bi.lse_offset = b * p.lse_batch_stride + h * p.lse_head_stride;
-    }
-    return bi;
-}
-
-__device__ __forceinline__ BlockInfo block_info(const FwdParams& p, int b, int h) {
-    return block_info(p, b, h, h / p.h_ratio);
-}
+namespace aiter {
 
 // Tile t (0 <= t < m_blocks * heads * batch) -> (row block, head, batch). Unmasked: row blocks
 // of one (batch, head) are consecutive and share K/V in L2. Masked: heaviest first — under a
@@ -159,18 +109,4 @@ __device__ __forceinline__ void tile_coords(int section, int* m_block, int* h, i
     tile_from_index<kMasked>(linear, int(gridDim.x), int(gridDim.y), int(gridDim.z), section, m_block, h, b);
 }
 
-// Key blocks [*n_begin, *n_end) of size block_n that any row of [m_first, m_last] may see.
-template <bool kMasked>
-__device__ __forceinline__ void key_block_range(const MaskSpec& mask, int m_first, int m_last, int sq, int sk,
-                                                int block_n, int* n_begin, int* n_end) {
-    *n_begin = 0;
-    *n_end   = (sk + block_n - 1) / block_n;
-    if constexpr (kMasked) {
-        int64_t lo, hi;
-        mask.key_range(m_first, m_last + 1, sq, sk, &lo, &hi);
-        *n_begin = lo < hi ? int(lo / block_n) : 0;
-        *n_end   = lo < hi ? int((hi + block_n - 1) / block_n) : 0;
-    }
-}
-
-}  // namespace aiter::fwd
+}  // namespace aiter

@@ -13,7 +13,7 @@
 
 #include <cute/tensor.hpp>
 
-namespace aiter::fwd {
+namespace aiter {
 
 // True when every chunk this thread owns lies inside the valid box.
 template <class TC>
@@ -112,4 +112,4 @@ __device__ __forceinline__ void store_tile(TiledCopy const& tiled_copy, TS const
     }
 }
 
-}  // namespace aiter::fwd
+}  // namespace aiter

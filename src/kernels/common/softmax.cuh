@@ -4,15 +4,15 @@
 // and at the end O /= l, LSE = (m·c + log2 l)·ln 2. Rows with no visible key keep m = −inf,
 // l = 0 and finish with O = 0, LSE = −inf (never NaN).
 //
-// Register views: an mma.sync m16n8k16 accumulator fragment ((2,2), MMA_M, MMA_N) is looked
-// at as (rows, cols) = ((2, MMA_M), (2, MMA_N)); the four threads of a quad share a row.
+// s and o are (rows, cols) register views of accumulators (fragment.cuh): the four threads
+// of a quad share a row, so row reductions finish with two shuffles.
 #pragma once
 
 #include <cute/tensor.hpp>
 
 #include <cmath>
 
-namespace aiter::fwd {
+namespace aiter {
 
 __device__ __forceinline__ float fast_exp2(float x) {
     float y;
@@ -28,24 +28,6 @@ __device__ __forceinline__ float quad_max(float v) {
 __device__ __forceinline__ float quad_sum(float v) {
     v += __shfl_xor_sync(0xffffffff, v, 1);
     return v + __shfl_xor_sync(0xffffffff, v, 2);
-}
-
-// ((2,2), MMA_M, MMA_N) -> ((2, MMA_M), (2, MMA_N)): rows first, columns second.
-template <class Layout>
-__host__ __device__ constexpr auto acc_rowcol(Layout const& l) {
-    using namespace cute;
-    static_assert(decltype(rank(l))::value == 3 && decltype(size<0>(l))::value == 4);
-    auto v = get<0>(l);  // (col pair, row pair)
-    return make_layout(make_layout(get<1>(v), get<1>(l)), make_layout(get<0>(v), get<2>(l)));
-}
-
-// Accumulator of S (m16n8 tiles) -> A operand of P·V (m16k16 tiles):
-// ((2,2), MMA_M, MMA_N) -> ((2,2,2), MMA_M, MMA_N / 2).
-template <class Layout>
-__host__ __device__ constexpr auto acc_as_a_operand(Layout const& l) {
-    using namespace cute;
-    auto d = logical_divide(l, Shape<Underscore, Underscore, _2>{});
-    return make_layout(make_layout(get<0>(d), get<2, 0>(d)), get<1>(d), get<2, 1>(d));
 }
 
 template <int kRows>
@@ -122,4 +104,4 @@ struct OnlineSoftmax {
     }
 };
 
-}  // namespace aiter::fwd
+}  // namespace aiter

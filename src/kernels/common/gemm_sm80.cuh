@@ -3,24 +3,8 @@
 #pragma once
 
 #include <cute/tensor.hpp>
-#include <cutlass/array.h>
-#include <cutlass/numeric_conversion.h>
 
-namespace aiter::fwd {
-
-// Register fragment conversion (fp32 -> fp16/bf16), pairwise (cvt.rn.f16x2.f32 and the like).
-// dst and src are register tensors of the same size and layout.
-template <class Dst, class Src>
-__device__ __forceinline__ void convert_fragment(Dst& dst, Src const& src) {
-    using namespace cute;
-    using To   = typename Dst::value_type;
-    using From = typename Src::value_type;
-    constexpr int N = decltype(size(src))::value;
-    static_assert(decltype(size(dst))::value == N);
-    cutlass::NumericArrayConverter<To, From, N> convert;
-    *reinterpret_cast<cutlass::Array<To, N>*>(dst.data()) =
-        convert(*reinterpret_cast<const cutlass::Array<From, N>*>(src.data()));
-}
+namespace aiter {
 
 // acc += A·Bᵀ with both operands in shared memory (S = Q·Kᵀ).
 template <class Acc, class RA, class RB, class SA, class SB, class Mma, class CopyA, class CopyB,
@@ -57,4 +41,4 @@ __device__ __forceinline__ void gemm_reg_smem(Acc& acc, RA const& rA, RB& rB, SB
     }
 }
 
-}  // namespace aiter::fwd
+}  // namespace aiter

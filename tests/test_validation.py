@@ -66,3 +66,18 @@ def test_tile_order_visits_every_tile_once(tmp_path):
     the tiles for many grids and section sizes, the v3 kernels' TileDecoder gives the same
     tiles, and FastDiv divides exactly (tests/cpp/tile_order.cu)."""
     run_host_check(tmp_path, "nvcc", "tests/cpp/tile_order.cu", 7 * 7 * 2 + 1)
+
+
+def test_graph_capture_check_builds_and_needs_a_gpu(ci_build, tmp_path):
+    """tests/cpp/graph_capture_gpu.cpp (every API captured in a CUDA graph and replayed; run on
+    the GPU machine by benchmark/gpu_check.sh graph) builds against both libraries; without a
+    GPU it says so and fails instead of passing."""
+    exe = tmp_path / "graph_capture_gpu"
+    res = run(["nvcc", "-std=c++20", "-O1", "-I", REPO / "include", REPO / "tests/cpp/graph_capture_gpu.cpp",
+               "-L", ci_build, "-lmha_fwd", "-lmha_bwd", f"-Xlinker=-rpath={ci_build}", "-o", exe])
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = run([exe])
+    if res.returncode == 2:
+        assert res.stdout.strip() == "no CUDA device", res.stdout
+    else:  # a machine with a GPU runs the real check
+        assert res.returncode == 0 and res.stdout.splitlines()[-1].endswith(" 0 failed"), res.stdout

@@ -14,20 +14,13 @@
 
 #include <cuda_runtime_api.h>
 
+#include "cuda_check.h"
+
 #include "mha_fwd.h"
 #include "reference/half_types.h"
 #include "reference/mha_fwd_ref.h"
 
 namespace {
-
-#define CHECK_CUDA(x)                                                                       \
-    do {                                                                                    \
-        cudaError_t e_ = (x);                                                               \
-        if (e_ != cudaSuccess) {                                                            \
-            std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
-            std::exit(2);                                                                   \
-        }                                                                                   \
-    } while (0)
 
 template <class T>
 T* upload(const std::vector<T>& h) {

@@ -22,19 +22,12 @@
 
 #include <cuda_runtime_api.h>
 
+#include "cuda_check.h"
+
 #include "mha_bwd.h"
 #include "mha_fwd.h"
 
 namespace {
-
-#define CHECK_CUDA(x)                                                                              \
-    do {                                                                                           \
-        cudaError_t e_ = (x);                                                                      \
-        if (e_ != cudaSuccess) {                                                                   \
-            std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
-            std::exit(2);                                                                          \
-        }                                                                                          \
-    } while (0)
 
 int passed = 0, failed = 0;
 

@@ -348,3 +348,21 @@ def _varlen_bwd(aiter_mha, **over):
 def test_varlen_bwd_argument_errors(aiter_mha, over, match):
     with pytest.raises(ValueError, match=match):
         _varlen_bwd(aiter_mha, **over)
+
+
+def test_out_of_range_integers_and_dropout_are_value_errors(aiter_mha):
+    """Out-of-range values are ValueErrors naming the argument, before any allocation: no pybind
+    TypeError dumps for integers past int32, no NotImplementedError for an invalid dropout_p, and
+    a 2-D cu_seqlens_q is reported by its rank."""
+    q = FakeCudaTensor((1, 8, 2, 64))
+    with pytest.raises(ValueError, match=r"dropout_p: expected a value in \[0, 1\), got 1.5"):
+        _fwd(aiter_mha, q, q, q, q, dropout_p=1.5)
+    with pytest.raises(ValueError, match=r"window_size_left: expected a value in \[-2\^31, 2\^31\)"):
+        _fwd(aiter_mha, q, q, q, q, window_size_left=2**40)
+    qv, kv, cu = FakeCudaTensor((40, 4, 64)), FakeCudaTensor((50, 2, 64)), FakeCudaTensor((3,), dtype="int32")
+    with pytest.raises(ValueError, match=r"max_seqlen_q: expected a value in \[-2\^31, 2\^31\)"):
+        aiter_mha.mha_varlen_fwd(qv, kv, kv, cu, cu, 2**31, 30, out=FakeCudaTensor((40, 4, 64)),
+                                 return_softmax_lse=False, stream=0)
+    with pytest.raises(ValueError, match=r"cu_seqlens_q: expected a 1-D int32 tensor \[batch \+ 1\], got shape \[3, 1\]"):
+        aiter_mha.mha_varlen_fwd(qv, kv, kv, FakeCudaTensor((3, 1), dtype="int32"), cu, 20, 30,
+                                 out=FakeCudaTensor((40, 4, 64)), return_softmax_lse=False, stream=0)

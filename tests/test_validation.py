@@ -4,6 +4,7 @@ machine without a GPU: tests/cpp/fwd_validation.cpp is linked against the ci bui
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,24 @@ def test_graph_capture_check_builds_and_needs_a_gpu(ci_build, tmp_path):
         assert res.stdout.strip() == "no CUDA device", res.stdout
     else:  # a machine with a GPU runs the real check
         assert res.returncode == 0 and res.stdout.splitlines()[-1].endswith(" 0 failed"), res.stdout
+
+
+def test_bad_arguments_are_refused_by_call_and_check(ci_build, tmp_path):
+    """tests/cpp/bad_args.cpp: the arguments that could corrupt memory or silently give a wrong
+    answer (overlapping outputs, misaligned pointers, spans past 2^48 bytes, lengths and grids
+    past 32 bits) through mha_fwd (v2 and v3 selection), mha_fwd_splitkv and mha_bwd, each
+    refused with std::invalid_argument naming the field by the call and by its *_check alike;
+    valid edge cases (broadcast inputs, unused workspaces) accepted."""
+    exe = tmp_path / "bad_args"
+    res = run(["nvcc", "-std=c++20", "-O1", "-I", REPO / "include", REPO / "tests/cpp/bad_args.cpp",
+               "-L", ci_build, "-lmha_fwd", "-lmha_bwd", f"-Xlinker=-rpath={ci_build}", "-o", exe])
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = run([exe])
+    lines = res.stdout.splitlines()
+    assert res.returncode == 0 and not [l for l in lines if l.startswith("FAIL")], res.stdout
+    passed, failed = (int(w) for w in re.match(r"(\d+) passed, (\d+) failed$", lines[-1]).groups())
+    assert failed == 0 and passed >= 150, lines[-1]
+    # every output family and every kind of hole is covered
+    for needle in ("outputs overlap", "2^60", "odd ", "not 4-byte aligned", "near 2^31", "past 2^48",
+                   "splitkv: ", "bwd: ", "fwd v3: ", "valid: "):
+        assert any(needle in l for l in lines), needle

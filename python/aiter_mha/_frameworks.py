@@ -84,6 +84,16 @@ def empty(like: Any, shape: Sequence[int], dtype: str, name: str) -> Any:
                     f"(out= / the output argument) — only torch and cupy outputs are allocated here")
 
 
+def is_contiguous(x: Any) -> bool:
+    """Whether x's elements are packed in row-major order (torch / cupy; others: False)."""
+    fw = framework(x)
+    if fw == "torch":
+        return bool(x.is_contiguous())
+    if fw == "cupy":
+        return bool(x.flags.c_contiguous)
+    return False
+
+
 def zero_(x: Any) -> None:
     fw = framework(x)
     if fw in ("torch", "cupy"):

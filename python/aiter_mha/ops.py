@@ -59,7 +59,18 @@ def fwd_instances():
     return list(_ext().fwd_instances())
 
 
+def _int32(name: str, value: Any) -> int:
+    """value as a Python int in the int32 range the library takes, else ValueError naming it."""
+    v = int(value)
+    if not -2**31 <= v < 2**31:
+        raise ValueError(f"{name}: expected a value in [-2^31, 2^31), got {v}")
+    return v
+
+
 def _unsupported(**features: Any) -> None:
+    p = features.get("dropout_p")
+    if p is not None and not 0.0 <= float(p) < 1.0:  # out of range first: ValueError, not "not supported"
+        raise ValueError(f"dropout_p: expected a value in [0, 1), got {p!r}")
     for name, value in features.items():
         if value:
             raise NotImplementedError(f"{name}: not supported yet by aiter-mha for CUDA (got {value!r})")
@@ -67,6 +78,7 @@ def _unsupported(**features: Any) -> None:
 
 def _mask(is_causal: bool, left: int, right: int) -> Tuple[int, int, int]:
     """(mask_type, left, right): bottom-right aligned like aiter / FlashAttention."""
+    left, right = _int32("window_size_left", left), _int32("window_size_right", right)
     if is_causal:
         return 2, (left if left >= 0 else -1), 0
     if left >= 0 or right >= 0:
@@ -100,7 +112,8 @@ def _run(q, k, v, out, lse, seqstart_q, seqstart_k, cu_q, cu_k, max_seqlen_q, sc
     cap = lambda x: fw.capsule(x, s)  # noqa: E731
     mask_type, left, right = mask
     _ext().fwd(cap(q), cap(k), cap(v), cap(out), cap(lse), cap(seqstart_q), cap(seqstart_k), cap(cu_q), cap(cu_k),
-               None, int(max_seqlen_q), float(scale), float(softcap), mask_type, int(left), int(right), bool(use_v3), s)
+               None, _int32("max_seqlen_q", max_seqlen_q), float(scale), float(softcap), mask_type, int(left), int(right),
+               bool(use_v3), s)
 
 
 def mha_fwd(q, k, v, dropout_p: float = 0.0, softmax_scale: Optional[float] = None, is_causal: bool = False,
@@ -224,7 +237,8 @@ def mha_fwd_splitkv(q, k_cache, v_cache, cache_seqlens=None, block_table=None, c
     cap = lambda x: fw.capsule(x, s)  # noqa: E731
     mask_type, left, right = _mask(is_causal, window_size_left, window_size_right)
     _ext().fwd_splitkv(cap(q), cap(k_cache), cap(v_cache), cap(out), cap(lse), cap(block_table), cap(cache_seqlens),
-                       cap(cache_batch_idx), int(num_splits), _scale(softmax_scale, d), float(logits_soft_cap),
+                       cap(cache_batch_idx), _int32("num_splits", num_splits), _scale(softmax_scale, d),
+                       float(logits_soft_cap),
                        mask_type, int(left), int(right), s)
     return out, lse
 
@@ -266,7 +280,8 @@ def _run_bwd(dout, q, k, v, out, lse, dq, dk, dv, seqstart_q, seqstart_k, cu_q, 
     ext = _bwd_ext()
     s = fw.current_stream(q, stream)
     mask_type, left, right = mask
-    tail = (int(max_seqlen_q), int(max_seqlen_k), float(scale), mask_type, int(left), int(right), bool(deterministic))
+    tail = (_int32("max_seqlen_q", max_seqlen_q), _int32("max_seqlen_k", max_seqlen_k), float(scale), mask_type,
+            int(left), int(right), bool(deterministic))
 
     def caps(d_out, d_q, d_k, d_v, d_soft):
         return [fw.capsule(x, s) for x in (d_out, q, k, v, out, lse, d_q, d_k, d_v, d_soft, seqstart_q, seqstart_k,
@@ -281,8 +296,10 @@ def _run_bwd(dout, q, k, v, out, lse, dq, dk, dv, seqstart_q, seqstart_k, cu_q, 
     if zero_tensors:
         for x in (dq, dk, dv):
             fw.zero_(x)
-    # D = rowsum(dout * out) is returned where the framework can allocate it (else it stays internal).
-    softmax_d = fw.empty(q, tuple(lse.shape), "float32", "softmax_d") if fw.can_allocate(q) else None
+    # D = rowsum(dout * out) is returned where the framework can allocate it with softmax_lse's
+    # layout, which it must have (packed lse); otherwise it stays in the library's workspace.
+    softmax_d = (fw.empty(q, tuple(lse.shape), "float32", "softmax_d")
+                 if fw.can_allocate(q) and fw.is_contiguous(lse) else None)
     ext.bwd(*caps(dout, dq, dk, dv, softmax_d), *tail, s)
     return dq, dk, dv, softmax_d
 

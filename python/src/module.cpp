@@ -181,7 +181,10 @@ Dims check_shapes(const View& q, const View& k, const View& v, const View& o, co
     const size_t rank = m.varlen ? 3 : 4, s = m.varlen ? 0 : 1;
     for (const View* t : {&q, &k, &v}) require_rank(*t, rank, m.layout());
     if (m.varlen) {
-        m.b = seqstart_q->shape.empty() ? -1 : seqstart_q->shape[0] - 1;
+        // The rank first: the batch is read off the one dimension.
+        if (seqstart_q->shape.size() != 1)
+            bad("cu_seqlens_q: expected a 1-D int32 tensor [batch + 1], got shape " + shape_str(seqstart_q->shape));
+        m.b = seqstart_q->shape[0] - 1;
         if (m.b < 0) bad("cu_seqlens_q: expected shape [batch + 1]");
     } else {
         m.b = q.shape[0];

@@ -18,6 +18,7 @@ namespace bwd {
 namespace {
 
 constexpr const char* kApi = "mha_bwd";
+constexpr const char* kNoV3 = "v3: no v3 (Hopper-native) backward kernels are built yet (v3_api_check answers -1)";
 
 BwdV2Key key_of(const mha_bwd_args& a) {
     return BwdV2Key{a.data_type == "bf16" ? DType::bf16 : DType::fp16,
@@ -80,8 +81,9 @@ struct Workspace {
         : stream(s) {
         const size_t nb   = a.is_group_mode ? 1 : size_t(a.batch);
         const size_t rows = nb * size_t(a.nhead_q) * size_t(a.seqlen_q);
-        if (a.d_ptr == nullptr) {
-            // D shares LSE's strides, so it must cover the highest index they address.
+        if (a.d_ptr == nullptr && rows > 0) {
+            // D shares LSE's strides, so it must cover the highest index they address (below
+            // 2^48 bytes: validate_bwd_args checked LSE's span).
             const size_t span = a.is_group_mode
                                     ? size_t(a.nhead_q - 1) * a.nhead_stride_lsed + a.seqlen_q
                                     : size_t(a.batch - 1) * a.batch_stride_lsed +
@@ -179,8 +181,8 @@ RowCopy row_copy(bool pack, const void* user, int64_t u_row, int64_t u_head, int
 
 mha_check_result mha_bwd_check(const mha_bwd_args& args) {
     bwd::validate_bwd_args(args);
-    std::string why;
-    const bwd::BwdV2Instance* inst = bwd::select(args, &why);
+    std::string why = bwd::kNoV3;
+    const bwd::BwdV2Instance* inst = args.v3_api_check ? nullptr : bwd::select(args, &why);
     return host::check_result(bwd::bwd_v2_table(), inst, why);
 }
 
@@ -188,7 +190,7 @@ std::vector<std::string> mha_bwd_instances() { return bwd::bwd_v2_table().names(
 
 float mha_bwd(mha_bwd_args args, const stream_config& s) {
     bwd::validate_bwd_args(args);
-    if (args.v3_api_check) return -1.f;  // no v3 (Hopper-native) backward kernels are built yet
+    if (args.v3_api_check) return -1.f;  // kNoV3: answer only, no launch
     // use_asm_v3 / v3_atomic_fp32: the v3 family does not exist yet, so every call runs v2.
     std::string why;
     const bwd::BwdV2Instance* inst = bwd::select(args, &why);

@@ -3,11 +3,13 @@
 #include "common/arg_check.h"
 #include "common/attn_args.h"
 #include "common/dispatch.h"
+#include "common/tensor_check.h"
 
 #include <cmath>
 #include <cstdint>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 namespace aiter::bwd {
 namespace {
@@ -34,6 +36,12 @@ void validate_bwd_args(const mha_bwd_args& a) {
         fail("data_type", "\"fp16\" or \"bf16\"", "\"" + a.data_type + "\"");
     host::validate_attn_sizes(kApi, a);
     require_nonneg(a.max_seqlen_k, "max_seqlen_k");
+    if (a.max_seqlen_k > host::kMaxSeqlen)
+        fail("max_seqlen_k", "a length <= " + str(host::kMaxSeqlen) + " (2^31 - 1 - 256)", str(a.max_seqlen_k));
+    if (reinterpret_cast<uintptr_t>(a.seqlen_q_ptr) % 4 != 0)
+        fail("seqlen_q_ptr", "a 4-byte aligned int32 array", "an address 4-byte misaligned");
+    if (!(std::isfinite(a.p_undrop) && a.p_undrop > 0.f))
+        fail("p_undrop", "a finite value > 0 (1 - p_drop)", str(a.p_undrop));
     if (!(std::isfinite(a.scale) && a.scale > 0.f))
         fail("scale", "a finite value > 0 (1/sqrt(hdim_q) is usual)", str(a.scale));
     if (a.has_dbias && a.bias_type != 1)
@@ -90,6 +98,52 @@ void validate_bwd_args(const mha_bwd_args& a) {
     row_stride("stride_dk", a.stride_dk, a.hdim_q, a.seqlen_k);
     row_stride("stride_v", a.stride_v, a.hdim_v, a.seqlen_k);
     row_stride("stride_dv", a.stride_dv, a.hdim_v, a.seqlen_k);
+
+    // Address ranges and layouts (common/tensor_check.h); group mode: one "batch" of every
+    // physical row. D, when given, has LSE's layout.
+    const int64_t nb = a.is_group_mode ? 1 : a.batch;
+    struct T4 {
+        const char *name, *ptr_field;
+        const void* ptr;
+        bool out, keys;
+        int hdim;
+        const char *bs, *hs, *rs;
+        int64_t b, h, r;
+    };
+    const T4 tensors[] = {
+        {"q", "q_ptr", a.q_ptr, false, false, a.hdim_q, "batch_stride_q", "nhead_stride_q", "stride_q",
+         a.batch_stride_q, a.nhead_stride_q, a.stride_q},
+        {"o", "o_ptr", a.o_ptr, false, false, a.hdim_v, "batch_stride_o", "nhead_stride_o", "stride_o",
+         a.batch_stride_o, a.nhead_stride_o, a.stride_o},
+        {"do", "do_ptr", a.do_ptr, false, false, a.hdim_v, "batch_stride_do", "nhead_stride_do", "stride_do",
+         a.batch_stride_do, a.nhead_stride_do, a.stride_do},
+        {"dq", "dq_ptr", a.dq_ptr, true, false, a.hdim_q, "batch_stride_dq", "nhead_stride_dq", "stride_dq",
+         a.batch_stride_dq, a.nhead_stride_dq, a.stride_dq},
+        {"k", "k_ptr", a.k_ptr, false, true, a.hdim_q, "batch_stride_k", "nhead_stride_k", "stride_k",
+         a.batch_stride_k, a.nhead_stride_k, a.stride_k},
+        {"v", "v_ptr", a.v_ptr, false, true, a.hdim_v, "batch_stride_v", "nhead_stride_v", "stride_v",
+         a.batch_stride_v, a.nhead_stride_v, a.stride_v},
+        {"dk", "dk_ptr", a.dk_ptr, true, true, a.hdim_q, "batch_stride_dk", "nhead_stride_dk", "stride_dk",
+         a.batch_stride_dk, a.nhead_stride_dk, a.stride_dk},
+        {"dv", "dv_ptr", a.dv_ptr, true, true, a.hdim_v, "batch_stride_dv", "nhead_stride_dv", "stride_dv",
+         a.batch_stride_dv, a.nhead_stride_dv, a.stride_dv},
+    };
+    for (const T4& t : tensors)
+        host::check_tensor(kApi, {t.name, t.ptr_field, t.ptr, 2, t.out,
+                                  {{t.bs, nb, t.b},
+                                   {t.hs, t.keys ? a.nhead_k : a.nhead_q, t.h},
+                                   {t.rs, t.keys ? a.seqlen_k : a.seqlen_q, t.r},
+                                   {"hdim", t.hdim, 1}}});
+    // Without d_ptr, D is a workspace of the library laid out with LSE's strides, written by the
+    // pre-kernel: LSE's layout must then keep its elements apart as an output's would.
+    for (const auto& [name, field, ptr, out] : {std::tuple{"lse", "lse_ptr", a.lse_ptr, a.d_ptr == nullptr},
+                                                std::tuple{"d", "d_ptr", static_cast<const void*>(a.d_ptr), true}}) {
+        if (ptr == nullptr) continue;
+        host::check_tensor(kApi, {name, field, ptr, 4, out,
+                                  {{"batch_stride_lsed", nb, a.batch_stride_lsed},
+                                   {"nhead_stride_lsed", a.nhead_q, a.nhead_stride_lsed},
+                                   {"seqlen_q", a.seqlen_q, 1}}});
+    }
 }
 
 std::string unsupported_feature(const mha_bwd_args& a) {
@@ -98,7 +152,8 @@ std::string unsupported_feature(const mha_bwd_args& a) {
     if (a.has_dbias) return "has_dbias (bias gradient) is not supported yet";
     if (a.has_dropout || a.p_drop > 0.f) return "dropout (has_dropout / p_drop > 0) is not supported yet (nor by the forward)";
     if (a.is_store_randval) return "is_store_randval (storing dropout randoms) is not supported yet";
-    if (a.v3_bf16_cvt != 0) return "v3_bf16_cvt " + str(a.v3_bf16_cvt) + ": v2 rounds bf16 outputs to nearest even only (0)";
+    if (a.data_type == "bf16" && a.v3_bf16_cvt != 0)
+        return "v3_bf16_cvt " + str(a.v3_bf16_cvt) + ": v2 rounds bf16 outputs to nearest even only (0)";
     if (a.batch > 65535) return "batch " + str(a.batch) + " exceeds the grid limit 65535";
     if (a.nhead_q > 65535) return "nhead_q " + str(a.nhead_q) + " exceeds the grid limit 65535";
     return {};

@@ -5,11 +5,26 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "common/arg_check.h"
 #include "common/attn_params.h"
 
 namespace aiter::host {
+
+// The longest sequence (rows or keys) a call may have: lengths are rounded up to whole tiles
+// (at most 256 rows) in 32-bit arithmetic.
+inline constexpr int kMaxSeqlen = 0x7fffffff - 256;
+
+// Every int32 length array that is given is 4-byte aligned (the kernels read them as int32).
+template <class Args>
+void validate_length_arrays(const char* api, const Args& a) {
+    for (const auto& [p, field] : {std::pair{a.seqstart_q_ptr, "seqstart_q_ptr"}, std::pair{a.seqstart_k_ptr, "seqstart_k_ptr"},
+                                   std::pair{a.seqlen_k_ptr, "seqlen_k_ptr"}, std::pair{a.cu_seqlen_q_ptr, "cu_seqlen_q_ptr"},
+                                   std::pair{a.cu_seqlen_k_ptr, "cu_seqlen_k_ptr"}})
+        if (reinterpret_cast<uintptr_t>(p) % 4 != 0)
+            fail_arg(api, field, "a 4-byte aligned int32 array", "an address 4-byte misaligned");
+}
 
 // Sizes and kinds: non-negative lengths, heads that divide, head dims in [1, 256], mask / bias
 // kinds and p_drop in range. Throws std::invalid_argument naming the field (arg_check.h).
@@ -19,9 +34,12 @@ void validate_attn_sizes(const char* api, const Args& a) {
         fail_arg(api, field, expected, got);
     };
     require_nonneg(api, a.batch, "batch");
-    require_nonneg(api, a.seqlen_q, "seqlen_q");
-    require_nonneg(api, a.seqlen_k, "seqlen_k");
-    require_nonneg(api, a.max_seqlen_q, "max_seqlen_q");
+    // Kernels and launches round lengths up to whole tiles in 32-bit arithmetic.
+    for (const auto& [v, field] : {std::pair{a.seqlen_q, "seqlen_q"}, std::pair{a.seqlen_k, "seqlen_k"},
+                                   std::pair{a.max_seqlen_q, "max_seqlen_q"}}) {
+        require_nonneg(api, v, field);
+        if (v > kMaxSeqlen) fail(field, "a length <= " + arg_str(kMaxSeqlen) + " (2^31 - 1 - 256)", arg_str(v));
+    }
     if (a.nhead_q <= 0) fail("nhead_q", "a value > 0", arg_str(a.nhead_q));
     if (a.nhead_k <= 0) fail("nhead_k", "a value > 0", arg_str(a.nhead_k));
     if (a.nhead_q % a.nhead_k != 0)
@@ -33,6 +51,7 @@ void validate_attn_sizes(const char* api, const Args& a) {
     if (a.bias_type < 0 || a.bias_type > 2)
         fail("bias_type", "0 (none), 1 (elementwise) or 2 (alibi)", arg_str(a.bias_type));
     if (!(a.p_drop >= 0.f && a.p_drop < 1.f)) fail("p_drop", "a value in [0, 1)", arg_str(a.p_drop));
+    validate_length_arrays(api, a);
 }
 
 // The shared fields of validated arguments into p: Q/K/V pointers and strides, O's strides,

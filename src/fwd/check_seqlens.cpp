@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "fwd/validate.h"
 #include "mha_fwd.h"
 
 namespace aiter {
@@ -28,6 +29,7 @@ std::vector<int> fetch(const void* dptr, int n, cudaStream_t stream, const char*
 }  // namespace
 
 void mha_fwd_check_seqlens(const mha_fwd_args& a, cudaStream_t stream) {
+    fwd::validate_fwd_args(a);  // sizes first: the arrays' lengths come from them
     const int b = a.batch;
     std::vector<long long> phys_q(b, a.seqlen_q), phys_k(b, a.seqlen_k);
     if (a.is_group_mode) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/tensor_check.h"
 #include "fwd/host_common.h"
 #include "fwd/splitkv_heuristic.h"
 #include "fwd/splitkv_key.h"
@@ -38,7 +39,7 @@ bool is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
 
 // Split-KV specific argument checks (the mha_fwd ones run first).
 void validate_splitkv(const mha_fwd_splitkv_args& a) {
-    validate_fwd_args(a, kApi);
+    validate_fwd_args(a, kApi, a.block_table_ptr == nullptr && a.cache_batch_idx == nullptr);
     if (a.num_splits < 0 || a.num_splits > kMaxSplits)
         fail_arg(kApi, "num_splits", "0 (heuristic) or 1.." + std::to_string(kMaxSplits), arg_str(a.num_splits));
     if (a.block_table_ptr != nullptr) {
@@ -48,6 +49,8 @@ void validate_splitkv(const mha_fwd_splitkv_args& a) {
         require_nonneg(kApi, a.batch_stride_block_table, "batch_stride_block_table");
         if (a.batch > 1 && a.batch_stride_block_table == 0)
             fail_arg(kApi, "batch_stride_block_table", "> 0 (elements between block_table rows)", "0");
+        if (reinterpret_cast<uintptr_t>(a.block_table_ptr) % 4 != 0)
+            fail_arg(kApi, "block_table_ptr", "a 4-byte aligned int32 array", "an address 4-byte misaligned");
     } else if (a.page_block_size != 0) {
         fail_arg(kApi, "page_block_size", "0 when block_table_ptr is null (K/V not paged)",
                  arg_str(a.page_block_size));
@@ -59,10 +62,22 @@ void validate_splitkv(const mha_fwd_splitkv_args& a) {
         {"stride_o_acc", a.stride_o_acc},
     };
     for (const auto& s : strides) require_nonneg(kApi, s.v, s.name);
+    if (reinterpret_cast<uintptr_t>(a.cache_batch_idx) % 4 != 0)
+        fail_arg(kApi, "cache_batch_idx", "a 4-byte aligned int32 array", "an address 4-byte misaligned");
 }
 
-// Requires the workspaces when `splits` > 1.
+// The split count's consequences: the kernel packs seqlen_q x (nhead_q / nhead_k) rows per kv
+// head in 32 bits and its grid has (row blocks x splits) CTAs along x; the workspaces are
+// needed when splits > 1.
 void validate_workspaces(const mha_fwd_splitkv_args& a, int splits) {
+    const int64_t rows = int64_t(a.seqlen_q) * (a.nhead_q / a.nhead_k);
+    if (rows > 0x7fffffff)
+        fail_arg(kApi, "seqlen_q", "at most 2^31 - 1 packed rows (seqlen_q x nhead_q / nhead_k = " + std::to_string(rows) + ")",
+                 arg_str(a.seqlen_q));
+    const int64_t ctas = (rows + 15) / 16 * splits;
+    if (ctas > 0x7fffffff)
+        fail_arg(kApi, "num_splits", "a split count whose grid (row blocks x splits = " + std::to_string(ctas) +
+                                         ") stays within 2^31 - 1 CTAs", arg_str(splits));
     if (splits <= 1 || a.batch == 0 || a.seqlen_q == 0) return;
     const std::string why = " (num_splits resolves to " + std::to_string(splits) +
                             " for these arguments; size it with mha_fwd_splitkv_num_splits)";
@@ -73,6 +88,17 @@ void validate_workspaces(const mha_fwd_splitkv_args& a, int splits) {
     if (a.seqlen_q > 1 && a.stride_o_acc < a.hdim_v)
         fail_arg(kApi, "stride_o_acc", "a row stride >= hdim_v (" + std::to_string(a.hdim_v) + ")",
                  arg_str(a.stride_o_acc));
+    host::check_tensor(kApi, {"o_acc", "o_acc_ptr", a.o_acc_ptr, 4, true,
+                              {{"split_stride_o_acc", splits, a.split_stride_o_acc},
+                               {"batch_stride_o_acc", a.batch, a.batch_stride_o_acc},
+                               {"nhead_stride_o_acc", a.nhead_q, a.nhead_stride_o_acc},
+                               {"stride_o_acc", a.seqlen_q, a.stride_o_acc},
+                               {"hdim_v", a.hdim_v, 1}}});
+    host::check_tensor(kApi, {"lse_acc", "lse_acc_ptr", a.lse_acc_ptr, 4, true,
+                              {{"split_stride_lse_acc", splits, a.split_stride_lse_acc},
+                               {"batch_stride_lse_acc", a.batch, a.batch_stride_lse_acc},
+                               {"nhead_stride_lse_acc", a.nhead_q, a.nhead_stride_lse_acc},
+                               {"seqlen_q", a.seqlen_q, 1}}});
 }
 
 int num_sms() {
@@ -127,7 +153,7 @@ std::vector<std::string> instance_names() {
     return v;
 }
 
-std::string unsupported_splitkv(const mha_fwd_splitkv_args& a) {
+std::string unsupported_splitkv(const mha_fwd_splitkv_args& a, int splits) {
     if (std::string why = unsupported_feature(a); !why.empty()) return why;
     if (a.is_group_mode) return "group mode is not supported by mha_fwd_splitkv yet (batch mode with seqlen_k_ptr is)";
     if (a.seqstart_q_ptr || a.seqstart_k_ptr) return "seqstart_q_ptr / seqstart_k_ptr (group mode) are not supported by mha_fwd_splitkv";
@@ -136,13 +162,14 @@ std::string unsupported_splitkv(const mha_fwd_splitkv_args& a) {
                ": split-KV kernels need head dims that are multiples of 8";
     // The kernels use 16-byte loads and stores (the fp32 workspace: 4-element strides).
     std::string why = host::alignment_problem(
-        {{"q_ptr", a.q_ptr}, {"k_ptr", a.k_ptr}, {"v_ptr", a.v_ptr}, {"o_ptr", a.o_ptr}, {"o_acc_ptr", a.o_acc_ptr}},
+        {{"q_ptr", a.q_ptr}, {"k_ptr", a.k_ptr}, {"v_ptr", a.v_ptr}, {"o_ptr", a.o_ptr},
+         {"o_acc_ptr", splits > 1 ? a.o_acc_ptr : nullptr}},
         {{"stride_q", a.stride_q}, {"stride_k", a.stride_k}, {"stride_v", a.stride_v}, {"stride_o", a.stride_o},
          {"nhead_stride_q", a.nhead_stride_q}, {"nhead_stride_k", a.nhead_stride_k},
          {"nhead_stride_v", a.nhead_stride_v}, {"nhead_stride_o", a.nhead_stride_o},
          {"batch_stride_q", a.batch_stride_q}, {"batch_stride_k", a.batch_stride_k},
          {"batch_stride_v", a.batch_stride_v}, {"batch_stride_o", a.batch_stride_o}});
-    if (why.empty())
+    if (why.empty() && splits > 1)
         why = host::alignment_problem({}, {{"split_stride_o_acc", a.split_stride_o_acc},
                                            {"batch_stride_o_acc", a.batch_stride_o_acc},
                                            {"nhead_stride_o_acc", a.nhead_stride_o_acc},
@@ -159,7 +186,7 @@ bool select(const mha_fwd_splitkv_args& a, const SplitkvPlan& plan, const Splitk
             const SplitkvCombineInstance** combine, std::string* why) {
     *inst = nullptr;
     *combine = nullptr;
-    if ((*why = unsupported_splitkv(a)) != "") return false;
+    if ((*why = unsupported_splitkv(a, plan.splits)) != "") return false;
     const host::Table<SplitkvInstance> table = splitkv_table();
     SplitkvKey key = key_of(a);
     if (plan.deep) {
@@ -234,7 +261,9 @@ mha_check_result mha_fwd_splitkv_check(const mha_fwd_splitkv_args& args) {
     const fwd::SplitkvInstance* inst = nullptr;
     const fwd::SplitkvCombineInstance* combine = nullptr;
     std::string why;
-    fwd::select(args, fwd::plan_of(args), &inst, &combine, &why);
+    const fwd::SplitkvPlan plan = fwd::plan_of(args);
+    fwd::validate_workspaces(args, plan.splits);
+    fwd::select(args, plan, &inst, &combine, &why);
     return fwd::check_result(inst, combine, why);
 }
 

@@ -1,6 +1,7 @@
 #include "fwd/validate.h"
 
 #include "common/attn_args.h"
+#include "common/tensor_check.h"
 
 #include <cmath>
 #include <sstream>
@@ -14,7 +15,7 @@ std::string str(const T& v) {
 }
 }  // namespace
 
-void validate_fwd_args(const mha_fwd_args& a, const char* api) {
+void validate_fwd_args(const mha_fwd_args& a, const char* api, bool kv_extents_known) {
     auto fail = [api](const std::string& field, const std::string& expected, const std::string& got) {
         fail_arg(api, field, expected, got);
     };
@@ -26,6 +27,8 @@ void validate_fwd_args(const mha_fwd_args& a, const char* api) {
         fail("scale_s", "a finite value > 0 (1/sqrt(hdim_q) is usual)", str(a.scale_s));
     if (!(std::isfinite(a.logits_soft_cap) && a.logits_soft_cap >= 0.f))
         fail("logits_soft_cap", "a finite value >= 0 (0 disables it)", str(a.logits_soft_cap));
+    require_nonneg(api, a.min_seqlen_q, "min_seqlen_q");
+    require_nonneg(api, a.qscale_type, "qscale_type");
     if (a.how_v3_bf16_cvt < 0 || a.how_v3_bf16_cvt > 2)
         fail("how_v3_bf16_cvt", "0 (RTNE), 1 (RTNA) or 2 (RTZ)", str(a.how_v3_bf16_cvt));
 
@@ -65,6 +68,38 @@ void validate_fwd_args(const mha_fwd_args& a, const char* api) {
     row_stride("stride_o", a.stride_o, a.hdim_v, a.seqlen_q);
     row_stride("stride_k", a.stride_k, a.hdim_q, a.seqlen_k);
     row_stride("stride_v", a.stride_v, a.hdim_v, a.seqlen_k);
+
+    // Address ranges and layouts (common/tensor_check.h). Group mode: one "batch" of every
+    // physical row (batch strides unused). K/V whose batches come from a cache index or a page
+    // table (split-KV) have no extent known here: only their alignment is checked.
+    const int elem = 2;  // fp16 / bf16 (fp8 is refused as unsupported before any launch)
+    const int64_t nb = a.is_group_mode ? 1 : a.batch;
+    auto qo = [&](const char* name, const char* ptr_field, const void* ptr, bool out, int hdim, const char* bs,
+                  int64_t bstride, const char* hs, int64_t hstride, const char* rs, int64_t rstride) {
+        host::check_tensor(api, {name, ptr_field, ptr, elem, out,
+                                 {{bs, nb, bstride}, {hs, a.nhead_q, hstride}, {rs, a.seqlen_q, rstride}, {"hdim", hdim, 1}}});
+    };
+    qo("q", "q_ptr", a.q_ptr, false, a.hdim_q, "batch_stride_q", a.batch_stride_q, "nhead_stride_q", a.nhead_stride_q,
+       "stride_q", a.stride_q);
+    qo("o", "o_ptr", a.o_ptr, true, a.hdim_v, "batch_stride_o", a.batch_stride_o, "nhead_stride_o", a.nhead_stride_o,
+       "stride_o", a.stride_o);
+    if (a.has_lse)
+        host::check_tensor(api, {"lse", "lse_ptr", a.lse_ptr, 4, true,
+                                 {{"batch_stride_lse", nb, a.batch_stride_lse},
+                                  {"nhead_stride_lse", a.nhead_q, a.nhead_stride_lse},
+                                  {"seqlen_q", a.seqlen_q, 1}}});
+    auto kv = [&](const char* name, const char* ptr_field, const void* ptr, int hdim, const char* bs, int64_t bstride,
+                  const char* hs, int64_t hstride, const char* rs, int64_t rstride) {
+        if (kv_extents_known)
+            host::check_tensor(api, {name, ptr_field, ptr, elem, false,
+                                     {{bs, nb, bstride}, {hs, a.nhead_k, hstride}, {rs, a.seqlen_k, rstride}, {"hdim", hdim, 1}}});
+        else
+            host::check_tensor(api, {name, ptr_field, ptr, elem, false, {{"hdim", hdim, 1}}});
+    };
+    kv("k", "k_ptr", a.k_ptr, a.hdim_q, "batch_stride_k", a.batch_stride_k, "nhead_stride_k", a.nhead_stride_k, "stride_k",
+       a.stride_k);
+    kv("v", "v_ptr", a.v_ptr, a.hdim_v, "batch_stride_v", a.batch_stride_v, "nhead_stride_v", a.nhead_stride_v, "stride_v",
+       a.stride_v);
 }
 
 std::string unsupported_feature(const mha_fwd_args& a) {

@@ -11,8 +11,9 @@
 namespace aiter::fwd {
 
 // Throws std::invalid_argument for arguments no configuration could accept. `api` prefixes
-// the message ("mha_fwd", "mha_fwd_splitkv").
-void validate_fwd_args(const mha_fwd_args& a, const char* api = "mha_fwd");
+// the message ("mha_fwd", "mha_fwd_splitkv"). kv_extents_known: false where K/V are reached
+// through a cache index or a page table (split-KV), whose extents the arguments do not give.
+void validate_fwd_args(const mha_fwd_args& a, const char* api = "mha_fwd", bool kv_extents_known = true);
 
 // The helpers behind it (src/common/arg_check.h), also used by mha_fwd_splitkv.
 using host::arg_str;

@@ -8,6 +8,11 @@
 #   validate    tests/cpp/fwd_validation.cpp (device seqlen arrays) + fwd_padding_gpu.cpp
 #   graph       tests/cpp/graph_capture_gpu.cpp: every API captured in a CUDA graph and replayed
 #               (needs the fwd, fwd_v3, fwd_splitkv and bwd apis built)
+#   ab          same-run A/B against a baseline: the source tree $BASE_SRC (e.g. a `git archive`
+#               of the old revision, carried to the GPU machine in a git-ignored folder) or, where
+#               git works, revision $BASE_REV; built into build_base/ with the same API set, then
+#               benchmark/sass_diff.py of every kernel and benchmark/ab_compare.sh on $AB_CASES
+#               (default benchmark/ab_cases.txt)
 #   sanitize    compute-sanitizer memcheck + racecheck on forward cases
 #   splitkv     split-KV: quick cases, sanitizer on paged cases, smoke sweep per dtype
 #               (each half under SMOKE_LIMIT seconds, default 170; SPLITKV_FILTER narrows it)
@@ -84,6 +89,15 @@ for step in "${steps[@]}"; do
       note "CUDA graph capture of every API"
       nvcc -std=c++20 -I include tests/cpp/graph_capture_gpu.cpp -L build -lmha_fwd -lmha_bwd -Xlinker=-rpath=$PWD/build \
         -o build/graph_capture_gpu && ./build/graph_capture_gpu || status=1 ;;
+    ab)
+      note "A/B against ${BASE_SRC:-${BASE_REV:?set BASE_SRC (a source tree) or BASE_REV (a git revision)}}"
+      rm -rf build_base && mkdir -p build_base/src
+      if [ -n "${BASE_SRC:-}" ]; then cp -r "$BASE_SRC"/. build_base/src/; else git archive "$BASE_REV" | tar -x -C build_base/src; fi
+      [ -d 3rdparty/cutlass ] && mkdir -p build_base/src/3rdparty && ln -sfn "$PWD/3rdparty/cutlass" build_base/src/3rdparty/cutlass
+      (cd build_base/src && python3 compile.py --api "${API:-fwd,fwd_splitkv,fwd_v3,bwd}" --bench --output-dir ../ -j "${MAX_JOBS:-16}") \
+        > "$LOG_DIR/build_base.log" 2>&1 || { tail -30 "$LOG_DIR/build_base.log"; status=1; continue; }
+      python3 benchmark/sass_diff.py build_base build > "$LOG_DIR/sass_diff.txt"; grep -v "^identical\|^params-only" "$LOG_DIR/sass_diff.txt" | tail -30
+      bash benchmark/ab_compare.sh build_base build "${AB_CASES:-benchmark/ab_cases.txt}" | tee "$LOG_DIR/ab.txt" ;;
     sanitize)
       note sanitize
       sanitize_cases "$BENCH" "-b=2 -h=2 -h_k=1 -d=64 -s=99 -s_k=131 -mask=b:4,35 -lse=1" \

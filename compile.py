@@ -144,7 +144,12 @@ def resolve_archs(arg: Optional[str]) -> List[str]:
     source = "--arch" if arg else "GPU_ARCHS"
     parts = [p.strip() for p in re.split(r"[,;\s]+", raw) if p.strip()]
     if not parts:
-        return detect_archs() or list(DEFAULT_ARCHS)
+        found = detect_archs()
+        if found:
+            return found
+        print(f"compile.py: no GPU found (nvidia-smi): building for {','.join(DEFAULT_ARCHS)}, every instance once per "
+              f"arch; give --arch (e.g. --arch sm_90a) or GPU_ARCHS to build for one")
+        return list(DEFAULT_ARCHS)
     archs: List[str] = []
     for p in parts:
         a = p.lower()
@@ -400,7 +405,7 @@ def build(args: argparse.Namespace) -> int:
                              f"{','.join(archs)}; add sm_90a to --arch")
         apis.remove("fwd_v3")
         print(f"compile.py: archs {','.join(archs)} have no sm_90a: building without the fwd_v3 (Hopper) kernels")
-    jobs = args.jobs if args.jobs else default_jobs()
+    jobs = args.jobs if args.jobs is not None else default_jobs()
     if jobs < 1:
         raise BuildError(f"-j/--jobs: expected a positive integer, got {jobs}")
     nvcc = find_nvcc()

@@ -136,6 +136,24 @@ def test_invalid_arch_names_it_and_the_valid_list(tmp_path):
     assert "sm_80, sm_86, sm_89, sm_90, sm_90a" in res.stderr
 
 
+def test_zero_jobs_is_rejected(tmp_path):
+    res = compile_py("--preset", "ci", "--arch", "sm_90a", "-j", "0", "--output-dir", tmp_path)
+    assert res.returncode != 0
+    assert "-j/--jobs: expected a positive integer, got 0" in res.stderr
+    assert not (tmp_path / "build.ninja").exists()
+
+
+def test_no_gpu_says_which_archs(tmp_path):
+    """Without --arch / GPU_ARCHS and with no GPU, the build says so and which archs it takes
+    (a filter that matches nothing stops it before anything is compiled)."""
+    env = dict(os.environ, PATH="/nonexistent:" + os.environ.get("PATH", ""))
+    env.pop("GPU_ARCHS", None)
+    if shutil.which("nvidia-smi"):
+        pytest.skip("a GPU machine: the archs come from nvidia-smi")
+    res = compile_py("--filter", "no_such_instance*", "--output-dir", tmp_path, env=env)
+    assert "no GPU found (nvidia-smi): building for sm_80,sm_90a" in res.stdout, res.stdout + res.stderr
+
+
 def test_invalid_gpu_archs_env(tmp_path):
     res = compile_py("--output-dir", tmp_path, env={"GPU_ARCHS": "gfx942"})
     assert res.returncode != 0

@@ -69,3 +69,14 @@ def test_every_bad_argument_names_its_field(validation_exe):
     assert len([l for l in lines if l.startswith("ok ")]) == 18 * 2 + 5, res.stdout
     assert any("nhead_k: expected a divisor of nhead_q (8), got 3" in l for l in lines), res.stdout
     assert any("dropout" in l and "not supported yet" in l for l in lines), res.stdout
+
+
+def test_benchmarks_say_when_there_is_no_gpu(ci_build):
+    """On a machine without a GPU both benchmarks stop with "no CUDA device found" (exit 1),
+    not with the runtime's driver-version error."""
+    from conftest import gpu_skip_reason
+    if not gpu_skip_reason():
+        pytest.skip("a GPU is present")
+    for name in ("benchmark_mha_fwd", "benchmark_mha_bwd"):
+        res = run([ci_build / name, "-b=1", "-h=1", "-s=64", "-d=64"])
+        assert res.returncode == 1 and "no CUDA device found" in res.stderr, res.stderr

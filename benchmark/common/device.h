@@ -23,6 +23,11 @@ constexpr int kExitCudaError = 1;
 
 inline void cuda_check(cudaError_t e, const char* what, const char* file, int line) {
     if (e == cudaSuccess) return;
+    if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver) {  // a machine without a usable GPU
+        std::cerr << kProgram << ": no CUDA device found (" << cudaGetErrorName(e) << ": " << cudaGetErrorString(e)
+                  << ")" << std::endl;
+        std::exit(kExitCudaError);
+    }
     std::cerr << kProgram << ": CUDA error " << cudaGetErrorName(e) << " (" << cudaGetErrorString(e) << ") in "
               << what << " at " << file << ":" << line << std::endl;
     std::exit(kExitCudaError);

@@ -97,7 +97,7 @@ def test_build_mha_sh_passes_options_through(ci_build):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not found")
 def test_cmake_consumer(ci_build, tmp_path):
-    """add_subdirectory() + aiter::mha_fwd, reusing the ci build (compile.py is a no-op)."""
+    """add_subdirectory() + aiter::mha_fwd and aiter::mha_bwd, reusing the ci build (compile.py is a no-op)."""
     build = tmp_path / "consumer"
     res = run(["cmake", "-S", REPO / "examples" / "cmake_consumer", "-B", build,
                # the fixture's apis (compile.py's default), so that reusing its folder is a no-op
@@ -111,6 +111,7 @@ def test_cmake_consumer(ci_build, tmp_path):
     res = run([build / "consumer"])
     out = res.stdout + res.stderr
     assert "fmha_fwd_v2_fp16_d64_nomask" in out and "fmha_fwd_v2_fp16_d64_mask" in out
+    assert "compiled backward instances:" in out and "fmha_bwd_v2_fp16_d64_mask" in out  # aiter::mha_bwd
     assert "mha_fwd_check: invalid_argument:" in out, out
     assert "mha_fwd: invalid_argument:" in out, out
     assert "nhead" in out, out

@@ -4,10 +4,17 @@
 #include <stdexcept>
 
 #include "mha_fwd.h"
+#if defined(CONSUMER_WITH_BWD)
+#include "mha_bwd.h"
+#endif
 
 int main() {
     std::printf("compiled forward instances:\n");
     for (const std::string& name : aiter::mha_fwd_instances()) std::printf("  %s\n", name.c_str());
+#if defined(CONSUMER_WITH_BWD)
+    std::printf("compiled backward instances:\n");
+    for (const std::string& name : aiter::mha_bwd_instances()) std::printf("  %s\n", name.c_str());
+#endif
 
     aiter::mha_fwd_args args;   // q_ptr etc. stay null: invalid on purpose
     args.data_type = "fp16";

@@ -49,7 +49,7 @@ _CODES = {"float16": (2, 16), "bfloat16": (4, 16), "float32": (2, 32), "int32": 
 class FakeCudaTensor:
     """Claims to be a CUDA tensor (device 0) of the given shape/dtype/strides; never dereferenced."""
 
-    def __init__(self, shape, dtype="float16", strides=None, device_type=2):
+    def __init__(self, shape, dtype="float16", strides=None, device_type=2, data=0x10000):
         self.shape = tuple(shape)
         self.dtype = dtype
         n = len(shape)
@@ -62,7 +62,7 @@ class FakeCudaTensor:
         code, bits = _CODES[dtype]
         self._device_type = device_type
         self._mt = _DLManagedTensor()
-        self._mt.dl_tensor = _DLTensor(0x10000, _DLDevice(device_type, 0), n, _DLDataType(code, bits, 1),
+        self._mt.dl_tensor = _DLTensor(data, _DLDevice(device_type, 0), n, _DLDataType(code, bits, 1),
                                        self._shape, self._strides, 0)
         self._mt.deleter = None
 
@@ -366,3 +366,76 @@ def test_out_of_range_integers_and_dropout_are_value_errors(aiter_mha):
     with pytest.raises(ValueError, match=r"cu_seqlens_q: expected a 1-D int32 tensor \[batch \+ 1\], got shape \[3, 1\]"):
         aiter_mha.mha_varlen_fwd(qv, kv, kv, FakeCudaTensor((3, 1), dtype="int32"), cu, 20, 30,
                                  out=FakeCudaTensor((40, 4, 64)), return_softmax_lse=False, stream=0)
+
+
+# ---- table: tensors that would corrupt memory are refused, naming the stride or pointer ---------
+# Batch layout [b, s, h, d] = [2, 16, 4, 64] (contiguous strides (4096, 256, 64, 1)); K/V share it.
+# Varlen layout [total, h, d] = [32, 4, 64] (strides (256, 64, 1)), two sequences of 16.
+_SHAPE, _STRIDES = (2, 16, 4, 64), (16 * 4 * 64, 4 * 64, 64, 1)
+_VSHAPE, _VSTRIDES = (32, 4, 64), (4 * 64, 64, 1)
+_DIM_FIELD = {0: "batch_stride", 1: "stride", 2: "nhead_stride"}  # the C++ field of each dim, + _<tensor>
+_VDIM_FIELD = {0: "stride", 1: "nhead_stride"}
+_FWD_IO = ({"out": "o"}, {"q": "q", "k": "k", "v": "v"})
+_BWD_IO = ({"dq": "dq", "dk": "dk", "dv": "dv"}, {"q": "q", "k": "k", "v": "v", "out": "o", "dout": "do"})
+
+
+def _bad_tensor_cases():
+    """(entry point, tensor, mutation, expected field) of every output dim's overlap and every
+    tensor's span past 2^48 bytes and misaligned pointer."""
+    cases = []
+    for entry, (outputs, inputs) in (("mha_fwd", _FWD_IO), ("fmha_v3_fwd", _FWD_IO), ("mha_bwd", _BWD_IO),
+                                     ("mha_varlen_fwd", _FWD_IO), ("fmha_v3_varlen_fwd", _FWD_IO),
+                                     ("mha_varlen_bwd", _BWD_IO)):
+        dims = _VDIM_FIELD if "varlen" in entry else _DIM_FIELD
+        for arg, cxx in outputs.items():
+            for dim, field in dims.items():
+                cases.append((entry, arg, ("zero", dim), f"{field}_{cxx}"))
+                cases.append((entry, arg, ("half", dim), f"{field}_{cxx}"))
+                cases.append((entry, arg, ("huge", dim), f"{field}_{cxx}"))
+            cases.append((entry, arg, ("odd", None), f"{cxx}_ptr"))
+        for arg, cxx in inputs.items():
+            for dim, field in dims.items():
+                cases.append((entry, arg, ("huge", dim), f"{field}_{cxx}"))
+            cases.append((entry, arg, ("odd", None), f"{cxx}_ptr"))
+    return cases
+
+
+def _tensor(kind, dim, varlen=False):
+    strides = list(_VSTRIDES if varlen else _STRIDES)
+    data = 0x10000
+    if kind == "zero":
+        strides[dim] = 0
+    elif kind == "half":  # steps over only half of the dims below it: elements collide
+        strides[dim] = ({0: 64, 1: 32} if varlen else {0: 16 * 4 * 64 // 2, 1: 64, 2: 32})[dim]
+    elif kind == "huge":
+        strides[dim] = 2**50
+    elif kind == "odd":
+        data += 1
+    return FakeCudaTensor(_VSHAPE if varlen else _SHAPE, strides=strides, data=data)
+
+
+@pytest.mark.parametrize("entry,arg,mutation,field", _bad_tensor_cases(),
+                         ids=lambda x: x if isinstance(x, str) else "-".join(map(str, x)) if isinstance(x, tuple) else None)
+def test_tensors_that_would_corrupt_memory_are_refused(aiter_mha, entry, arg, mutation, field):
+    varlen = "varlen" in entry
+    t = {n: FakeCudaTensor(_VSHAPE if varlen else _SHAPE) for n in ("q", "k", "v", "out", "dout", "dq", "dk", "dv")}
+    t[arg] = _tensor(*mutation, varlen=varlen)
+    cu = FakeCudaTensor((3,), dtype="int32")
+    with pytest.raises(ValueError, match=field):
+        if entry == "mha_varlen_bwd":
+            lse = FakeCudaTensor((4, 32), dtype="float32")
+            aiter_mha.mha_varlen_bwd(t["dout"], t["q"], t["k"], t["v"], t["out"], lse, cu, cu, 16, 16, dq=t["dq"],
+                                     dk=t["dk"], dv=t["dv"], stream=0)
+        elif varlen:
+            getattr(aiter_mha, entry)(t["q"], t["k"], t["v"], cu, cu, 16, 16, out=t["out"], return_softmax_lse=False,
+                                      stream=0)
+        elif entry == "mha_bwd":
+            lse = FakeCudaTensor((2, 4, 16), dtype="float32")
+            aiter_mha.mha_bwd(t["dout"], t["q"], t["k"], t["v"], t["out"], lse, dq=t["dq"], dk=t["dk"], dv=t["dv"],
+                              stream=0)
+        else:
+            getattr(aiter_mha, entry)(t["q"], t["k"], t["v"], out=t["out"], return_softmax_lse=False, stream=0)
+
+
+def test_the_bad_tensor_table_is_large_enough():
+    assert len(_bad_tensor_cases()) >= 150

@@ -12,13 +12,17 @@ types between namespaces). One line per kernel:
     same-ops         the same multiset of opcodes (registers, immediates and .reuse flags
                      masked): a different schedule or register allocation
     differs N        N instructions differ as a multiset (and the counts A -> B)
-plus local-memory (LDL/STL) and HGMMA counts where they change. Exit 0; the summary is last.
+plus, for kernels that differ, the main loop: the span from the first to the last matrix
+instruction (HGMMA, else HMMA) compared as a sequence with branch targets masked ("loop same"
+or "loop N changed"): a refactor that only moved the epilogue's registers leaves it unchanged;
+and local-memory (LDL/STL) and HGMMA counts where they change. Exit 0; the summary is last.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import difflib
 import os
 import re
 import shutil
@@ -84,6 +88,16 @@ def masked(instrs: List[str], level: int) -> List[str]:
     return res if level < 2 else sorted(res)
 
 
+def loop_span(instrs: List[str]) -> List[str]:
+    """The instructions from the first to the last HGMMA (else HMMA), branch targets masked."""
+    for op in ("HGMMA", "HMMA"):
+        idx = [k for k, i in enumerate(instrs) if re.search(rf"\b{op}\b", i)]
+        if idx:
+            return [re.sub(r"\b(BRA|BSSY|CALL\S*|BRA\.DIV)(.*?)0x[0-9a-f]+", r"\1\2ADDR", i)
+                    for i in instrs[idx[0]:idx[-1] + 1]]
+    return []
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("a", type=Path)
@@ -115,6 +129,11 @@ def main(argv=None) -> int:
             ma, mb = collections.Counter(masked(a, 2)), collections.Counter(masked(b, 2))
             n = sum(((ma - mb) + (mb - ma)).values())
             verdict = "same-ops" if n == 0 else f"differs {n} ({len(a)} -> {len(b)} instructions)"
+            la, lb = loop_span(a), loop_span(b)
+            if la or lb:
+                sm = difflib.SequenceMatcher(None, masked(la, 1), masked(lb, 1), autojunk=False)
+                changed = sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in sm.get_opcodes() if tag != "equal")
+                extra = (f"; loop same ({len(la)})" if changed == 0 else f"; loop {changed} changed ({len(la)} -> {len(lb)})") + extra
         counts[verdict.split()[0]] += 1
         print(f"{verdict:<40} {name}{extra}")
     print("summary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

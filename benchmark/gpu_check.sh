@@ -2,7 +2,7 @@
 # One-call GPU session: build, correctness sweeps, sanitizer, peer benchmarks — pick the steps.
 #
 # Usage: bash benchmark/gpu_check.sh [steps...]
-#   build       compile.py --api $API --bench (default API: fwd,fwd_splitkv,bwd)
+#   build       compile.py --bench (every api; $API narrows it: compile.py --api)
 #   smoke       smoke_test_fwd.sh -j 16                      (forward v2, 608 cases)
 #   ref         forward -v=2 (GPU reference) on large shapes, -v=1 vs -v=2 on medium ones
 #   validate    tests/cpp/fwd_validation.cpp (device seqlen arrays) + fwd_padding_gpu.cpp
@@ -58,7 +58,7 @@ for step in "${steps[@]}"; do
       note build
       nvidia-smi --query-gpu=name,compute_cap,clocks.sm,clocks.mem --format=csv | tee "$LOG_DIR/gpu.txt"
       t0=$(date +%s)
-      python3 compile.py --api "${API:-fwd,fwd_splitkv,bwd}" --bench ${FILTER:+--filter "$FILTER"} -j "${MAX_JOBS:-16}" \
+      python3 compile.py ${API:+--api "$API"} --bench ${FILTER:+--filter "$FILTER"} -j "${MAX_JOBS:-16}" \
         > "$LOG_DIR/build.log" 2>&1 || { tail -50 "$LOG_DIR/build.log"; exit 1; }
       echo "build wall $(( $(date +%s) - t0 )) s"; tail -6 "$LOG_DIR/build.log" ;;
     smoke)
@@ -150,7 +150,7 @@ for step in "${steps[@]}"; do
     python)
       note "python extension + tests/gpu (torch and cupy tensors)"
       python3 -c "import sysconfig, os; p = sysconfig.get_paths()['include']; print('Python.h:', os.path.isfile(p + '/Python.h'), p)"
-      python3 compile.py --api "${API:-fwd,fwd_splitkv,bwd}" --bench --python ${FILTER:+--filter "$FILTER"} -j "${MAX_JOBS:-16}" > "$LOG_DIR/build_python.log" 2>&1 \
+      python3 compile.py ${API:+--api "$API"} --bench --python ${FILTER:+--filter "$FILTER"} -j "${MAX_JOBS:-16}" > "$LOG_DIR/build_python.log" 2>&1 \
         || { tail -30 "$LOG_DIR/build_python.log"; status=1; continue; }
       AITER_MHA_PY_BUILD_DIR=$PWD/build python3 -m pytest -q -p no:cacheprovider tests/gpu ${PYTEST_ARGS:-} 2>&1 | tee "$LOG_DIR/pytest_gpu.log" | tail -15
       [ "${PIPESTATUS[0]}" -eq 0 ] || status=1 ;;

@@ -94,7 +94,7 @@ for step in "${steps[@]}"; do
       rm -rf build_base && mkdir -p build_base/src
       if [ -n "${BASE_SRC:-}" ]; then cp -r "$BASE_SRC"/. build_base/src/; else git archive "$BASE_REV" | tar -x -C build_base/src; fi
       [ -d 3rdparty/cutlass ] && mkdir -p build_base/src/3rdparty && ln -sfn "$PWD/3rdparty/cutlass" build_base/src/3rdparty/cutlass
-      (cd build_base/src && python3 compile.py --api "${API:-fwd,fwd_splitkv,fwd_v3,bwd}" --bench --output-dir ../ -j "${MAX_JOBS:-16}") \
+      (cd build_base/src && python3 compile.py ${API:+--api "$API"} --bench --output-dir ../ -j "${MAX_JOBS:-16}") \
         > "$LOG_DIR/build_base.log" 2>&1 || { tail -30 "$LOG_DIR/build_base.log"; status=1; continue; }
       python3 benchmark/sass_diff.py build_base build > "$LOG_DIR/sass_diff.txt"; grep -v "^identical\|^params-only" "$LOG_DIR/sass_diff.txt" | tail -30
       bash benchmark/ab_compare.sh build_base build "${AB_CASES:-benchmark/ab_cases.txt}" | tee "$LOG_DIR/ab.txt" ;;

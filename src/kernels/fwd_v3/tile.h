@@ -26,7 +26,7 @@ struct FwdV3Tile {
     bool overlap = true;
     bool pingpong = false;  // consumer warpgroups take turns issuing S = Q·Kᵀ (named barriers)
     // wgmma shared-memory descriptors derived at each GEMM instead of hoisted out of the loop
-    // (kernel.cuh, opaque_desc): fewer registers live, a few more instructions per GEMM.
+    // (kernels/common/gemm_sm90.cuh, opaque_desc): fewer registers live, a few more instructions per GEMM.
     bool opaque_descs = false;
     // Masked kernels: persistent CTAs drawing tiles from a counter even where O has no buffer
     // of its own (traits.cuh, kDynamicTiles; with one they always do).

@@ -52,13 +52,13 @@ struct FwdV3Traits {
                   "setmaxnreg: more registers than the CTA is launched with");
 
     // Inter-warpgroup ping-pong: the consumer warpgroups take turns issuing their GEMMs (named
-    // barriers, kernel.cuh), so that one warpgroup's softmax runs while another's GEMMs occupy
+    // barriers, mainloop.cuh), so that one warpgroup's softmax runs while another's GEMMs occupy
     // the tensor cores. Where the tile asks for it (d256, which has no intra-warpgroup overlap).
     static constexpr bool kPingPong = (tuning::kFwdV3PingPongAll || kTile.pingpong) && kNumMmaWarpgroups > 1;
     static constexpr bool kIntraOverlap = kTile.overlap;
     // With the overlap: the softmax of S_n runs while this warpgroup's P_{n+1}·V_{n+1} is on the
     // tensor cores. In one basic block ptxas places the wait for P·V ahead of the whole softmax,
-    // so kernel.cuh leaves the loop between the softmax and the wait. Kept where it measured
+    // so mainloop.cuh leaves the loop between the softmax and the wait. Kept where it measured
     // faster: unmasked d128 and the default unmasked d64 kernel (docs/PERF.md, v3 log step 38).
     static constexpr bool kSoftmaxUnderPV =
         kIntraOverlap && (tuning::kFwdV3Split >= 0 ? tuning::kFwdV3Split != 0
@@ -153,7 +153,7 @@ struct FwdV3Traits {
                                          : !kMasked && K.hdim_q == 192 ? 8
                                                                        : 16;
     static_assert(kDirectOBytes == 8 || (kDirectOBytes == 16 && kHeadDimV % 32 == 0), "direct O stores: 8 or 16 bytes");
-    // Across tiles (kernel.cuh): the next tile's first S = Q·Kᵀ is issued together with this
+    // Across tiles (mainloop.cuh): the next tile's first S = Q·Kᵀ is issued together with this
     // tile's last P·V, and its softmax runs under that P·V, before this tile's epilogue. Needs a
     // next tile in the same CTA (persistent), the overlap's register set (not with ping-pong)
     // and a second Q buffer, so that the next tile's Q loads while this tile still runs. Only

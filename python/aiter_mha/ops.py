@@ -311,7 +311,8 @@ def mha_bwd(dout, q, k, v, out, softmax_lse, dropout_p: float = 0.0, softmax_sca
     """Batch-mode backward of mha_fwd. dout/out [b, sq, hq, dv], q [b, sq, hq, d], k [b, sk, hk, d],
     v [b, sk, hk, dv], softmax_lse [b, hq, sq] fp32 (the forward's). dq/dk/dv: optional outputs
     (allocated like q/k/v when None). deterministic: dQ without atomics (bit-reproducible).
-    Returns (dq, dk, dv, softmax_d [b, hq, sq] fp32 or None for frameworks other than torch/cupy).
+    Returns (dq, dk, dv, softmax_d [b, hq, sq] fp32, or None for frameworks other than torch/cupy and
+    for a softmax_lse that is not packed).
     rng_state and gen belong to dropout, which is not supported yet."""
     _unsupported(dropout_p=dropout_p, alibi_slopes=alibi_slopes is not None)
     _check_inputs(q, k, v, 4, "(batch, seqlen, heads, head_dim)")

@@ -35,11 +35,8 @@ void validate_bwd_args(const mha_bwd_args& a) {
     if (a.data_type != "fp16" && a.data_type != "bf16")
         fail("data_type", "\"fp16\" or \"bf16\"", "\"" + a.data_type + "\"");
     host::validate_attn_sizes(kApi, a);
-    require_nonneg(a.max_seqlen_k, "max_seqlen_k");
-    if (a.max_seqlen_k > host::kMaxSeqlen)
-        fail("max_seqlen_k", "a length <= " + str(host::kMaxSeqlen) + " (2^31 - 1 - 256)", str(a.max_seqlen_k));
-    if (reinterpret_cast<uintptr_t>(a.seqlen_q_ptr) % 4 != 0)
-        fail("seqlen_q_ptr", "a 4-byte aligned int32 array", "an address 4-byte misaligned");
+    host::require_length(kApi, a.max_seqlen_k, "max_seqlen_k");
+    host::require_int32_array(kApi, a.seqlen_q_ptr, "seqlen_q_ptr");
     if (!(std::isfinite(a.p_undrop) && a.p_undrop > 0.f))
         fail("p_undrop", "a finite value > 0 (1 - p_drop)", str(a.p_undrop));
     if (!(std::isfinite(a.scale) && a.scale > 0.f))

@@ -12,9 +12,11 @@
 
 namespace aiter::host {
 
-// The longest sequence (rows or keys) a call may have: lengths are rounded up to whole tiles
-// (at most 256 rows) in 32-bit arithmetic.
-inline constexpr int kMaxSeqlen = 0x7fffffff - 256;
+// Rows of the longest q sequence: max_seqlen_q in group mode where given, else seqlen_q.
+template <class Args>
+int longest_q(const Args& a) {
+    return a.is_group_mode && a.max_seqlen_q > 0 ? a.max_seqlen_q : a.seqlen_q;
+}
 
 // Every int32 length array that is given is 4-byte aligned (the kernels read them as int32).
 template <class Args>
@@ -22,8 +24,7 @@ void validate_length_arrays(const char* api, const Args& a) {
     for (const auto& [p, field] : {std::pair{a.seqstart_q_ptr, "seqstart_q_ptr"}, std::pair{a.seqstart_k_ptr, "seqstart_k_ptr"},
                                    std::pair{a.seqlen_k_ptr, "seqlen_k_ptr"}, std::pair{a.cu_seqlen_q_ptr, "cu_seqlen_q_ptr"},
                                    std::pair{a.cu_seqlen_k_ptr, "cu_seqlen_k_ptr"}})
-        if (reinterpret_cast<uintptr_t>(p) % 4 != 0)
-            fail_arg(api, field, "a 4-byte aligned int32 array", "an address 4-byte misaligned");
+        require_int32_array(api, p, field);
 }
 
 // Sizes and kinds: non-negative lengths, heads that divide, head dims in [1, 256], mask / bias
@@ -34,12 +35,9 @@ void validate_attn_sizes(const char* api, const Args& a) {
         fail_arg(api, field, expected, got);
     };
     require_nonneg(api, a.batch, "batch");
-    // Kernels and launches round lengths up to whole tiles in 32-bit arithmetic.
-    for (const auto& [v, field] : {std::pair{a.seqlen_q, "seqlen_q"}, std::pair{a.seqlen_k, "seqlen_k"},
-                                   std::pair{a.max_seqlen_q, "max_seqlen_q"}}) {
-        require_nonneg(api, v, field);
-        if (v > kMaxSeqlen) fail(field, "a length <= " + arg_str(kMaxSeqlen) + " (2^31 - 1 - 256)", arg_str(v));
-    }
+    require_length(api, a.seqlen_q, "seqlen_q");
+    require_length(api, a.seqlen_k, "seqlen_k");
+    require_length(api, a.max_seqlen_q, "max_seqlen_q");
     if (a.nhead_q <= 0) fail("nhead_q", "a value > 0", arg_str(a.nhead_q));
     if (a.nhead_k <= 0) fail("nhead_k", "a value > 0", arg_str(a.nhead_k));
     if (a.nhead_q % a.nhead_k != 0)
@@ -75,7 +73,7 @@ void set_attn_params(AttnParams& p, const Args& a) {
     p.hdim_v = a.hdim_v;
     p.seqlen_q = a.seqlen_q;
     p.seqlen_k = a.seqlen_k;
-    p.max_seqlen_q = a.is_group_mode && a.max_seqlen_q > 0 ? a.max_seqlen_q : a.seqlen_q;
+    p.max_seqlen_q = longest_q(a);
     p.is_group_mode = a.is_group_mode;
     p.seqstart_q = static_cast<const int*>(a.seqstart_q_ptr);
     p.seqstart_k = static_cast<const int*>(a.seqstart_k_ptr);

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/attn_args.h"
 #include "fwd/validate.h"
 #include "mha_fwd.h"
 
@@ -48,7 +49,7 @@ void mha_fwd_check_seqlens(const mha_fwd_args& a, cudaStream_t stream) {
         for (int i = 0; i < b; ++i) {
             phys_q[i] = sq[i + 1] - sq[i];
             phys_k[i] = sk[i + 1] - sk[i];
-            const int max_q = a.max_seqlen_q > 0 ? a.max_seqlen_q : a.seqlen_q;
+            const int max_q = host::longest_q(a);  // group mode
             if (phys_q[i] > max_q)
                 bad("seqstart_q_ptr", i + 1, "a sequence no longer than max_seqlen_q (" + std::to_string(max_q) + ")",
                     phys_q[i]);

@@ -20,9 +20,6 @@ namespace aiter {
 namespace fwd {
 namespace {
 
-// Rows of the longest q sequence: max_seqlen_q in group mode where given, else seqlen_q.
-int longest_q(const mha_fwd_args& a) { return a.is_group_mode && a.max_seqlen_q > 0 ? a.max_seqlen_q : a.seqlen_q; }
-
 DType dtype_of(const mha_fwd_args& a) { return a.data_type == "bf16" ? DType::bf16 : DType::fp16; }
 MaskKind mask_of(const mha_fwd_args& a) { return a.mask_type == 0 ? MaskKind::none : MaskKind::window; }
 
@@ -93,7 +90,7 @@ const FwdV3Instance* select_v3(const mha_fwd_args& a, bool query_device, std::st
     const FwdV3Key def{dtype_of(a), bq, bv, mask_of(a), false};
     FwdV3Key other = def;
     other.short_seq = true;
-    const bool want_short = !softcap && fwd_v3_prefer_short(bq, bv, masked, longest_q(a), a.is_group_mode ? 0 : a.seqlen_k);
+    const bool want_short = !softcap && fwd_v3_prefer_short(bq, bv, masked, host::longest_q(a), a.is_group_mode ? 0 : a.seqlen_k);
     const host::Table<FwdV3Instance> table = fwd_v3_table();
     const FwdV3Instance* found = nullptr;
     if (want_short) found = table.find(other);
@@ -105,7 +102,7 @@ const FwdV3Instance* select_v3(const mha_fwd_args& a, bool query_device, std::st
                                       : " (rebuild with compile.py --api fwd_v3)"));
     // The masked kernels number their (row block, head, batch) tiles in 31 bits (TileDecoder).
     const int block_m   = found->info().block_m;
-    const int64_t tiles = (int64_t(longest_q(a)) + block_m - 1) / block_m * a.nhead_q * a.batch;
+    const int64_t tiles = (int64_t(host::longest_q(a)) + block_m - 1) / block_m * a.nhead_q * a.batch;
     if (masked && tiles >= (int64_t(1) << 31))
         return fail(std::to_string(tiles) + " tiles (row blocks of the longest query sequence x nhead_q x batch); at most 2^31 - 1");
     if (query_device) {

@@ -49,8 +49,7 @@ void validate_splitkv(const mha_fwd_splitkv_args& a) {
         require_nonneg(kApi, a.batch_stride_block_table, "batch_stride_block_table");
         if (a.batch > 1 && a.batch_stride_block_table == 0)
             fail_arg(kApi, "batch_stride_block_table", "> 0 (elements between block_table rows)", "0");
-        if (reinterpret_cast<uintptr_t>(a.block_table_ptr) % 4 != 0)
-            fail_arg(kApi, "block_table_ptr", "a 4-byte aligned int32 array", "an address 4-byte misaligned");
+        host::require_int32_array(kApi, a.block_table_ptr, "block_table_ptr");
     } else if (a.page_block_size != 0) {
         fail_arg(kApi, "page_block_size", "0 when block_table_ptr is null (K/V not paged)",
                  arg_str(a.page_block_size));
@@ -62,8 +61,7 @@ void validate_splitkv(const mha_fwd_splitkv_args& a) {
         {"stride_o_acc", a.stride_o_acc},
     };
     for (const auto& s : strides) require_nonneg(kApi, s.v, s.name);
-    if (reinterpret_cast<uintptr_t>(a.cache_batch_idx) % 4 != 0)
-        fail_arg(kApi, "cache_batch_idx", "a 4-byte aligned int32 array", "an address 4-byte misaligned");
+    host::require_int32_array(kApi, a.cache_batch_idx, "cache_batch_idx");
 }
 
 // The split count's consequences: the kernel packs seqlen_q x (nhead_q / nhead_k) rows per kv

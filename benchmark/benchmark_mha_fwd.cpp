@@ -120,6 +120,10 @@ void register_flags(bench::ArgParser& p) {
         .add("num_splits", "1", "split-KV splits (split-KV API)")
         .add("page_block_size", "0", "paged-KV block size, 0 = not paged (split-KV API)")
         .add("cache_batch_idx", "0", "1: gather k/v batches through a cache batch index (split-KV API)")
+        .add("bad_cache_entries", "0",
+             "1: plant out-of-range block-table / cache_batch_idx entries (the kernel clamps them;\n"
+             "the reference reads the clamped ones) and require mha_fwd_splitkv_check_tables to\n"
+             "report them (split-KV API)")
         .add("splitkv", "0",
              "1: run aiter::mha_fwd_splitkv even with -num_splits=1 and no paging (0: only when\n"
              "-num_splits != 1, -page_block_size > 0 or -cache_batch_idx=1). Split-KV GB/s counts\n"
@@ -162,7 +166,7 @@ struct Config {
     uint64_t drop_seed = 0, drop_offset = 0;
     bool drop_prefs = false, gpu_timer = true;
     int num_splits = 1, page_block_size = 0;
-    bool cache_batch_idx = false, splitkv = false;
+    bool cache_batch_idx = false, splitkv = false, bad_cache_entries = false;
 
     bool use_splitkv() const { return splitkv || num_splits != 1 || page_block_size > 0 || cache_batch_idx; }
     int warmup = 5, repeat = 20;
@@ -281,6 +285,9 @@ Config read_config(const bench::ArgParser& p) {
             "page_block_size", "0 (not paged) or a power of two >= 16", c.page_block_size);
     c.cache_batch_idx = p.get_bool("cache_batch_idx");
     c.splitkv         = p.get_bool("splitkv");
+    c.bad_cache_entries = p.get_bool("bad_cache_entries");
+    require(!c.bad_cache_entries || c.page_block_size > 0 || c.cache_batch_idx, "bad_cache_entries",
+            "0 unless -page_block_size > 0 or -cache_batch_idx=1 (no table to plant entries in)", int(c.bad_cache_entries));
     require(c.det_runs == 0 || !c.use_splitkv(), "det_runs", "0 with the split-KV path (not implemented there)",
             c.det_runs);
     c.warmup          = p.get_int("warmup");

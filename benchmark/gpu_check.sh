@@ -14,7 +14,8 @@
 #               benchmark/sass_diff.py of every kernel and benchmark/ab_compare.sh on $AB_CASES
 #               (default benchmark/ab_cases.txt)
 #   sanitize    compute-sanitizer memcheck + racecheck on forward cases
-#   splitkv     split-KV: quick cases, sanitizer on paged cases, smoke sweep per dtype
+#   splitkv     split-KV: quick cases, sanitizer on paged cases (out-of-range table entries
+#               included), smoke sweep per dtype
 #               (each half under SMOKE_LIMIT seconds, default 170; SPLITKV_FILTER narrows it)
 #   v3          v3 (Hopper) forward: quick cases + SASS check, sanitizer, smoke_test_fwd_v3.sh
 #               under SMOKE_LIMIT seconds (V3_FILTER narrows the sweep: smoke -f)
@@ -112,7 +113,9 @@ for step in "${steps[@]}"; do
       done
       note "split-KV sanitizer (paged)"
       sanitize_cases "$BENCH" "-b=2 -h=8 -h_k=2 -s=4 -s_k=1000 -num_splits=3 -page_block_size=16 -cache_batch_idx=1 -mask=2 -lse=1" \
-                     "-b=2 -h=16 -h_k=2 -s=1 -s_k=777 -num_splits=0 -page_block_size=128 -iperm=0 -operm=0 -d=64 -lse=1"
+                     "-b=2 -h=16 -h_k=2 -s=1 -s_k=777 -num_splits=0 -page_block_size=128 -iperm=0 -operm=0 -d=64 -lse=1" \
+                     "-b=3 -h=8 -h_k=2 -s=4 -s_k=1000 -num_splits=2 -page_block_size=16 -cache_batch_idx=1 -bad_cache_entries=1 -lse=1" \
+                     "-b=3 -h=4 -h_k=4 -s=2 -s_k=300 -cache_batch_idx=1 -bad_cache_entries=1 -mask=2"
       for prec in bf16 fp16; do
         note "split-KV smoke $prec"; t0=$(date +%s)
         timeout "${SMOKE_LIMIT:-170}" bash smoke_tests/smoke_test_splitkv.sh -b $BENCH -j 16 -q \

@@ -25,6 +25,14 @@
 //                         block_table[kb * batch_stride_block_table + j / page_block_size], row
 //                         j % page_block_size, with kb = cache_batch_idx[b] (or b when null).
 //                         seqlen_k is the capacity of a sequence (max_blocks * page_block_size).
+//   Cache extents         num_cache_batches: batches of the K/V cache (not paged) or rows of
+//                         block_table (paged), required with cache_batch_idx; num_pages: pages of
+//                         the paged K/V cache, required with block_table_ptr. The host checks the
+//                         K/V address ranges against them, and the kernel clamps every
+//                         cache_batch_idx entry to [0, num_cache_batches) and every block-table
+//                         entry to [0, num_pages), so a bad index reads a wrong but existing
+//                         batch / page, never memory outside the cache.
+//                         mha_fwd_splitkv_check_tables finds such entries (it synchronizes).
 //   seqlen_k_ptr          int32 [b]: logical key length of each sequence (clamped to seqlen_k)
 //   lse_acc               fp32 [splits, b, hq, sq]: lse_acc_ptr + s*split_stride_lse_acc +
 //                         b*batch_stride_lse_acc + h*nhead_stride_lse_acc + i
@@ -57,6 +65,8 @@ struct mha_fwd_splitkv_args : mha_fwd_args {
     int64_t batch_stride_block_table = 0;   // elements between block_table rows
     int page_block_size = 0;                // keys per page: a power of two >= 16 (paged)
     const void* cache_batch_idx = nullptr;  // int32 [b]: cache batch of each sequence (optional)
+    int num_cache_batches = 0;              // with cache_batch_idx: K/V cache batches (block_table rows when paged)
+    int num_pages = 0;                      // paged: pages of the K/V cache
     int num_splits = 0;                     // 0: heuristic (mha_fwd_splitkv_num_splits), 1..128
 
     int64_t split_stride_lse_acc = 0, split_stride_o_acc = 0;
@@ -76,6 +86,14 @@ mha_check_result mha_fwd_splitkv_check(const mha_fwd_splitkv_args& args);
 // choice from batch, heads, seqlen_q/k and the current device's SM count (size the workspaces
 // with it). Never launches. Throws std::invalid_argument like the call.
 int mha_fwd_splitkv_num_splits(const mha_fwd_splitkv_args& args);
+
+// Reads cache_batch_idx, the block-table entries the key lengths use and seqlen_k_ptr back to
+// the host (on s.stream_id_, synchronizing it) and reports entries outside the cache:
+// supported = true when every entry is in range, else reason names the first bad entries
+// ("block_table[2][7] = 1200, outside [0, 1000)"). A debugging aid, not part of the call: the
+// call itself clamps such entries. Throws std::invalid_argument like the call, and
+// std::runtime_error when a copy fails.
+mha_check_result mha_fwd_splitkv_check_tables(const mha_fwd_splitkv_args& args, const stream_config& s);
 
 // Names of every split-KV instance (main and combine kernels) compiled into this library.
 std::vector<std::string> mha_fwd_splitkv_instances();

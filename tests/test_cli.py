@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLAGS = ["v", "mode", "b", "h", "h_k", "s", "s_k", "s_kpad", "d", "d_v", "scale_s",
          "logits_soft_cap", "iperm", "operm", "bias", "prec", "mask", "vlayout", "lse", "kname",
          "det_runs", "init", "seed", "p_drop", "drop_seed", "drop_offset", "drop_prefs", "timer", "num_splits",
-         "page_block_size", "cache_batch_idx", "warmup", "repeat", "fwd_v3", "v3_bf16_cvt",
+         "page_block_size", "cache_batch_idx", "bad_cache_entries", "warmup", "repeat", "fwd_v3", "v3_bf16_cvt",
          "is_v3_check", "v3_max_ctas", "cases"]
 
 

@@ -382,6 +382,7 @@ float run_fwd_splitkv(py::handle q_c, py::handle k_c, py::handle v_c, py::handle
         a.batch_stride_block_table = bt->strides[0];
         a.page_block_size = to_int(k->shape[1], "k_cache.shape[1] (page size)");
         a.seqlen_k = to_int(bt->shape[1] * k->shape[1], "block_table.shape[1] * page size");
+        a.num_pages = to_int(k->shape[0], "k_cache.shape[0] (pages)");
     } else {
         if (!bi && k->shape[0] != b)
             bad("k_cache: expected shape[0] == batch (" + std::to_string(b) + ") without cache_batch_idx, got " +
@@ -392,6 +393,8 @@ float run_fwd_splitkv(py::handle q_c, py::handle k_c, py::handle v_c, py::handle
     require_int32_vector(bi.get(), b, dev);
     a.seqlen_k_ptr = sl ? sl->data : nullptr;
     a.cache_batch_idx = bi ? bi->data : nullptr;
+    // Entries of cache_batch_idx index block_table's rows (paged) or k_cache's batches.
+    if (bi) a.num_cache_batches = to_int(bt ? bt->shape[0] : k->shape[0], bt ? "block_table.shape[0]" : "k_cache.shape[0]");
     Dims m;
     m.b = b, m.sq = sq, m.hq = hq;
     set_fwd_lse(a, lse.get(), m, dev);

@@ -4,6 +4,7 @@
 // See include/mha_fwd_splitkv.h for the contract.
 #include <algorithm>
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,19 @@ bool is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
 
 // Split-KV specific argument checks (the mha_fwd ones run first).
 void validate_splitkv(const mha_fwd_splitkv_args& a) {
-    validate_fwd_args(a, kApi, a.block_table_ptr == nullptr && a.cache_batch_idx == nullptr);
+    // The cache's extents first: the K/V address ranges are checked against them.
+    const bool paged = a.block_table_ptr != nullptr;
+    if (paged && a.num_pages <= 0)
+        fail_arg(kApi, "num_pages", "the page count of the paged K/V cache (>= 1) when block_table_ptr is set",
+                 arg_str(a.num_pages));
+    if (a.cache_batch_idx && a.num_cache_batches <= 0)
+        fail_arg(kApi, "num_cache_batches",
+                 std::string("the batch count of the K/V cache (>= 1) when cache_batch_idx is set") +
+                     (paged ? " (paged: the rows of block_table)" : ""),
+                 arg_str(a.num_cache_batches));
+    KvExtents kv{a.cache_batch_idx ? a.num_cache_batches : a.batch, a.seqlen_k};
+    if (paged) kv = {a.num_pages, a.page_block_size};
+    validate_fwd_args(a, kApi, paged || a.cache_batch_idx ? &kv : nullptr);
     if (a.num_splits < 0 || a.num_splits > kMaxSplits)
         fail_arg(kApi, "num_splits", "0 (heuristic) or 1.." + std::to_string(kMaxSplits), arg_str(a.num_splits));
     if (a.block_table_ptr != nullptr) {
@@ -50,6 +63,11 @@ void validate_splitkv(const mha_fwd_splitkv_args& a) {
         if (a.batch > 1 && a.batch_stride_block_table == 0)
             fail_arg(kApi, "batch_stride_block_table", "> 0 (elements between block_table rows)", "0");
         host::require_int32_array(kApi, a.block_table_ptr, "block_table_ptr");
+        // Its rows: one per cache batch (or per sequence), ⌈seqlen_k / page⌉ entries each.
+        host::check_tensor(kApi, {"block_table", "block_table_ptr", a.block_table_ptr, 4, false,
+                                  {{"batch_stride_block_table", a.cache_batch_idx ? a.num_cache_batches : a.batch,
+                                    a.batch_stride_block_table},
+                                   {"seqlen_k / page_block_size", (int64_t(a.seqlen_k) + a.page_block_size - 1) / a.page_block_size, 1}}});
     } else if (a.page_block_size != 0) {
         fail_arg(kApi, "page_block_size", "0 when block_table_ptr is null (K/V not paged)",
                  arg_str(a.page_block_size));
@@ -233,6 +251,8 @@ SplitkvParams make_params(const mha_fwd_splitkv_args& a, int splits) {
     p.block_table_batch_stride = a.batch_stride_block_table;
     p.page_log2 = a.block_table_ptr ? log2i(a.page_block_size) : 0;
     p.cache_batch_idx = static_cast<const int*>(a.cache_batch_idx);
+    p.num_cache_batches = a.num_cache_batches;
+    p.num_pages = a.num_pages;
     p.o_acc = static_cast<float*>(a.o_acc_ptr);
     p.lse_acc = static_cast<float*>(a.lse_acc_ptr);
     p.o_acc_split_stride = a.split_stride_o_acc;
@@ -266,6 +286,57 @@ mha_check_result mha_fwd_splitkv_check(const mha_fwd_splitkv_args& args) {
 }
 
 std::vector<std::string> mha_fwd_splitkv_instances() { return fwd::instance_names(); }
+
+mha_check_result mha_fwd_splitkv_check_tables(const mha_fwd_splitkv_args& a, const stream_config& s) {
+    fwd::validate_splitkv(a);
+    auto read = [&](const void* src, int64_t n, const char* what) {
+        std::vector<int32_t> h(size_t(std::max<int64_t>(n, 0)));
+        if (h.empty() || src == nullptr) return h;
+        cudaError_t e = cudaMemcpyAsync(h.data(), src, h.size() * sizeof(int32_t), cudaMemcpyDeviceToHost, s.stream_id_);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(s.stream_id_);
+        if (e != cudaSuccess)
+            throw std::runtime_error(std::string("mha_fwd_splitkv_check_tables: reading ") + what +
+                                     " failed: " + cudaGetErrorString(e));
+        return h;
+    };
+    const bool paged = a.block_table_ptr != nullptr;
+    const int64_t rows = a.cache_batch_idx ? a.num_cache_batches : a.batch;  // cache batches / table rows
+    const int64_t max_blocks = paged ? (int64_t(a.seqlen_k) + a.page_block_size - 1) / a.page_block_size : 0;
+    const std::vector<int32_t> idx = read(a.cache_batch_idx, a.batch, "cache_batch_idx");
+    const std::vector<int32_t> lens = read(a.seqlen_k_ptr, a.batch, "seqlen_k_ptr");
+    const std::vector<int32_t> cu = a.seqlen_k_ptr ? std::vector<int32_t>{} : read(a.cu_seqlen_k_ptr, a.batch + 1, "cu_seqlen_k_ptr");
+    const std::vector<int32_t> table =
+        paged && a.batch > 0 && max_blocks > 0 ? read(a.block_table_ptr, (rows - 1) * a.batch_stride_block_table + max_blocks, "block_table")
+                                               : std::vector<int32_t>{};
+    int64_t bad = 0;
+    std::string list;
+    auto report = [&](const std::string& entry, int64_t v, int64_t hi) {
+        if (++bad <= 8)
+            list += (list.empty() ? "" : "; ") + entry + " = " + std::to_string(v) + ", outside [0, " + std::to_string(hi) + ")";
+    };
+    for (int b = 0; b < a.batch; ++b) {
+        int64_t kb = b;
+        if (!idx.empty()) {
+            kb = idx[b];
+            if (kb < 0 || kb >= rows) report("cache_batch_idx[" + std::to_string(b) + "]", kb, rows);
+            kb = std::clamp<int64_t>(kb, 0, rows - 1);  // as the kernel does
+        }
+        if (table.empty()) continue;
+        // The keys the kernel reads: the logical length, clamped to seqlen_k as in the kernel.
+        const int64_t len = !lens.empty() ? lens[b] : !cu.empty() ? int64_t(cu[b + 1]) - cu[b] : a.seqlen_k;
+        const int64_t used = (std::clamp<int64_t>(len, 0, a.seqlen_k) + a.page_block_size - 1) / a.page_block_size;
+        for (int64_t j = 0; j < used; ++j) {
+            const int32_t page = table[size_t(kb * a.batch_stride_block_table + j)];
+            if (page < 0 || page >= a.num_pages)
+                report("block_table[" + std::to_string(kb) + "][" + std::to_string(j) + "]", page, a.num_pages);
+        }
+    }
+    mha_check_result r;
+    r.supported = bad == 0;
+    if (bad) r.reason = std::to_string(bad) + " entr" + (bad == 1 ? "y" : "ies") + " outside the cache (the kernel clamps them): " + list +
+                        (bad > 8 ? "; ..." : "");
+    return r;
+}
 
 float mha_fwd_splitkv(mha_fwd_splitkv_args args, const stream_config& s) {
     fwd::validate_splitkv(args);

@@ -20,6 +20,8 @@ struct SplitkvParams : FwdParams {
     int64_t block_table_batch_stride = 0;
     int page_log2 = 0;                   // log2(page_block_size) when paged
     const int* cache_batch_idx = nullptr;  // [b] or null
+    int num_cache_batches = 0;             // entries of cache_batch_idx are clamped to [0, this)
+    int num_pages = 0;                     // block-table entries are clamped to [0, this)
     float* o_acc = nullptr;                // [splits, b, hq, sq, dv] fp32
     float* lse_acc = nullptr;              // [splits, b, hq, sq] fp32
     int64_t o_acc_split_stride = 0, o_acc_batch_stride = 0, o_acc_head_stride = 0, o_acc_row_stride = 0;

@@ -15,7 +15,7 @@ std::string str(const T& v) {
 }
 }  // namespace
 
-void validate_fwd_args(const mha_fwd_args& a, const char* api, bool kv_extents_known) {
+void validate_fwd_args(const mha_fwd_args& a, const char* api, const KvExtents* kv_ext) {
     auto fail = [api](const std::string& field, const std::string& expected, const std::string& got) {
         fail_arg(api, field, expected, got);
     };
@@ -70,8 +70,7 @@ void validate_fwd_args(const mha_fwd_args& a, const char* api, bool kv_extents_k
     row_stride("stride_v", a.stride_v, a.hdim_v, a.seqlen_k);
 
     // Address ranges and layouts (common/tensor_check.h). Group mode: one "batch" of every
-    // physical row (batch strides unused). K/V whose batches come from a cache index or a page
-    // table (split-KV) have no extent known here: only their alignment is checked.
+    // physical row (batch strides unused). K/V of a split-KV cache: the cache's extents.
     const int elem = 2;  // fp16 / bf16 (fp8 is refused as unsupported before any launch)
     const int64_t nb = a.is_group_mode ? 1 : a.batch;
     auto qo = [&](const char* name, const char* ptr_field, const void* ptr, bool out, int hdim, const char* bs,
@@ -90,11 +89,9 @@ void validate_fwd_args(const mha_fwd_args& a, const char* api, bool kv_extents_k
                                   {"seqlen_q", a.seqlen_q, 1}}});
     auto kv = [&](const char* name, const char* ptr_field, const void* ptr, int hdim, const char* bs, int64_t bstride,
                   const char* hs, int64_t hstride, const char* rs, int64_t rstride) {
-        if (kv_extents_known)
-            host::check_tensor(api, {name, ptr_field, ptr, elem, false,
-                                     {{bs, nb, bstride}, {hs, a.nhead_k, hstride}, {rs, a.seqlen_k, rstride}, {"hdim", hdim, 1}}});
-        else
-            host::check_tensor(api, {name, ptr_field, ptr, elem, false, {{"hdim", hdim, 1}}});
+        const int64_t batches = kv_ext ? kv_ext->batches : nb, rows = kv_ext ? kv_ext->rows : a.seqlen_k;
+        host::check_tensor(api, {name, ptr_field, ptr, elem, false,
+                                 {{bs, batches, bstride}, {hs, a.nhead_k, hstride}, {rs, rows, rstride}, {"hdim", hdim, 1}}});
     };
     kv("k", "k_ptr", a.k_ptr, a.hdim_q, "batch_stride_k", a.batch_stride_k, "nhead_stride_k", a.nhead_stride_k, "stride_k",
        a.stride_k);

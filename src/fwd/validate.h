@@ -10,10 +10,17 @@
 
 namespace aiter::fwd {
 
+// The extents of K/V's batch and row dims where they are not (batch, seqlen_k): split-KV
+// caches reached through cache_batch_idx (num_cache_batches, seqlen_k) or a page table
+// (num_pages, page_block_size).
+struct KvExtents {
+    int64_t batches;
+    int64_t rows;
+};
+
 // Throws std::invalid_argument for arguments no configuration could accept. `api` prefixes
-// the message ("mha_fwd", "mha_fwd_splitkv"). kv_extents_known: false where K/V are reached
-// through a cache index or a page table (split-KV), whose extents the arguments do not give.
-void validate_fwd_args(const mha_fwd_args& a, const char* api = "mha_fwd", bool kv_extents_known = true);
+// the message ("mha_fwd", "mha_fwd_splitkv"); kv: K/V's extents when not (batch, seqlen_k).
+void validate_fwd_args(const mha_fwd_args& a, const char* api = "mha_fwd", const KvExtents* kv = nullptr);
 
 // The helpers behind it (src/common/arg_check.h), also used by mha_fwd_splitkv.
 using host::arg_str;

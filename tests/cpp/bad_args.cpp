@@ -111,6 +111,8 @@ void splitkv_case(const std::string& name, const char* field, const Mutate<aiter
     const std::string n = "splitkv: " + name;
     expect(n + " [mha_fwd_splitkv]", field, [&] { aiter::mha_fwd_splitkv(a, aiter::stream_config{}); });
     expect(n + " [mha_fwd_splitkv_check]", field, [&] { aiter::mha_fwd_splitkv_check(a); });
+    // The tables' check validates first (a valid call would read device memory: not here).
+    if (field) expect(n + " [mha_fwd_splitkv_check_tables]", field, [&] { aiter::mha_fwd_splitkv_check_tables(a, {}); });
 }
 
 void bwd_case(const std::string& name, const char* field, const Mutate<aiter::mha_bwd_args>& m) {
@@ -212,8 +214,31 @@ int main() {
     splitkv_case("lse_acc_ptr not 4-byte aligned", "lse_acc_ptr", [](auto& a) { a.lse_acc_ptr = kPtr + 1; });
     splitkv_case("cache_batch_idx not 4-byte aligned", "cache_batch_idx", [](auto& a) { a.cache_batch_idx = kPtr + 2; });
     splitkv_case("block_table_ptr not 4-byte aligned", "block_table_ptr", [](auto& a) {
-        a.block_table_ptr = kPtr + 1, a.page_block_size = 16, a.batch_stride_block_table = 4;
+        a.block_table_ptr = kPtr + 1, a.page_block_size = 16, a.batch_stride_block_table = 4, a.num_pages = 8;
     });
+    // Cache extents: required with a table / index; the K/V and table spans are taken over them.
+    auto paged = [](aiter::mha_fwd_splitkv_args& a) {
+        a.block_table_ptr = kPtr, a.page_block_size = 16, a.batch_stride_block_table = 4, a.num_pages = 8;
+        a.batch_stride_k = a.batch_stride_v = 16 * 2 * 128, a.stride_k = a.stride_v = 2 * 128;
+        a.nhead_stride_k = a.nhead_stride_v = 128;
+    };
+    splitkv_case("paged without num_pages", "num_pages", [&](auto& a) { paged(a), a.num_pages = 0; });
+    splitkv_case("negative num_pages", "num_pages", [&](auto& a) { paged(a), a.num_pages = -3; });
+    splitkv_case("cache_batch_idx without num_cache_batches", "num_cache_batches", [](auto& a) { a.cache_batch_idx = kPtr; });
+    splitkv_case("paged cache_batch_idx without num_cache_batches", "num_cache_batches",
+                 [&](auto& a) { paged(a), a.cache_batch_idx = kPtr; });
+    splitkv_case("paged k span over num_pages past 2^48 bytes", "batch_stride_k",
+                 [&](auto& a) { paged(a), a.num_pages = 1 << 20, a.batch_stride_k = int64_t(1) << 28; });
+    splitkv_case("cache k span over num_cache_batches past 2^48 bytes", "batch_stride_k", [](auto& a) {
+        a.cache_batch_idx = kPtr, a.num_cache_batches = 1 << 20, a.batch_stride_k = int64_t(1) << 28;
+    });
+    splitkv_case("block_table span past 2^48 bytes", "batch_stride_block_table",
+                 [&](auto& a) { paged(a), a.batch_stride_block_table = int64_t(1) << 47; });
+    splitkv_case("block_table rows over num_cache_batches past 2^48 bytes", "batch_stride_block_table", [&](auto& a) {
+        paged(a), a.cache_batch_idx = kPtr, a.num_cache_batches = 1 << 20, a.batch_stride_block_table = int64_t(1) << 27;
+    });
+    splitkv_case("valid: cache of 1000 batches indexed by cache_batch_idx", nullptr,
+                 [](auto& a) { a.cache_batch_idx = kPtr, a.num_cache_batches = 1000; });
     splitkv_case("num_splits 129", "num_splits", [](auto& a) { a.num_splits = 129; });
     splitkv_case("packed rows past 2^31", "seqlen_q", [](auto& a) {
         a.seqlen_q = a.max_seqlen_q = 1 << 28, a.num_splits = 1, a.nhead_k = 1;  // 2^28 x 8 rows
@@ -225,11 +250,7 @@ int main() {
     splitkv_case("valid: one split, misaligned workspaces unused", nullptr, [](auto& a) {
         a.num_splits = 1, a.o_acc_ptr = kPtr + 2, a.lse_acc_ptr = nullptr, a.split_stride_o_acc = 3;
     });
-    splitkv_case("valid: paged K/V, extents unknown", nullptr, [](auto& a) {
-        a.block_table_ptr = kPtr, a.page_block_size = 16, a.batch_stride_block_table = 4;
-        a.batch_stride_k = a.batch_stride_v = 16 * 2 * 128, a.stride_k = a.stride_v = 2 * 128;
-        a.nhead_stride_k = a.nhead_stride_v = 128;
-    });
+    splitkv_case("valid: paged K/V", nullptr, [&](auto& a) { paged(a); });
 
     // ---- backward: every output's strides, D's layout, pointers, lengths --------------------
     struct BStride {

@@ -35,7 +35,7 @@ aiter::mha_fwd_splitkv_args valid_args() {
     a.stride_q = a.stride_o = 128; a.nhead_stride_q = a.nhead_stride_o = 128;
     a.batch_stride_q = a.batch_stride_o = 32 * 128;
     // paged: [pages, 16, hk, d]
-    a.block_table_ptr = table; a.page_block_size = 16; a.batch_stride_block_table = 256;
+    a.block_table_ptr = table; a.page_block_size = 16; a.batch_stride_block_table = 256; a.num_pages = 512;
     a.stride_k = a.stride_v = 8 * 128; a.nhead_stride_k = a.nhead_stride_v = 128;
     a.batch_stride_k = a.batch_stride_v = 16 * 8 * 128;
     a.num_splits = 4;

@@ -100,7 +100,9 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask,
         const int R = m0 + r;
         return q_base + int64_t(hk * ratio + R % ratio) * f.q_head_stride + int64_t(R / ratio) * f.q_row_stride;
     };
-    const int kb = p.cache_batch_idx ? p.cache_batch_idx[b] : b;
+    // Cache indices from the caller's device arrays are clamped into the cache (host doc:
+    // include/mha_fwd_splitkv.h), so that a bad entry can never reach outside it.
+    const int kb = p.cache_batch_idx ? min(max(p.cache_batch_idx[b], 0), p.num_cache_batches - 1) : b;
     const Element* k_ptr = static_cast<const Element*>(f.k);
     const Element* v_ptr = static_cast<const Element*>(f.v);
     const int* pages     = p.block_table ? p.block_table + kb * p.block_table_batch_stride : nullptr;
@@ -121,7 +123,7 @@ __global__ void __launch_bounds__(SplitkvTraits<SplitkvKey{kDType, kHdim, kMask,
         CUTE_UNROLL
         for (int g = 0; g < kBlockN / 16; ++g) {
             const int j = t * kBlockN + 16 * g;
-            page_id[g]  = j < sk ? __ldg(pages + (j >> p.page_log2)) : 0;
+            page_id[g]  = j < sk ? min(max(__ldg(pages + (j >> p.page_log2)), 0), p.num_pages - 1) : 0;
         }
     };
 

@@ -20,6 +20,7 @@
 #   v3          v3 (Hopper) forward: quick cases + SASS check, sanitizer, smoke_test_fwd_v3.sh
 #               under SMOKE_LIMIT seconds (V3_FILTER narrows the sweep: smoke -f)
 #   bwd         backward: smoke_test_bwd.sh, a 100-run determinism check, sanitizer
+#   fuzz        smoke_tests/fuzz_cli.sh: $FUZZ_CASES random cases over every path (FUZZ_SEED)
 #   python      the Python extension (compile.py --python) + pytest tests/gpu
 #   perf        peer_compare.py --mode fwd (ours vs SDPA cuDNN / FA2), table + PNG
 #   bwd_perf    peer_compare.py --mode bwd
@@ -99,6 +100,10 @@ for step in "${steps[@]}"; do
         > "$LOG_DIR/build_base.log" 2>&1 || { tail -30 "$LOG_DIR/build_base.log"; status=1; continue; }
       python3 benchmark/sass_diff.py build_base build > "$LOG_DIR/sass_diff.txt"; grep -v "^identical\|^params-only" "$LOG_DIR/sass_diff.txt" | tail -30
       bash benchmark/ab_compare.sh build_base build "${AB_CASES:-benchmark/ab_cases.txt}" | tee "$LOG_DIR/ab.txt" ;;
+    fuzz)
+      note "CLI fuzz (seed ${FUZZ_SEED:-today})"
+      bash smoke_tests/fuzz_cli.sh -b "$BENCH" -j 16 -q > "$LOG_DIR/fuzz.log" 2>&1 || status=1
+      grep -E "FAILED|FUZZ_SEED" "$LOG_DIR/fuzz.log" | head -40; tail -1 "$LOG_DIR/fuzz.log" ;;
     sanitize)
       note sanitize
       sanitize_cases "$BENCH" "-b=2 -h=2 -h_k=1 -d=64 -s=99 -s_k=131 -mask=b:4,35 -lse=1" \

@@ -4,7 +4,8 @@ Importable without torch: functions take any CUDA tensor that speaks DLPack (tor
 jax) without copying, run on the caller's current stream, and allocate outputs in the caller's
 framework (torch or cupy; other frameworks pass `out=`). Names and arguments follow aiter's
 `aiter/ops/mha.py`. flash_attn_func / flash_attn_varlen_func are differentiable through
-torch.autograd when torch is installed (the backward runs mha_bwd / mha_varlen_bwd).
+torch.autograd when torch is installed (the backward runs mha_bwd / mha_varlen_bwd) and run the
+v3 (Hopper) forward where it supports the call; fwd_kernel_name says which instance would run.
 """
 
 from .ops import (  # noqa: F401
@@ -14,6 +15,7 @@ from .ops import (  # noqa: F401
     fmha_v3_fwd,
     fmha_v3_varlen_fwd,
     fwd_instances,
+    fwd_kernel_name,
     mha_bwd,
     mha_fwd,
     mha_fwd_splitkv,

@@ -9,7 +9,10 @@ Returned LSE (and softmax_d of the backward): [b, hq, sq] (batch) or [hq, total_
 float32, natural log. Gradients: dq like q, dk/dv like k/v (at nhead_k: GQA/MQA sum over the
 group). Causal is bottom-right aligned (as aiter and FlashAttention); window_size_left/right < 0
 are unbounded. flash_attn_func / flash_attn_varlen_func are differentiable (torch.autograd) when
-torch is installed and an input requires grad. Not built yet (NotImplementedError): dropout,
+torch is installed and an input requires grad; they run the v3 (Hopper) forward wherever it
+supports the call and v2 otherwise, as aiter's flash_attn_func does, while the aiter-named
+mha_fwd / mha_varlen_fwd keep aiter's explicit choice (fmha_v3_fwd / fmha_v3_varlen_fwd for v3).
+Not built yet (NotImplementedError): dropout,
 bias, ALiBi, fp8 descale, sinks, and gradients of soft-capped logits.
 """
 
@@ -137,6 +140,25 @@ def mha_fwd(q, k, v, dropout_p: float = 0.0, softmax_scale: Optional[float] = No
     _run(q, k, v, out, lse, None, None, cu_seqlens_q, cu_seqlens_kv, sq, _scale(softmax_scale, d), logits_soft_cap,
          _mask(is_causal, window_size_left, window_size_right), _use_v3, stream)
     return out, lse, None, None
+
+
+def fwd_kernel_name(q, k, v, causal: bool = False, window_size: Tuple[int, int] = (-1, -1),
+                    softcap: float = 0.0, use_v3: bool = True) -> str:
+    """The forward instance that flash_attn_func (use_v3 True) or mha_fwd (use_v3 False) would
+    run for these batch-mode tensors; validates like the call and never launches. Raises
+    NotImplementedError with the reason when no compiled kernel supports the call."""
+    _check_inputs(q, k, v, 4, "(batch, seqlen, heads, head_dim)")
+    b, sq, hq, d = (int(x) for x in q.shape)
+    out = fw.empty(q, (b, sq, hq, int(v.shape[3])), "same", "out")
+    lse = fw.empty(q, (b, hq, sq), "float32", "softmax_lse")
+    s = fw.current_stream(q, None)
+    cap = lambda x: fw.capsule(x, s)  # noqa: E731
+    mask_type, left, right = _mask(causal, window_size[0], window_size[1])
+    ok, name = _ext().fwd_check(cap(q), cap(k), cap(v), cap(out), cap(lse), None, None, None, None, None, sq,
+                                _scale(None, d), float(softcap), mask_type, int(left), int(right), bool(use_v3))
+    if not ok:
+        raise NotImplementedError(f"fwd_kernel_name: not supported: {name}")
+    return name
 
 
 def _check_bf16_cvt(q, how_v3_bf16_cvt: int) -> None:
@@ -395,7 +417,7 @@ def _autograd():
     class FlashAttnFunc(torch.autograd.Function):
         @staticmethod
         def forward(ctx, q, k, v, scale, causal, window, deterministic):
-            out, lse, _, _ = mha_fwd(q, k, v, 0.0, scale, causal, window[0], window[1], 0, True, False)
+            out, lse, _, _ = mha_fwd(q, k, v, 0.0, scale, causal, window[0], window[1], 0, True, False, _use_v3=True)
             ctx.save_for_backward(q, k, v, out, lse)
             ctx.opts = (scale, causal, window, deterministic)
             ctx.mark_non_differentiable(lse)
@@ -414,7 +436,7 @@ def _autograd():
         @staticmethod
         def forward(ctx, q, k, v, cu_q, cu_k, max_q, max_k, scale, causal, window, deterministic):
             out, lse, _, _ = mha_varlen_fwd(q, k, v, cu_q, cu_k, max_q, max_k, 0, 0.0, scale, 0.0, False, causal,
-                                            window[0], window[1], 0, True, False)
+                                            window[0], window[1], 0, True, False, _use_v3=True)
             ctx.save_for_backward(q, k, v, out, lse, cu_q, cu_k)
             ctx.opts = (max_q, max_k, scale, causal, window, deterministic)
             ctx.mark_non_differentiable(lse)
@@ -445,9 +467,9 @@ def flash_attn_func(q, k, v, dropout_p: float = 0.0, softmax_scale: Optional[flo
                     window_size: Tuple[int, int] = (-1, -1), softcap: float = 0.0, alibi_slopes=None,
                     deterministic: bool = False, return_lse: bool = False, return_attn_probs: bool = False):
     """FlashAttention-style attention: q [b, sq, hq, d], k/v [b, sk, hk, d]; returns out (and the
-    LSE [b, hq, sq] with return_lse). Differentiable through torch.autograd when an input requires
-    grad (any head dim up to 256); deterministic makes
-    the backward bit-reproducible."""
+    LSE [b, hq, sq] with return_lse). The forward runs on the v3 (Hopper) kernels where they
+    support the call, else on v2. Differentiable through torch.autograd when an input requires
+    grad (any head dim up to 256); deterministic makes the backward bit-reproducible."""
     _unsupported(return_attn_probs=return_attn_probs)
     if _autograd_wanted(q, k, v):
         _check_differentiable("flash_attn_func", dropout_p, alibi_slopes, softcap)
@@ -455,7 +477,7 @@ def flash_attn_func(q, k, v, dropout_p: float = 0.0, softmax_scale: Optional[flo
         out, lse = _autograd()[0].apply(q, k, v, scale, bool(causal), tuple(window_size), bool(deterministic))
     else:
         out, lse, _, _ = mha_fwd(q, k, v, dropout_p, softmax_scale, causal, window_size[0], window_size[1], 0,
-                                 return_lse, False, alibi_slopes=alibi_slopes, logits_soft_cap=softcap)
+                                 return_lse, False, alibi_slopes=alibi_slopes, logits_soft_cap=softcap, _use_v3=True)
     return (out, lse) if return_lse else out
 
 
@@ -474,5 +496,5 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q: in
     else:
         out, lse, _, _ = mha_varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, 0,
                                         dropout_p, softmax_scale, softcap, False, causal, window_size[0],
-                                        window_size[1], 0, return_lse, False, alibi_slopes=alibi_slopes)
+                                        window_size[1], 0, return_lse, False, alibi_slopes=alibi_slopes, _use_v3=True)
     return (out, lse) if return_lse else out

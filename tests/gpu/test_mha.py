@@ -97,6 +97,16 @@ def test_cupy_tensors(aiter_mha):
     assert_lse_close(torch.as_tensor(lse, device="cuda"), lse_ref)
 
 
+def test_flash_attn_func_takes_v3_on_hopper(aiter_mha):
+    """flash_attn_func runs the v3 forward where it is built and supports the call (sm_90a), v2
+    elsewhere; the aiter-named mha_fwd keeps v2 unless asked."""
+    q = torch.randn(1, 64, 2, 128, device="cuda", dtype=torch.bfloat16)
+    hopper = torch.cuda.get_device_capability() == (9, 0) and any("fwd_v3" in n for n in aiter_mha.fwd_instances())
+    name = aiter_mha.fwd_kernel_name(q, q, q, causal=True)
+    assert ("fwd_v3" in name) == hopper, name
+    assert "fwd_v2" in aiter_mha.fwd_kernel_name(q, q, q, causal=True, use_v3=False)
+
+
 def test_flash_attn_func_forward(aiter_mha):
     q = torch.randn(2, 100, 4, 128, device="cuda", dtype=torch.bfloat16)
     with torch.no_grad():

@@ -15,7 +15,8 @@ namespace aiter::bwd {
 // plus the gradients, D and the dQ accumulator.
 struct BwdParams : AttnParams {
     const void* dout = nullptr; // [b, hq, sq, dv]
-    float* d        = nullptr;  // rowsum(dO∘O), same layout as lse
+    float* d        = nullptr;  // rowsum(dO∘O): the caller's (LSE's strides) or the library's [nb, hq, sq]
+    int64_t d_head_stride = 0, d_batch_stride = 0;
     // Outputs
     void* dq = nullptr;         // [b, hq, sq, dq]
     void* dk = nullptr;         // [b, hk, sk, dq]
@@ -61,7 +62,7 @@ AITER_BWD_HD constexpr int64_t bwd_acc_pair_offset(int c, int j, int t, int chun
 // Where one (batch, q head) lives: row 0 of each tensor (elements) and the logical lengths
 // (kernels/common/block_info.cuh, batch_rows: the one length rule).
 struct BwdBlockInfo {
-    int64_t q, k, v, o, dout, dq, dk, dv, lse;
+    int64_t q, k, v, o, dout, dq, dk, dv, lse, d;
     int sq, sk;
 };
 
@@ -82,6 +83,7 @@ __device__ __forceinline__ BwdBlockInfo bwd_block_info(const BwdParams& p, int b
     bi.dk   = bq * p.dk_batch_stride + hk * p.dk_head_stride + r.k_row0 * p.dk_row_stride;
     bi.dv   = bq * p.dv_batch_stride + hk * p.dv_head_stride + r.k_row0 * p.dv_row_stride;
     bi.lse  = bq * p.lse_batch_stride + h * p.lse_head_stride + r.q_row0;
+    bi.d    = bq * p.d_batch_stride + h * p.d_head_stride + r.q_row0;
     return bi;
 }
 #endif

@@ -48,7 +48,9 @@ BwdParams make_params(const mha_bwd_args& a) {
     p.lse_head_stride = a.nhead_stride_lsed;
     p.lse_batch_stride = a.batch_stride_lsed;
     p.dout = a.do_ptr;
-    p.d = static_cast<float*>(a.d_ptr);
+    p.d = static_cast<float*>(a.d_ptr);  // the caller's D has LSE's strides; else see workspace_d
+    p.d_head_stride = a.nhead_stride_lsed;
+    p.d_batch_stride = a.batch_stride_lsed;
     p.dq = a.dq_ptr;
     p.dk = a.dk_ptr;
     p.dv = a.dv_ptr;
@@ -81,15 +83,7 @@ struct Workspace {
         : stream(s) {
         const size_t nb   = a.is_group_mode ? 1 : size_t(a.batch);
         const size_t rows = nb * size_t(a.nhead_q) * size_t(a.seqlen_q);
-        if (a.d_ptr == nullptr && rows > 0) {
-            // D shares LSE's strides, so it must cover the highest index they address (below
-            // 2^48 bytes: validate_bwd_args checked LSE's span).
-            const size_t span = a.is_group_mode
-                                    ? size_t(a.nhead_q - 1) * a.nhead_stride_lsed + a.seqlen_q
-                                    : size_t(a.batch - 1) * a.batch_stride_lsed +
-                                          size_t(a.nhead_q - 1) * a.nhead_stride_lsed + a.seqlen_q;
-            d_bytes = ((std::max(span, rows) * sizeof(float)) + 255) / 256 * 256;
-        }
+        if (a.d_ptr == nullptr) d_bytes = (rows * sizeof(float) + 255) / 256 * 256;  // D: [nb, hq, seqlen_q]
         acc_bytes  = (nb * size_t(a.nhead_q) * size_t(acc_rows_per_head) * size_t(acc_width) * sizeof(float) + 255) /
                     256 * 256;
         pack_bytes = pack_bytes_;
@@ -216,7 +210,11 @@ float mha_bwd(mha_bwd_args args, const stream_config& s) {
     if (packed && s.log_level_ > 0)
         fprintf(stderr, "mha_bwd: %s: running on packed copies\n", unaligned.c_str());
     bwd::BwdParams p = bwd::make_params(ka);
-    if (p.d == nullptr) p.d = ws.d();
+    if (p.d == nullptr) {  // the library's D: contiguous [nb, hq, seqlen_q]
+        p.d = ws.d();
+        p.d_head_stride = args.seqlen_q;
+        p.d_batch_stride = args.is_group_mode ? 0 : int64_t(args.nhead_q) * args.seqlen_q;
+    }
     p.dq_acc = atomic_dq ? ws.acc() : nullptr;
     p.acc_head_stride  = acc_rows * acc_width;
     p.acc_batch_stride = args.is_group_mode ? 0 : int64_t(args.nhead_q) * acc_rows * acc_width;

@@ -35,7 +35,7 @@ __global__ void __launch_bounds__(kRowsPerCta * kLanesPerRow) bwd_pre_kernel(con
         }
     }
     for (int off = kLanesPerRow / 2; off > 0; off /= 2) sum += __shfl_xor_sync(0xffffffff, sum, off);
-    if (live && sub == 0) p.d[bi.lse + row] = sum;
+    if (live && sub == 0) p.d[bi.d + row] = sum;
 }
 
 // Row copy between a caller's tensor and its packed, 16-byte aligned copy (mha_bwd's path for

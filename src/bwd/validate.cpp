@@ -131,9 +131,9 @@ void validate_bwd_args(const mha_bwd_args& a) {
                                    {t.hs, t.keys ? a.nhead_k : a.nhead_q, t.h},
                                    {t.rs, t.keys ? a.seqlen_k : a.seqlen_q, t.r},
                                    {"hdim", t.hdim, 1}}});
-    // Without d_ptr, D is a workspace of the library laid out with LSE's strides, written by the
-    // pre-kernel: LSE's layout must then keep its elements apart as an output's would.
-    for (const auto& [name, field, ptr, out] : {std::tuple{"lse", "lse_ptr", a.lse_ptr, a.d_ptr == nullptr},
+    // LSE is read; the caller's D (d_ptr, LSE's strides) is written by the pre-kernel. Without
+    // d_ptr D is the library's own contiguous workspace.
+    for (const auto& [name, field, ptr, out] : {std::tuple{"lse", "lse_ptr", a.lse_ptr, false},
                                                 std::tuple{"d", "d_ptr", static_cast<const void*>(a.d_ptr), true}}) {
         if (ptr == nullptr) continue;
         host::check_tensor(kApi, {name, field, ptr, 4, out,

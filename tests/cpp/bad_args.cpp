@@ -276,8 +276,10 @@ int main() {
         {"nhead_stride_q", &aiter::mha_bwd_args::nhead_stride_q}, {"nhead_stride_do", &aiter::mha_bwd_args::nhead_stride_do},
     };
     for (const BStride& s : bwd_in) bwd_case(std::string(s.field) + " = 2^60", s.field, [&](auto& a) { a.*s.member = kHuge; });
-    bwd_case("LSE head stride 0 (D, the library's workspace, would overlap)", "nhead_stride_lsed",
+    bwd_case("valid: LSE head stride 0 (an input broadcast; D is the library's own layout)", nullptr,
              [](auto& a) { a.nhead_stride_lsed = 0; });
+    bwd_case("LSE head stride 0 given d_ptr (D would overlap)", "nhead_stride_lsed",
+             [](auto& a) { a.d_ptr = kPtr, a.nhead_stride_lsed = 0; });
     bwd_case("LSE batch stride inside the heads, given d_ptr", "batch_stride_lsed",
              [](auto& a) { a.d_ptr = kPtr, a.batch_stride_lsed = 64; });
     bwd_case("batch 0 with a batch_stride_lsed (workspace size)", nullptr, [](auto& a) { a.batch = 0; });

@@ -220,8 +220,9 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDe
                      bk.sq - s.m0, p.hdim_v, tidx);
         cute::cp_async_fence();
         RowStats r{INFINITY, 0.f};
-        const int64_t lse_off = bk.lse + s.hi * p.lse_head_stride;
-        if (tidx < kBlockM) r = fetch_row_stats(p.lse + lse_off, p.d + lse_off, s.m0 + tidx, bk.sq);
+        if (tidx < kBlockM)
+            r = fetch_row_stats(p.lse + bk.lse + s.hi * p.lse_head_stride, p.d + bk.d + s.hi * p.d_head_stride,
+                                s.m0 + tidx, bk.sq);
         return r;
     };
     auto store_stats = [&](RowStats r, int st) {
@@ -400,7 +401,7 @@ __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, tru
     load_rows<T>(gdO, sdO, m_valid, p.hdim_v, tidx);
     cute::cp_async_fence();
     if (tidx < kBlockM) {
-        const RowStats r = fetch_row_stats(p.lse + bq.lse, p.d + bq.lse, m0 + tidx, bq.sq);
+        const RowStats r = fetch_row_stats(p.lse + bq.lse, p.d + bq.d, m0 + tidx, bq.sq);
         sm.lse2[tidx] = r.lse2;
         sm.d[tidx]    = r.d;
     }

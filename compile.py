@@ -399,12 +399,13 @@ def build(args: argparse.Namespace) -> int:
     if bad:
         raise BuildError(f"--api: unknown {', '.join(map(repr, bad))}; expected one of {', '.join(table.APIS)}")
     archs = resolve_archs(args.arch)
-    if "fwd_v3" in apis and "sm_90a" not in archs:
-        if "fwd_v3" in explicit:
-            raise BuildError(f"--api fwd_v3: the v3 kernels are sm_90a (Hopper) code, but the archs are "
-                             f"{','.join(archs)}; add sm_90a to --arch")
-        apis.remove("fwd_v3")
-        print(f"compile.py: archs {','.join(archs)} have no sm_90a: building without the fwd_v3 (Hopper) kernels")
+    for v3 in ("fwd_v3", "bwd_v3"):
+        if v3 in apis and "sm_90a" not in archs:
+            if v3 in explicit:
+                raise BuildError(f"--api {v3}: the v3 kernels are sm_90a (Hopper) code, but the archs are "
+                                 f"{','.join(archs)}; add sm_90a to --arch")
+            apis.remove(v3)
+            print(f"compile.py: archs {','.join(archs)} have no sm_90a: building without the {v3} (Hopper) kernels")
     jobs = args.jobs if args.jobs is not None else default_jobs()
     if jobs < 1:
         raise BuildError(f"-j/--jobs: expected a positive integer, got {jobs}")

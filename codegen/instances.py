@@ -10,8 +10,8 @@ Structure:
              instances and the templates that render them.
     Presets  ("receipts") curated subsets by name: `default` (the full set) and `ci`.
 
-Families with no instances yet (bwd_v3) are listed so that asking
-for them answers "no <api> instances yet" instead of failing.
+A family may have no instances in a preset (bwd_v3 in `ci`): asking for it then answers
+"no <api> instances" instead of failing.
 """
 
 from __future__ import annotations
@@ -357,6 +357,65 @@ def _bwd_v2_ci() -> List[BwdV2Instance]:
 
 
 # --------------------------------------------------------------------------------------
+# bwd_v3: Hopper-native backward kernels (sm_90a only): TMA + wgmma + warp specialization
+# --------------------------------------------------------------------------------------
+
+BWD_V3_DTYPES = FWD_V2_DTYPES
+BWD_V3_HDIMS = (64, 128)
+BWD_V3_MASKS = FWD_V2_MASKS
+
+
+@dataclass(frozen=True)
+class BwdV3Instance:
+    """One v3 backward kernel: the fields of `aiter::bwd::BwdV3Key` (src/bwd/bwd_key.h).
+    Compiled only for sm_90a; atomic dQ (deterministic calls run v2); head dims and strides
+    multiples of 8 (TMA)."""
+
+    dtype: str  # 'fp16' | 'bf16'
+    hdim: int   # head-dim bucket: 64 | 128 (hdim_q, hdim_v <= hdim)
+    mask: str   # 'nomask' | 'mask' (mask types 1/2/3)
+
+    api = "bwd_v3"
+    family = "bwd_v3"
+    entry = "BwdV3Instance"
+    launch_fn = "launch_bwd_v3"
+    info_fn = "bwd_v3_info"
+    params = "BwdParams"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in BWD_V3_DTYPES:
+            raise ValueError(f"BwdV3Instance.dtype: expected one of {BWD_V3_DTYPES}, got {self.dtype!r}")
+        if self.hdim not in BWD_V3_HDIMS:
+            raise ValueError(f"BwdV3Instance.hdim: expected one of {BWD_V3_HDIMS}, got {self.hdim!r}")
+        if self.mask not in BWD_V3_MASKS:
+            raise ValueError(f"BwdV3Instance.mask: expected one of {BWD_V3_MASKS}, got {self.mask!r}")
+
+    @property
+    def name(self) -> str:
+        return f"fmha_bwd_v3_{self.dtype}_d{self.hdim}_{self.mask}"
+
+    @property
+    def description(self) -> str:
+        return f"dtype {self.dtype}, hdim bucket {self.hdim}, mask {self.mask}, fp32 atomic dQ; sm_90a only"
+
+    @property
+    def cpp_key(self) -> str:
+        """C++ expression of the template argument, valid inside namespace aiter::bwd."""
+        return f"BwdV3Key{{{_CPP_DTYPE[self.dtype]}, {self.hdim}, {_CPP_MASK[self.mask]}}}"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.cu"
+
+    def fields(self) -> Dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+def _bwd_v3_all() -> List[BwdV3Instance]:
+    return [BwdV3Instance(dt, hd, mk) for dt in BWD_V3_DTYPES for hd in BWD_V3_HDIMS for mk in BWD_V3_MASKS]
+
+
+# --------------------------------------------------------------------------------------
 # Families
 # --------------------------------------------------------------------------------------
 
@@ -442,7 +501,18 @@ FAMILIES: List[Family] = [
                       "BwdV2Key{DType::fp16, 0, MaskKind::none, false}"),),
         table_file="bwd_v2_table.cu",
     ),
-    Family(name="bwd_v3", api="bwd_v3", library="mha_bwd"),
+    Family(
+        name="bwd_v3",
+        api="bwd_v3",
+        library="mha_bwd",
+        presets={"default": _bwd_v3_all, "aligned": _bwd_v3_all},
+        namespace="aiter::bwd",
+        launch_header="kernels/bwd_v3/launch.cuh",
+        key_header="bwd/bwd_key.h",
+        tables=(Table("BwdV3Instance", "kBwdV3Instances", "kNumBwdV3Instances",
+                      "BwdV3Key{DType::fp16, 0, MaskKind::none}"),),
+        table_file="bwd_v3_table.cu",
+    ),
 ]
 
 

@@ -116,13 +116,27 @@ def test_filter_matching_nothing_warns():
 
 @pytest.mark.parametrize("api", ["bwd_v3"])
 def test_apis_without_instances_say_so(api, tmp_path):
-    res = generate_cli("--api", api, "--list")
+    """bwd_v3 has no instance in the ci preset."""
+    res = generate_cli("--api", api, "--preset", "ci", "--list")
     assert res.returncode == 0, res.stderr
     assert res.stdout == ""
     assert f"no {api} instances yet" in res.stderr
-    res = generate_cli("--api", api, "--output-dir", tmp_path)
+    res = generate_cli("--api", api, "--preset", "ci", "--output-dir", tmp_path)
     assert res.returncode == 0, res.stderr
     assert f"no {api} instances yet" in res.stderr
+
+
+def test_bwd_v3_instances():
+    """The v3 backward: 2 dtypes x buckets 64, 128 x 2 masks, names and C++ keys."""
+    res = generate_cli("--api", "bwd_v3", "--list")
+    assert res.returncode == 0, res.stderr
+    names = res.stdout.split()
+    assert len(names) == 8 and len(set(names)) == 8
+    assert "fmha_bwd_v3_bf16_d128_mask" in names and "fmha_bwd_v3_fp16_d64_nomask" in names
+    inst = table.BwdV3Instance("bf16", 128, "mask")
+    assert inst.cpp_key == "BwdV3Key{DType::bf16, 128, MaskKind::window}"
+    with pytest.raises(ValueError, match="hdim"):
+        table.BwdV3Instance("bf16", 256, "mask")
 
 
 def test_fwd_v3_instances():

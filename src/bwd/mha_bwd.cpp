@@ -18,7 +18,6 @@ namespace bwd {
 namespace {
 
 constexpr const char* kApi = "mha_bwd";
-constexpr const char* kNoV3 = "v3: no v3 (Hopper-native) backward kernels are built yet (v3_api_check answers -1)";
 
 BwdV2Key key_of(const mha_bwd_args& a) {
     return BwdV2Key{a.data_type == "bf16" ? DType::bf16 : DType::fp16,
@@ -38,6 +37,47 @@ const BwdV2Instance* select(const mha_bwd_args& a, std::string* why) {
     return host::select_instance(bwd_v2_table(), key, "v2 backward", key_str(key),
                                  "rebuild with an instance set that includes it, e.g. compile.py --api bwd --preset default",
                                  /*query_device=*/true, why);
+}
+
+// The v3 instance that runs `a`, or null with *why ("v3: ...").
+const BwdV3Instance* select_v3(const mha_bwd_args& a, std::string* why) {
+    auto fail = [&](const std::string& reason) -> const BwdV3Instance* {
+        *why = "v3: " + reason;
+        return nullptr;
+    };
+    if (std::string r = unsupported_feature(a); !r.empty()) return fail(r);
+    if (a.is_deterministic) return fail("is_deterministic: the v3 backward accumulates dQ with atomics only");
+    if (a.hdim_q % 8 != 0 || a.hdim_v % 8 != 0)
+        return fail("hdim_q and hdim_v must be multiples of 8 (got " + std::to_string(a.hdim_q) + ", " +
+                    std::to_string(a.hdim_v) + ")");
+    const int bucket = host::hdim_bucket(a.hdim_q, a.hdim_v, {{64, 64}, {128, 128}}).first;
+    if (bucket == 0)
+        return fail("no v3 backward head-dim bucket holds (hdim_q, hdim_v) = (" + std::to_string(a.hdim_q) + ", " +
+                    std::to_string(a.hdim_v) + "); buckets: 64, 128");
+    if (!alignment_problem(a).empty())
+        return fail("TMA needs 16-byte aligned base pointers and strides that are multiples of 8 elements");
+    // TMA reads whole tiles: rows past a batch's logical lengths must be finite (the kernel
+    // selects them away), which only holds where the physical rows are the logical ones.
+    if (a.seqlen_q_ptr || a.cu_seqlen_q_ptr || a.seqlen_k_ptr || a.cu_seqlen_k_ptr)
+        return fail("logical-length arrays (seqlen_q_ptr, seqlen_k_ptr, cu_seqlen_q_ptr, cu_seqlen_k_ptr) are not supported yet");
+    constexpr int64_t kMaxStride = int64_t(1) << 39;  // TMA: strides < 2^40 bytes
+    for (int64_t st : {a.stride_q, a.stride_k, a.stride_v, a.stride_do, a.nhead_stride_q, a.nhead_stride_k,
+                       a.nhead_stride_v, a.nhead_stride_do, a.batch_stride_q, a.batch_stride_k, a.batch_stride_v,
+                       a.batch_stride_do})
+        if (st >= kMaxStride) return fail("a Q/K/V/dO stride of " + std::to_string(st) + " elements is beyond TMA's 2^40-byte limit");
+    const BwdV3Key key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, bucket,
+                       a.mask_type == 0 ? MaskKind::none : MaskKind::window};
+    const host::Table<BwdV3Instance> table = bwd_v3_table();
+    const BwdV3Instance* found = table.find(key);
+    if (found == nullptr)
+        return fail(std::string("no compiled v3 backward instance for ") + a.data_type + " hdim<=" + std::to_string(bucket) +
+                    (a.mask_type ? " masked" : " unmasked") +
+                    (table.count == 0 ? " (this library was built without the bwd_v3 api: compile.py --api bwd_v3)" : ""));
+    const int cc = host::device_cc();
+    if (cc >= 0 && cc != 90)
+        return fail("the v3 kernels are sm_90a code (H100/H200); this device is sm_" + std::to_string(cc));
+    if (std::string r = host::smem_shortfall(found->name, found->info().smem_bytes); !r.empty()) return fail(r);
+    return found;
 }
 
 BwdParams make_params(const mha_bwd_args& a) {
@@ -175,35 +215,49 @@ RowCopy row_copy(bool pack, const void* user, int64_t u_row, int64_t u_head, int
 
 mha_check_result mha_bwd_check(const mha_bwd_args& args) {
     bwd::validate_bwd_args(args);
-    std::string why = bwd::kNoV3;
-    const bwd::BwdV2Instance* inst = args.v3_api_check ? nullptr : bwd::select(args, &why);
+    std::string why;
+    if (args.use_asm_v3 || args.v3_api_check) {
+        const bwd::BwdV3Instance* v3 = bwd::select_v3(args, &why);
+        if (v3 != nullptr || args.v3_api_check) return host::check_result(bwd::bwd_v3_table(), v3, why);
+    }
+    const bwd::BwdV2Instance* inst = bwd::select(args, &why);
     return host::check_result(bwd::bwd_v2_table(), inst, why);
 }
 
-std::vector<std::string> mha_bwd_instances() { return bwd::bwd_v2_table().names(); }
+std::vector<std::string> mha_bwd_instances() {
+    std::vector<std::string> v = bwd::bwd_v2_table().names();
+    for (const std::string& n : bwd::bwd_v3_table().names()) v.push_back(n);
+    return v;
+}
 
 float mha_bwd(mha_bwd_args args, const stream_config& s) {
     bwd::validate_bwd_args(args);
-    if (args.v3_api_check) return -1.f;  // kNoV3: answer only, no launch
-    // use_asm_v3 / v3_atomic_fp32: the v3 family does not exist yet, so every call runs v2.
     std::string why;
-    const bwd::BwdV2Instance* inst = bwd::select(args, &why);
-    if (inst == nullptr) {
+    // v3 where asked for and supported (v3_atomic_fp32: both families accumulate dQ in fp32).
+    const bwd::BwdV3Instance* v3 = nullptr;
+    if (args.use_asm_v3 || args.v3_api_check) {
+        v3 = bwd::select_v3(args, &why);
+        if (args.v3_api_check) return v3 != nullptr ? 1.f : -1.f;  // answer only, no launch
+        if (v3 == nullptr && s.log_level_ > 0) fprintf(stderr, "mha_bwd: %s; falling back to v2\n", why.c_str());
+    }
+    const bwd::BwdV2Instance* inst = v3 ? nullptr : bwd::select(args, &why);
+    if (v3 == nullptr && inst == nullptr) {
         if (s.log_level_ > 0) fprintf(stderr, "mha_bwd: not supported: %s\n", why.c_str());
         return -1.f;
     }
-    if (s.log_level_ > 0) fprintf(stderr, "mha_bwd: running %s\n", inst->name);
+    const char* name = v3 ? v3->name : inst->name;
+    if (s.log_level_ > 0) fprintf(stderr, "mha_bwd: running %s\n", name);
 
     const bool atomic_dq = !args.is_deterministic;
     // dQ accumulator (BwdParams::dq_acc): tiles of block_m rows x the head-dim bucket; each
     // batch's rows rounded up to whole tiles, and in group mode one spare tile per batch plus one
     // (batch b starts at floor((seqstart_q[b] + block_m*b) / block_m) tiles).
-    const int acc_width = atomic_dq ? inst->key.hdim : 0;
-    const int64_t bm = inst->info().block_m;
+    const int acc_width = atomic_dq ? (v3 ? v3->key.hdim : inst->key.hdim) : 0;
+    const int64_t bm = v3 ? v3->info().block_m : inst->info().block_m;
     const int64_t acc_rows = args.is_group_mode ? bwd::bwd_acc_group_rows(args.seqlen_q, args.batch, int(bm))
                                                 : (int64_t(args.seqlen_q) + bm - 1) / bm * bm;
     const std::string unaligned = bwd::alignment_problem(args);  // empty: the kernels read the inputs in place
-    const bool packed = !unaligned.empty();
+    const bool packed = !unaligned.empty();  // never with v3 (select_v3)
     const bwd::PackPlan plan(args);
     bwd::Workspace ws(args, acc_rows, acc_width, packed ? plan.bytes : 0, s.stream_id_);
     const mha_bwd_args& ka = packed ? plan.packed_args(args, ws.pack()) : args;  // what the kernels see
@@ -239,7 +293,7 @@ float mha_bwd(mha_bwd_args args, const stream_config& s) {
                  "packing do");
         }
         host::check_cuda(bwd::launch_bwd_pre(p, dt, s.stream_id_), bwd::kApi, "pre-kernel (D = rowsum(dO*O))");
-        host::check_cuda(inst->launch(p, s.stream_id_), bwd::kApi, inst->name);
+        host::check_cuda(v3 ? v3->launch(p, s.stream_id_) : inst->launch(p, s.stream_id_), bwd::kApi, name);
         if (packed) {
             copy(false, a.dq_ptr, a.stride_dq, a.nhead_stride_dq, a.batch_stride_dq, plan.dq, a.hdim_q, plan.dq8, false,
                  "unpacking dq");

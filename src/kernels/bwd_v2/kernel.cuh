@@ -27,6 +27,7 @@
 #include "kernels/bwd_v2/block_math.cuh"
 #include "kernels/bwd_v2/traits.cuh"
 #include "kernels/common/block_range.cuh"
+#include "kernels/common/bwd_rows.cuh"
 #include "kernels/common/tile_copy.cuh"
 
 namespace aiter::bwd {
@@ -117,27 +118,10 @@ __device__ __forceinline__ void atomic_add2(float* dst, float v0, float v1) {
 // contiguous bytes (one or two cache lines instead of eight rows' worth).
 template <class T>
 __device__ __forceinline__ int64_t acc_tile_offset(const BwdParams& p, int b, int h, int m0) {
-    const int64_t batch0 = p.is_group_mode ? bwd_acc_group_row0(p.seqstart_q[b], b, T::kBlockM) * T::kHeadDim
-                                           : int64_t(b) * p.acc_batch_stride;
-    return batch0 + int64_t(h) * p.acc_head_stride + int64_t(m0) * T::kHeadDim;
+    return bwd_acc_tile_offset(p, b, h, m0, T::kBlockM, T::kHeadDim);
 }
 template <class T>
 constexpr int kAccPairs = T::kBlockM * T::kDQChunk / T::kNThreads / 2;  // value pairs per thread per chunk
-
-// LSE·log2e and D of one query row as the P/dS math wants them: rows outside the logical
-// length, and rows that saw no key (LSE = −inf), get +inf so that P = 0 there.
-struct RowStats {
-    float lse2, d;
-};
-__device__ __forceinline__ RowStats fetch_row_stats(const float* lse, const float* d, int row, int sq) {
-    RowStats r{INFINITY, 0.f};
-    if (row < sq) {
-        const float l = lse[row];
-        r.lse2 = l == -INFINITY ? INFINITY : l * 1.4426950408889634f;
-        r.d    = d[row];
-    }
-    return r;
-}
 
 template <DType kDType, int kHdim, MaskKind kMask, bool kDeterministic>
 __global__ void __launch_bounds__(BwdV2Traits<BwdV2Key{kDType, kHdim, kMask, kDeterministic}>::kNThreads, 1)

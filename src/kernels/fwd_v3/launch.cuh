@@ -15,28 +15,6 @@ KernelInfo fwd_v3_info() {
     return {FwdV3Traits<K>::kSmemBytes, FwdV3Traits<K>::kBlockM};
 }
 
-namespace v3_detail {
-
-// (rows, hdim, heads, batches) view of one of Q/K/V for TMA. Group mode: one "batch" holding
-// every physical row. Extents are at least 1 (a descriptor cannot be empty; an empty tensor is
-// never read) and the strides of extent-1 modes, which are never used, are replaced by an
-// aligned value so that the descriptor is valid whatever the caller passed there.
-template <class T>
-auto gmem_view(const void* ptr, int rows, int hdim, int heads, int batches, int64_t row_stride,
-               int64_t head_stride, int64_t batch_stride) {
-    using namespace cute;
-    rows = rows > 0 ? rows : 1;
-    const int64_t filler = row_stride * rows;
-    if (heads <= 1) head_stride = filler;
-    if (batches <= 1) batch_stride = filler;
-    using Element = typename T::Element;
-    return make_tensor(make_gmem_ptr(static_cast<const Element*>(ptr)),
-                       typename T::GmemShape{rows, hdim, heads > 0 ? heads : 1, batches > 0 ? batches : 1},
-                       typename T::GmemStride{row_stride, _1{}, head_stride, batch_stride});
-}
-
-}  // namespace v3_detail
-
 template <FwdV3Key K>
 cudaError_t launch_fwd_v3(const FwdParams& p, cudaStream_t stream) {
     using namespace cute;
@@ -48,14 +26,14 @@ cudaError_t launch_fwd_v3(const FwdParams& p, cudaStream_t stream) {
     // An empty K/V (no keys anywhere) is never loaded; its descriptor then describes Q's
     // memory so that it is well-formed even for a null pointer.
     const bool no_keys = p.seqlen_k <= 0;
-    auto gq = v3_detail::gmem_view<T>(p.q, p.seqlen_q, p.hdim_q, p.nhead_q, nb, p.q_row_stride, p.q_head_stride,
+    auto gq = tma_gmem_view<typename T::Element>(p.q, p.seqlen_q, p.hdim_q, p.nhead_q, nb, p.q_row_stride, p.q_head_stride,
                                       p.q_batch_stride);
     auto gk = no_keys ? gq
-                      : v3_detail::gmem_view<T>(p.k, p.seqlen_k, p.hdim_q, p.nhead_k, nb, p.k_row_stride,
+                      : tma_gmem_view<typename T::Element>(p.k, p.seqlen_k, p.hdim_q, p.nhead_k, nb, p.k_row_stride,
                                                 p.k_head_stride, p.k_batch_stride);
-    auto gv = no_keys ? v3_detail::gmem_view<T>(p.q, p.seqlen_q, p.hdim_v, p.nhead_q, nb, p.q_row_stride,
+    auto gv = no_keys ? tma_gmem_view<typename T::Element>(p.q, p.seqlen_q, p.hdim_v, p.nhead_q, nb, p.q_row_stride,
                                                 p.q_head_stride, p.q_batch_stride)
-                      : v3_detail::gmem_view<T>(p.v, p.seqlen_k, p.hdim_v, p.nhead_k, nb, p.v_row_stride,
+                      : tma_gmem_view<typename T::Element>(p.v, p.seqlen_k, p.hdim_v, p.nhead_k, nb, p.v_row_stride,
                                                 p.v_head_stride, p.v_batch_stride);
     FwdV3KernelParams<T> kp{p,
                             make_tma_copy(SM90_TMA_LOAD{}, gq, typename T::SmemLayoutQ{}),

@@ -27,19 +27,12 @@
 #include "kernels/common/gemm_sm90.cuh"
 #include "kernels/common/mask_apply.cuh"
 #include "kernels/common/softmax.cuh"
+#include "kernels/common/tma_view.cuh"
 #include "kernels/fwd_v3/epilogue.cuh"
 #include "kernels/fwd_v3/tile_scheduler.cuh"
 #include "kernels/fwd_v3/traits.cuh"
 
 namespace aiter::fwd {
-
-// TMA coordinate view of one (batch, head) of a (rows, hdim, head, batch) tensor: (rows, hdim),
-// starting at the batch's first physical row.
-template <class TmaTensor>
-__device__ __forceinline__ auto head_view(TmaTensor const& m, bool group_mode, int row0, int h, int b) {
-    using namespace cute;
-    return domain_offset(make_coord(group_mode ? row0 : 0, _0{}), m(_, _, h, group_mode ? 0 : b));
-}
 
 template <class T, class Scheduler>
 __device__ __forceinline__ void fwd_v3_producer(const FwdV3KernelParams<T>& kp, typename T::SharedStorage& ss,
@@ -64,9 +57,9 @@ __device__ __forceinline__ void fwd_v3_producer(const FwdV3KernelParams<T>& kp, 
         next = sched.producer_next(t);  // used at the loop's end
         const FwdV3WorkTile tl = sched.tile_at(t);
         if (tl.empty()) continue;
-        Tensor mQ = head_view(kp.tma_q.get_tma_tensor(kp.shape_q), group, tl.bi.q_row0, tl.h, tl.b);
-        Tensor mK = head_view(kp.tma_k.get_tma_tensor(kp.shape_k), group, tl.bi.k_row0, tl.hk, tl.b);
-        Tensor mV = head_view(kp.tma_v.get_tma_tensor(kp.shape_v), group, tl.bi.k_row0, tl.hk, tl.b);
+        Tensor mQ = tma_head_view(kp.tma_q.get_tma_tensor(kp.shape_q), group, tl.bi.q_row0, tl.h, tl.b);
+        Tensor mK = tma_head_view(kp.tma_k.get_tma_tensor(kp.shape_k), group, tl.bi.k_row0, tl.hk, tl.b);
+        Tensor mV = tma_head_view(kp.tma_v.get_tma_tensor(kp.shape_v), group, tl.bi.k_row0, tl.hk, tl.b);
         Tensor gQ = local_tile(mQ, Shape<Int<kBlockM>, Int<kDQK>>{}, make_coord(tl.m_block, 0));  // (M, D)
         Tensor gK = local_tile(mK, Shape<Int<kBlockN>, Int<kDQK>>{}, make_coord(_, 0));  // (N, D, nblk)
         Tensor gV = local_tile(mV, Shape<Int<kBlockN>, Int<kDV>>{}, make_coord(_, 0));   // (N, D, nblk)

@@ -16,6 +16,7 @@
 #include "fwd/fwd_key.h"
 #include "fwd/fwd_params.h"
 #include "kernels/common/tile_order.cuh"
+#include "kernels/common/tma_view.cuh"
 #include "kernels/fwd_v3/tile.h"
 #include "kernels/tuning.h"
 
@@ -102,8 +103,8 @@ struct FwdV3Traits {
 
     // Global tensors as TMA sees them: (rows, hdim, head, batch), hdim contiguous. Rows and
     // hdim outside the tensor read as zeros (TMA out-of-bounds fill).
-    using GmemShape  = cute::Shape<int32_t, int32_t, int32_t, int32_t>;
-    using GmemStride = cute::Stride<int64_t, cute::_1, int64_t, int64_t>;
+    using GmemShape  = TmaGmemShape;
+    using GmemStride = TmaGmemStride;
     using GmemTensor = decltype(cute::make_tensor(cute::make_gmem_ptr(static_cast<Element const*>(nullptr)),
                                                   GmemShape{}, GmemStride{}));
     using TmaQ = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensor{}, SmemLayoutQ{}));

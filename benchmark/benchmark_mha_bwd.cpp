@@ -62,8 +62,8 @@ struct PrecError : bench::ArgError {
 };
 
 void register_flags(bench::ArgParser& p) {
-    p.add("v", "1", "validation: 0 none, 1 CPU reference (dQ, dK, dV); 2 is not available for\n"
-                    "the backward yet (treated as 0, with a note)")
+    p.add("v", "1", "validation of dQ, dK, dV: 0 none, 1 CPU reference, 2 fp32 GPU reference\n"
+                    "(shapes too large for the CPU)")
         .add("mode", "0", "kernel mode: 0 batch, 1 group (packed variable-length sequences)")
         .add("b", "2", "batch size")
         .add("h", "8", "number of heads of q")
@@ -297,7 +297,7 @@ bench::FwdRefArgs make_ref_args(const Config& c, const Geometry& g) {
     bench::FwdRefArgs r;
     r.batch = c.batch, r.nhead_q = c.nhead_q, r.nhead_k = c.nhead_k, r.hdim_q = c.hdim_q, r.hdim_v = c.hdim_v;
     r.is_group_mode = c.group;
-    r.seqlen_q = g.rows_q, r.seqlen_k = g.rows_k, r.max_seqlen_q = g.max_sq;
+    r.seqlen_q = g.rows_q, r.seqlen_k = g.rows_k, r.max_seqlen_q = g.max_sq, r.max_seqlen_k = g.max_sk;
     r.scale_s = c.scale_s;
     r.mask    = c.mask.spec;
     r.stride_q = g.q.row, r.nhead_stride_q = g.q.head, r.batch_stride_q = g.q.batch;
@@ -417,9 +417,6 @@ int run(const Config& c) {
     const Geometry g         = make_geometry(c);
     const auto t             = c.type();
     const bool cpu_ref       = c.verify == 1;
-    if (c.verify == 2)
-        std::cerr << "benchmark_mha_bwd: -v=2 (GPU reference) is not available for the backward yet; "
-                     "no validation" << std::endl;
 
     // ---- inputs ----------------------------------------------------------------------------
     std::vector<float> qf = make_values(g.q_elems, c.init, c.seed, 0, t);
@@ -437,6 +434,10 @@ int run(const Config& c) {
 
     // ---- forward O, LSE from a reference -------------------------------------------------------
     bench::FwdRefArgs r = make_ref_args(c, g);
+    bench::FwdRefArgs rd = r;  // the same with device arrays (GPU references)
+    rd.seqstart_q   = seqstart_q_d.as<const int32_t>();
+    rd.seqstart_k   = seqstart_k_d.as<const int32_t>();
+    rd.seqlen_k_log = c.padded_k() ? seqlen_k_d.as<const int32_t>() : nullptr;
     std::vector<float> of(g.o_elems, 0.f), lse(g.lse_elems, -std::numeric_limits<float>::infinity());
     if (cpu_ref) {
         r.seqstart_q   = c.group ? g.seqstart_q.data() : nullptr;
@@ -444,10 +445,6 @@ int run(const Config& c) {
         r.seqlen_k_log = c.padded_k() ? g.seqlen_k.data() : nullptr;
         bench::mha_fwd_ref(r, qf.data(), kf.data(), vf.data(), of.data(), lse.data());
     } else {
-        bench::FwdRefArgs rd = r;
-        rd.seqstart_q   = seqstart_q_d.as<const int32_t>();
-        rd.seqstart_k   = seqstart_k_d.as<const int32_t>();
-        rd.seqlen_k_log = c.padded_k() ? seqlen_k_d.as<const int32_t>() : nullptr;
         DeviceBuffer o_ref_d(g.o_elems * sizeof(float)), lse_ref_d(g.lse_elems * sizeof(float));
         CUDA_CHECK(cudaMemset(o_ref_d.ptr, 0, o_ref_d.bytes));
         CUDA_CHECK(bench::mha_fwd_ref_gpu(rd, t, q_d.ptr, k_d.ptr, v_d.ptr, o_ref_d.as<float>(),
@@ -554,6 +551,20 @@ int run(const Config& c) {
         std::vector<float> dq_ref(g.q_elems, nan), dk_ref(g.k_elems, nan), dv_ref(g.v_elems, nan);
         bench::mha_bwd_ref(r, qf.data(), kf.data(), vf.data(), of.data(), dof.data(), dq_ref.data(), dk_ref.data(),
                            dv_ref.data());
+        pass = compare_tensor("dQ", c, g.seqstart_q, c.sq, c.nhead_q, c.hdim_q, g.q, dq, dq_ref);
+        pass = compare_tensor("dK", c, g.seqstart_k, c.sk, c.nhead_k, c.hdim_q, g.k, dk, dk_ref) && pass;
+        pass = compare_tensor("dV", c, g.seqstart_k, c.sk, c.nhead_k, c.hdim_v, g.v, dv, dv_ref) && pass;
+    } else if (c.verify == 2) {  // fp32 GPU reference (shapes too large for the CPU)
+        validated = true;
+        DeviceBuffer dq_r(g.q_elems * 4), dk_r(g.k_elems * 4), dv_r(g.v_elems * 4), dsum_r(g.lse_elems * 4);
+        CUDA_CHECK(bench::mha_bwd_ref_gpu(rd, t, q_d.ptr, k_d.ptr, v_d.ptr, o_d.ptr, do_d.ptr, lse_d.as<const float>(),
+                                          dsum_r.as<float>(), dq_r.as<float>(), dk_r.as<float>(), dv_r.as<float>(),
+                                          nullptr));
+        CUDA_CHECK(cudaDeviceSynchronize());
+        std::vector<float> dq_ref(g.q_elems), dk_ref(g.k_elems), dv_ref(g.v_elems);
+        dq_r.download(dq_ref.data(), dq_ref.size() * 4);
+        dk_r.download(dk_ref.data(), dk_ref.size() * 4);
+        dv_r.download(dv_ref.data(), dv_ref.size() * 4);
         pass = compare_tensor("dQ", c, g.seqstart_q, c.sq, c.nhead_q, c.hdim_q, g.q, dq, dq_ref);
         pass = compare_tensor("dK", c, g.seqstart_k, c.sk, c.nhead_k, c.hdim_q, g.k, dk, dk_ref) && pass;
         pass = compare_tensor("dV", c, g.seqstart_k, c.sk, c.nhead_k, c.hdim_v, g.v, dv, dv_ref) && pass;

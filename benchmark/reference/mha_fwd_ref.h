@@ -54,6 +54,7 @@ struct FwdRefArgs {
     int64_t seqlen_q     = 0;  // batch mode: physical rows per batch
     int64_t seqlen_k     = 0;
     int64_t max_seqlen_q = 0;  // group mode: the longest physical q sequence (GPU grid size)
+    int64_t max_seqlen_k = 0;  // group mode: the longest physical k sequence (GPU backward grid)
     const int32_t* seqstart_q   = nullptr;  // [batch+1] physical prefix sums (group mode)
     const int32_t* seqstart_k   = nullptr;
     const int32_t* seqlen_q_log = nullptr;  // [batch] logical lengths (optional, either mode)

@@ -12,8 +12,7 @@ are unbounded. flash_attn_func / flash_attn_varlen_func are differentiable (torc
 torch is installed and an input requires grad; they run the v3 (Hopper) forward wherever it
 supports the call and v2 otherwise, as aiter's flash_attn_func does, while the aiter-named
 mha_fwd / mha_varlen_fwd keep aiter's explicit choice (fmha_v3_fwd / fmha_v3_varlen_fwd for v3).
-Every backward (mha_bwd, mha_varlen_bwd, the autograd of flash_attn_*) runs the v3 (Hopper)
-kernels where the library has them and they take the call, else v2.
+The backward runs v2: the first v3 backward (--api bwd_v3, C++ use_asm_v3) is slower than v2 yet.
 Not built yet (NotImplementedError): dropout,
 bias, ALiBi, fp8 descale, sinks, and gradients of soft-capped logits.
 """

@@ -489,7 +489,6 @@ float run_bwd(py::handle do_c, py::handle q_c, py::handle k_c, py::handle v_c, p
     }
     a.is_group_mode = m.varlen;
     a.is_deterministic = deterministic;
-    a.use_asm_v3 = true;  // every Python backward takes the v3 kernels where they exist and take the call
     a.scale = scale;
     a.mask_type = mask_type, a.window_size_left = left, a.window_size_right = right;
     a.q_ptr = q->data, a.k_ptr = k->data, a.v_ptr = v->data, a.o_ptr = o->data, a.do_ptr = dout->data;

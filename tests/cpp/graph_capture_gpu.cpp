@@ -1,5 +1,5 @@
 // GPU check that every API can be captured in a CUDA graph and replayed: fwd v2, fwd v3 (static
-// and dynamic tiles), split-KV (with a combine kernel) and bwd (atomic and deterministic dQ).
+// and dynamic tiles), split-KV (with a combine kernel) and bwd (atomic and deterministic dQ; v3 when built).
 // Each case runs once directly on a stream, then is captured on another stream and replayed
 // three times with the outputs poisoned before each replay; every replay must reproduce the
 // direct run bit for bit (the atomic-dQ backward: dK and dV; its dQ sums fp32 atomics in any
@@ -231,7 +231,7 @@ void run_splitkv(std::mt19937& rng) {
     check_capture("splitkv bf16 d128 GQA causal, 4 splits + combine", call, {&o, &lse});
 }
 
-void run_bwd(bool det, std::mt19937& rng) {
+void run_bwd(bool det, bool v3, std::mt19937& rng) {
     const int b = 2, hq = 4, hk = 2, sq = 300, sk = 517, d = 128;
     Buf q(size_t(b) * hq * sq * d * 2), k(size_t(b) * hk * sk * d * 2), v(k.bytes), o(q.bytes), dout(q.bytes);
     Buf lse(size_t(b) * hq * sq * 4), dq(q.bytes), dk(k.bytes), dv(k.bytes);
@@ -254,11 +254,19 @@ void run_bwd(bool det, std::mt19937& rng) {
         a.batch_stride_k = a.batch_stride_v = a.batch_stride_dk = a.batch_stride_dv = int64_t(hk) * sk * d;
         a.nhead_stride_lsed = sq, a.batch_stride_lsed = int64_t(hq) * sq;
         a.mask_type = 2, a.window_size_left = -1, a.window_size_right = 0;
+        a.use_asm_v3 = v3;
         aiter::stream_config sc;
         sc.stream_id_ = s;
+        if (v3) {
+            aiter::mha_bwd_args chk = a;
+            chk.v3_api_check = true;
+            if (aiter::mha_bwd(chk, sc) < 0) return -1.f;  // v3 must really run
+        }
         return aiter::mha_bwd(a, sc);
     };
-    if (det) {
+    if (v3) {
+        check_capture("bwd v3 fp16 d128 GQA causal (dK, dV)", call, {&dk, &dv});
+    } else if (det) {
         check_capture("bwd fp16 d128 GQA causal deterministic", call, {&dq, &dk, &dv});
     } else {
         check_capture("bwd fp16 d128 GQA causal atomic dQ (dK, dV)", call, {&dk, &dv});
@@ -289,8 +297,12 @@ int main() {
         run_fwd(c, rng);
     }
     run_splitkv(rng);
-    run_bwd(true, rng);
-    run_bwd(false, rng);
+    run_bwd(true, false, rng);
+    run_bwd(false, false, rng);
+    bool bwd_v3 = false;
+    for (const std::string& n : aiter::mha_bwd_instances()) bwd_v3 = bwd_v3 || n.find("bwd_v3") != std::string::npos;
+    if (bwd_v3 && major == 9) run_bwd(false, true, rng);
+    else std::printf("skip bwd v3: %s\n", bwd_v3 ? "not an sm_90 device" : "no bwd_v3 instance in libmha_bwd.so");
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

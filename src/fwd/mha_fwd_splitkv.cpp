@@ -288,7 +288,8 @@ mha_check_result mha_fwd_splitkv_check(const mha_fwd_splitkv_args& args) {
 std::vector<std::string> mha_fwd_splitkv_instances() { return fwd::instance_names(); }
 
 mha_check_result mha_fwd_splitkv_check_tables(const mha_fwd_splitkv_args& a, const stream_config& s) {
-    fwd::validate_splitkv(a);
+    fwd::validate_splitkv(a);  // everything the call validates, before any device read
+    fwd::validate_workspaces(a, fwd::plan_of(a).splits);
     auto read = [&](const void* src, int64_t n, const char* what) {
         std::vector<int32_t> h(size_t(std::max<int64_t>(n, 0)));
         if (h.empty() || src == nullptr) return h;

@@ -88,7 +88,7 @@ BwdParams make_params(const mha_bwd_args& a) {
     p.lse_head_stride = a.nhead_stride_lsed;
     p.lse_batch_stride = a.batch_stride_lsed;
     p.dout = a.do_ptr;
-    p.d = static_cast<float*>(a.d_ptr);  // the caller's D has LSE's strides; else see workspace_d
+    p.d = static_cast<float*>(a.d_ptr);  // the caller's D (LSE's strides); without d_ptr the library's, set in mha_bwd
     p.d_head_stride = a.nhead_stride_lsed;
     p.d_batch_stride = a.batch_stride_lsed;
     p.dq = a.dq_ptr;

@@ -5,7 +5,8 @@
 #   build       compile.py --bench (every api; $API narrows it: compile.py --api)
 #   smoke       smoke_test_fwd.sh -j 16                      (forward v2, 608 cases)
 #   ref         forward -v=2 (GPU reference) on large shapes, -v=1 vs -v=2 on medium ones
-#   validate    tests/cpp/fwd_validation.cpp (device seqlen arrays) + fwd_padding_gpu.cpp
+#   validate    tests/cpp/fwd_validation.cpp (device seqlen arrays) + fwd_padding_gpu.cpp +
+#               edge_strides_gpu.cpp under memcheck (broadcast inputs, huge valid strides)
 #   graph       tests/cpp/graph_capture_gpu.cpp: every API captured in a CUDA graph and replayed
 #               (needs the fwd, fwd_v3, fwd_splitkv and bwd apis built)
 #   ab          same-run A/B against a baseline: the source tree $BASE_SRC (e.g. a `git archive`
@@ -86,7 +87,9 @@ for step in "${steps[@]}"; do
       nvcc -std=c++20 -I include tests/cpp/fwd_validation.cpp -L build -lmha_fwd -Xlinker=-rpath=$PWD/build -o build/fwd_validation \
         && ./build/fwd_validation | grep -vE '^ok '
       nvcc -std=c++20 -I include -I src -I benchmark tests/cpp/fwd_padding_gpu.cpp -L build -lmha_fwd -Xlinker=-rpath=$PWD/build \
-        -o build/fwd_padding_gpu && ./build/fwd_padding_gpu || status=1 ;;
+        -o build/fwd_padding_gpu && ./build/fwd_padding_gpu || status=1
+      nvcc -std=c++20 -I include tests/cpp/edge_strides_gpu.cpp -L build -lmha_fwd -lmha_bwd -Xlinker=-rpath=$PWD/build \
+        -o build/edge_strides_gpu && compute-sanitizer --tool memcheck --error-exitcode 9 ./build/edge_strides_gpu || status=1 ;;
     graph)
       note "CUDA graph capture of every API"
       nvcc -std=c++20 -I include tests/cpp/graph_capture_gpu.cpp -L build -lmha_fwd -lmha_bwd -Xlinker=-rpath=$PWD/build \

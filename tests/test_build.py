@@ -217,3 +217,20 @@ def test_ptxas_wgmma_serialization_is_collected(tmp_path, monkeypatch):
     assert found == ["C7520 _ZN5aiter3fwd13fwd_v3_kernelE: wgmma.mma_async instructions are serialized due to "
                      "program dependence on compiler-inserted WG.AR in divergent path"]
     assert cp.serialized_wgmma("ptxas info    : Used 168 registers, used 16 barriers") is None
+
+
+def test_list_prints_the_selection_only():
+    """compile.py --list: the selected instance names on stdout (messages on stderr), nothing built."""
+    res = compile_py("--list", "--api", "fwd_v3", "--arch", "sm_90a", "--filter", "*d128*")
+    assert res.returncode == 0, res.stderr
+    names = res.stdout.split()
+    assert names and all(n.startswith("fmha_fwd_v3_") and "d128" in n for n in names), res.stdout
+    res = compile_py("--list", "--arch", "sm_80")
+    assert res.returncode == 0, res.stderr
+    assert all(n.startswith("fmha_") for n in res.stdout.split()), res.stdout
+    assert "fwd_v3" not in res.stdout and "without the fwd_v3" in res.stderr
+
+
+def test_build_line_gives_a_rough_time(ci_build):
+    log = (ci_build / "compile_log.txt").read_text()
+    assert re.search(r"a clean build takes roughly [0-9.]+ min at -j \d+", log), log[-2000:]

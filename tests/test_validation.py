@@ -103,3 +103,20 @@ def test_bad_arguments_are_refused_by_call_and_check(ci_build, tmp_path):
     for needle in ("outputs overlap", "2^60", "odd ", "not 4-byte aligned", "near 2^31", "past 2^48",
                    "splitkv: ", "bwd: ", "fwd v3: ", "valid: "):
         assert any(needle in l for l in lines), needle
+
+
+def test_check_answers_what_the_call_does(ci_build, tmp_path):
+    """tests/cpp/check_vs_call.cpp: over an enumeration of the selection flags (dtype, mask, v3,
+    v3_api_check, soft-cap, head dims, deterministic, dropout/ALiBi, paging, splits), every
+    *_check says supported exactly when its call selects a kernel (on a machine without a GPU
+    the call then fails at the launch) and unsupported exactly when the call returns -1."""
+    exe = tmp_path / "check_vs_call"
+    res = run(["nvcc", "-std=c++20", "-O1", "-I", REPO / "include", REPO / "tests/cpp/check_vs_call.cpp",
+               "-L", ci_build, "-lmha_fwd", "-lmha_bwd", f"-Xlinker=-rpath={ci_build}", "-o", exe])
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = run([exe])
+    assert res.returncode == 0, res.stdout[-5000:]
+    last = res.stdout.splitlines()[-1]
+    if "skipped" not in last:
+        passed, failed = (int(w) for w in re.match(r"(\d+) passed, (\d+) failed$", last).groups())
+        assert failed == 0 and passed >= 800, last

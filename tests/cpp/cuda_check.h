@@ -1,9 +1,13 @@
-// CHECK_CUDA(call) for the GPU test programs of tests/cpp: prints the CUDA error with its place
-// and exits 2 (the programs print "N passed, M failed" and exit 0 / 1 otherwise).
+// What the GPU test programs of tests/cpp share: CHECK_CUDA(call) prints the CUDA error with its
+// place and exits 2 (the programs print "N passed, M failed" and exit 0 / 1 otherwise); report()
+// counts and prints one case; Buf is a device buffer.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include <cuda_runtime_api.h>
 
@@ -15,3 +19,31 @@
             std::exit(2);                                                                          \
         }                                                                                          \
     } while (0)
+
+namespace gpu_test {
+
+inline int passed = 0, failed = 0;
+
+inline void report(bool ok, const std::string& name, const std::string& why = "") {
+    ++(ok ? passed : failed);
+    std::printf("%s %s%s%s\n", ok ? "ok" : "FAIL", name.c_str(), why.empty() ? "" : ": ", why.c_str());
+}
+
+// A device buffer of `bytes` bytes.
+struct Buf {
+    void* p = nullptr;
+    size_t bytes = 0;
+    explicit Buf(size_t n) : bytes(n) { CHECK_CUDA(cudaMalloc(&p, n > 0 ? n : 1)); }
+    ~Buf() { cudaFree(p); }
+    Buf(const Buf&) = delete;
+    Buf& operator=(const Buf&) = delete;
+    std::vector<unsigned char> get() const {
+        std::vector<unsigned char> h(bytes);
+        CHECK_CUDA(cudaMemcpy(h.data(), p, bytes, cudaMemcpyDeviceToHost));
+        return h;
+    }
+    template <class T = uint16_t>
+    T* at(int64_t elem) const { return static_cast<T*>(p) + elem; }
+};
+
+}  // namespace gpu_test

@@ -23,23 +23,8 @@
 
 namespace {
 
-int passed = 0, failed = 0;
-
-void report(bool ok, const std::string& name, const std::string& why = "") {
-    ++(ok ? passed : failed);
-    std::printf("%s %s%s%s\n", ok ? "ok" : "FAIL", name.c_str(), why.empty() ? "" : ": ", why.c_str());
-}
-
-struct Buf {
-    void* p = nullptr;
-    size_t bytes = 0;
-    explicit Buf(size_t n) : bytes(n) { CHECK_CUDA(cudaMalloc(&p, n > 0 ? n : 1)); }
-    ~Buf() { cudaFree(p); }
-    Buf(const Buf&) = delete;
-    Buf& operator=(const Buf&) = delete;
-    template <class T = uint16_t>
-    T* at(int64_t elem) const { return static_cast<T*>(p) + elem; }
-};
+using gpu_test::Buf;
+using gpu_test::report;
 
 // Random bf16 values in [-1, 1).
 std::vector<uint16_t> random_bf16(size_t n, std::mt19937& rng) {
@@ -234,6 +219,6 @@ int main() {
         run_fwd_huge_strides(v3, rng);
     }
     run_bwd_broadcast(rng);
-    std::printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    std::printf("%d passed, %d failed\n", gpu_test::passed, gpu_test::failed);
+    return gpu_test::failed == 0 ? 0 : 1;
 }

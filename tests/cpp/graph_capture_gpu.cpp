@@ -29,27 +29,8 @@
 
 namespace {
 
-int passed = 0, failed = 0;
-
-void report(bool ok, const std::string& name, const std::string& why = "") {
-    ++(ok ? passed : failed);
-    std::printf("%s %s%s%s\n", ok ? "ok" : "FAIL", name.c_str(), why.empty() ? "" : ": ", why.c_str());
-}
-
-// A device buffer of `bytes` bytes.
-struct Buf {
-    void* p = nullptr;
-    size_t bytes = 0;
-    explicit Buf(size_t n) : bytes(n) { CHECK_CUDA(cudaMalloc(&p, n > 0 ? n : 1)); }
-    ~Buf() { cudaFree(p); }
-    Buf(const Buf&) = delete;
-    Buf& operator=(const Buf&) = delete;
-    std::vector<unsigned char> get() const {
-        std::vector<unsigned char> h(bytes);
-        CHECK_CUDA(cudaMemcpy(h.data(), p, bytes, cudaMemcpyDeviceToHost));
-        return h;
-    }
-};
+using gpu_test::Buf;
+using gpu_test::report;
 
 // Random 16-bit values in [-1, 1) (fp16 or bf16 bit patterns), or fp32 values.
 void fill_random(Buf& b, bool bf16, std::mt19937& rng, bool fp32 = false) {
@@ -303,6 +284,6 @@ int main() {
     for (const std::string& n : aiter::mha_bwd_instances()) bwd_v3 = bwd_v3 || n.find("bwd_v3") != std::string::npos;
     if (bwd_v3 && major == 9) run_bwd(false, true, rng);
     else std::printf("skip bwd v3: %s\n", bwd_v3 ? "not an sm_90 device" : "no bwd_v3 instance in libmha_bwd.so");
-    std::printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    std::printf("%d passed, %d failed\n", gpu_test::passed, gpu_test::failed);
+    return gpu_test::failed == 0 ? 0 : 1;
 }

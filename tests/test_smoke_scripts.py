@@ -129,3 +129,35 @@ def test_bad_options(fake_bench):
     assert res.returncode == 1 and res.stdout.strip() == "0 passed, 0 failed"
     res = smoke("fwd", "-h")
     assert res.returncode == 0 and "Forward smoke sweep" in res.stdout
+
+
+def test_bwd_v3_sweep_requires_a_v3_kernel(fake_bench):
+    """smoke_test_bwd_v3.sh: 392 cases, each must name a v3 kernel (the fake names none, so the
+    cases that pass validation fail on the requirement)."""
+    res = smoke("bwd_v3", "-b", fake_bench, "-j", "4", "-q")
+    lines = res.stdout.strip().splitlines()
+    passed, nfailed = (int(x.split()[0]) for x in lines[-1].split(", "))
+    assert passed == 0 and nfailed == 392 and res.returncode != 0
+    assert any("another kernel ran" in l and "-bwd_v3=1" in l for l in lines)
+
+
+def test_fuzz_is_seeded_and_covers_every_path(fake_bench, tmp_path):
+    """fuzz_cli.sh: FUZZ_CASES cases from FUZZ_SEED, the same list for the same seed, over the
+    forward (v2, v3), split-KV and backward benchmarks."""
+    import os  # noqa: PLC0415
+    bwd = tmp_path / "benchmark_mha_bwd"
+    bwd.write_text(FAKE)
+    bwd.chmod(0o755)
+    logs = []
+    for i in range(2):
+        log = tmp_path / f"order{i}.log"
+        env = dict(os.environ, FUZZ_SEED="7", FUZZ_CASES="120", FAKE_ORDER_LOG=str(log), BENCH_BWD=str(bwd))
+        res = subprocess.run(["bash", str(REPO / "smoke_tests" / "fuzz_cli.sh"), "-b", str(fake_bench), "-q"],
+                             capture_output=True, text=True, timeout=600, env=env)
+        last = res.stdout.strip().splitlines()[-1]
+        passed, nfailed = (int(x.split()[0]) for x in last.split(", "))
+        assert passed + nfailed == 120, res.stdout[-2000:]
+        logs.append(log.read_text())
+    assert logs[0] == logs[1]
+    for needle in ("-fwd_v3=1", "-splitkv=1", "-deterministic=", "-mode=1"):
+        assert needle in logs[0], needle

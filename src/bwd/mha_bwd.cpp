@@ -20,9 +20,9 @@ namespace {
 constexpr const char* kApi = "mha_bwd";
 
 BwdV2Key key_of(const mha_bwd_args& a) {
-    return BwdV2Key{a.data_type == "bf16" ? DType::bf16 : DType::fp16,
+    return BwdV2Key{host::dtype_of(a),
                     host::hdim_bucket(a.hdim_q, a.hdim_v, {{32, 32}, {64, 64}, {128, 128}, {256, 256}}).first,
-                    a.mask_type == 0 ? MaskKind::none : MaskKind::window, a.is_deterministic};
+                    host::mask_of(a), a.is_deterministic};
 }
 
 std::string key_str(const BwdV2Key& k) {
@@ -60,22 +60,20 @@ const BwdV3Instance* select_v3(const mha_bwd_args& a, std::string* why) {
     // selects them away), which only holds where the physical rows are the logical ones.
     if (a.seqlen_q_ptr || a.cu_seqlen_q_ptr || a.seqlen_k_ptr || a.cu_seqlen_k_ptr)
         return fail("logical-length arrays (seqlen_q_ptr, seqlen_k_ptr, cu_seqlen_q_ptr, cu_seqlen_k_ptr) are not supported yet");
-    constexpr int64_t kMaxStride = int64_t(1) << 39;  // TMA: strides < 2^40 bytes
-    for (int64_t st : {a.stride_q, a.stride_k, a.stride_v, a.stride_do, a.nhead_stride_q, a.nhead_stride_k,
-                       a.nhead_stride_v, a.nhead_stride_do, a.batch_stride_q, a.batch_stride_k, a.batch_stride_v,
-                       a.batch_stride_do})
-        if (st >= kMaxStride) return fail("a Q/K/V/dO stride of " + std::to_string(st) + " elements is beyond TMA's 2^40-byte limit");
-    const BwdV3Key key{a.data_type == "bf16" ? DType::bf16 : DType::fp16, bucket,
-                       a.mask_type == 0 ? MaskKind::none : MaskKind::window};
+    if (std::string r = host::tma_stride_problem({a.stride_q, a.stride_k, a.stride_v, a.stride_do, a.nhead_stride_q,
+                                                  a.nhead_stride_k, a.nhead_stride_v, a.nhead_stride_do, a.batch_stride_q,
+                                                  a.batch_stride_k, a.batch_stride_v, a.batch_stride_do},
+                                                 "Q/K/V/dO");
+        !r.empty())
+        return fail(r);
+    const BwdV3Key key{host::dtype_of(a), bucket, host::mask_of(a)};
     const host::Table<BwdV3Instance> table = bwd_v3_table();
     const BwdV3Instance* found = table.find(key);
     if (found == nullptr)
         return fail(std::string("no compiled v3 backward instance for ") + a.data_type + " hdim<=" + std::to_string(bucket) +
                     (a.mask_type ? " masked" : " unmasked") +
                     (table.count == 0 ? " (this library was built without the bwd_v3 api: compile.py --api bwd_v3)" : ""));
-    const int cc = host::device_cc();
-    if (cc >= 0 && cc != 90)
-        return fail("the v3 kernels are sm_90a code (H100/H200); this device is sm_" + std::to_string(cc));
+    if (std::string r = host::sm90a_device_problem(); !r.empty()) return fail(r);
     if (std::string r = host::smem_shortfall(found->name, found->info().smem_bytes); !r.empty()) return fail(r);
     return found;
 }
@@ -272,7 +270,7 @@ float mha_bwd(mha_bwd_args args, const stream_config& s) {
     p.dq_acc = atomic_dq ? ws.acc() : nullptr;
     p.acc_head_stride  = acc_rows * acc_width;
     p.acc_batch_stride = args.is_group_mode ? 0 : int64_t(args.nhead_q) * acc_rows * acc_width;
-    const DType dt = args.data_type == "bf16" ? DType::bf16 : DType::fp16;
+    const DType dt = host::dtype_of(args);
 
     auto launch = [&] {
         if (ws.acc_bytes)

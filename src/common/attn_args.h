@@ -9,8 +9,19 @@
 
 #include "common/arg_check.h"
 #include "common/attn_params.h"
+#include "common/kernel_key.h"
 
 namespace aiter::host {
+
+// The element type and mask kind of a call, as the instance keys spell them.
+template <class Args>
+DType dtype_of(const Args& a) {
+    return a.data_type == "bf16" ? DType::bf16 : DType::fp16;
+}
+template <class Args>
+MaskKind mask_of(const Args& a) {
+    return a.mask_type == 0 ? MaskKind::none : MaskKind::window;
+}
 
 // Rows of the longest q sequence: max_seqlen_q in group mode where given, else seqlen_q.
 template <class Args>

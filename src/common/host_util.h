@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
@@ -50,6 +51,26 @@ inline int device_cc() {
         return -1;
     }
     return major * 10 + minor;
+}
+
+// Why the TMA (v3) kernels cannot address a tensor with these strides (elements), "" when they
+// can: TMA strides are below 2^40 bytes and not negative. `tensors` names them ("Q/K/V").
+inline std::string tma_stride_problem(std::initializer_list<int64_t> strides, const char* tensors) {
+    constexpr int64_t kMaxStride = int64_t(1) << 39;  // elements of 2 bytes
+    for (int64_t st : strides)
+        if (st >= kMaxStride || st < 0)
+            return std::string("a ") + tensors + " stride of " + std::to_string(st) +
+                   " elements is beyond TMA's 2^40-byte limit";
+    return {};
+}
+
+// Why the current device cannot run the sm_90a (v3) kernels, "" when it can or when no device
+// can be queried (then the launch reports it).
+inline std::string sm90a_device_problem() {
+    const int cc = device_cc();
+    if (cc >= 0 && cc != 90)
+        return "the v3 kernels are sm_90a code (H100/H200); this device is sm_" + std::to_string(cc);
+    return {};
 }
 
 // Throws std::runtime_error "<api>: <what>: <CUDA error>" on failure.

@@ -20,8 +20,6 @@ namespace aiter {
 namespace fwd {
 namespace {
 
-DType dtype_of(const mha_fwd_args& a) { return a.data_type == "bf16" ? DType::bf16 : DType::fp16; }
-MaskKind mask_of(const mha_fwd_args& a) { return a.mask_type == 0 ? MaskKind::none : MaskKind::window; }
 
 // The first Q/K/V/O field that keeps rows from being 16-byte aligned ("" when none does).
 std::string alignment_problem(const mha_fwd_args& a) {
@@ -47,7 +45,7 @@ std::string key_str(const FwdV2Key& k) {
 const FwdV2Instance* select_v2(const mha_fwd_args& a, bool query_device, std::string* why) {
     if ((*why = unsupported_feature(a)) != "") return nullptr;
     const int bucket = host::hdim_bucket(a.hdim_q, a.hdim_v, {{32, 32}, {64, 64}, {128, 128}, {256, 256}}).first;
-    const FwdV2Key key{dtype_of(a), bucket, mask_of(a), alignment_problem(a).empty()};
+    const FwdV2Key key{host::dtype_of(a), bucket, host::mask_of(a), alignment_problem(a).empty()};
     return host::select_instance(fwd_v2_table(), key, "v2 forward", key_str(key),
                                  "rebuild with an instance set that includes it, e.g. compile.py --preset default",
                                  query_device, why);
@@ -77,17 +75,18 @@ const FwdV3Instance* select_v3(const mha_fwd_args& a, bool query_device, std::st
                     std::to_string(a.hdim_v) + "); buckets: (64,64) (128,128) (192,128) (256,256)");
     if (!alignment_problem(a).empty())
         return fail("TMA needs 16-byte aligned base pointers and strides that are multiples of 8 elements");
-    constexpr int64_t kMaxStride = int64_t(1) << 39;  // TMA: strides < 2^40 bytes
-    for (int64_t st : {a.stride_q, a.stride_k, a.stride_v, a.nhead_stride_q, a.nhead_stride_k, a.nhead_stride_v,
-                       a.batch_stride_q, a.batch_stride_k, a.batch_stride_v})
-        if (st >= kMaxStride || st < 0) return fail("a Q/K/V stride of " + std::to_string(st) + " elements is beyond TMA's 2^40-byte limit");
+    if (std::string r = host::tma_stride_problem({a.stride_q, a.stride_k, a.stride_v, a.nhead_stride_q, a.nhead_stride_k,
+                                                  a.nhead_stride_v, a.batch_stride_q, a.batch_stride_k, a.batch_stride_v},
+                                                 "Q/K/V");
+        !r.empty())
+        return fail(r);
     // The bucket's short-sequence variant where it is compiled and faster for these lengths
     // (tile.h; in group mode the key lengths are on the device, so the rule takes them as long
     // as the queries), else its default; either one when only that one was compiled. With the
     // logits soft-cap on, only the default: the short-sequence variants have no soft-cap code.
     const bool masked  = a.mask_type != 0;
     const bool softcap = a.logits_soft_cap > 0.f;
-    const FwdV3Key def{dtype_of(a), bq, bv, mask_of(a), false};
+    const FwdV3Key def{host::dtype_of(a), bq, bv, host::mask_of(a), false};
     FwdV3Key other = def;
     other.short_seq = true;
     const bool want_short = !softcap && fwd_v3_prefer_short(bq, bv, masked, host::longest_q(a), a.is_group_mode ? 0 : a.seqlen_k);
@@ -106,9 +105,7 @@ const FwdV3Instance* select_v3(const mha_fwd_args& a, bool query_device, std::st
     if (masked && tiles >= (int64_t(1) << 31))
         return fail(std::to_string(tiles) + " tiles (row blocks of the longest query sequence x nhead_q x batch); at most 2^31 - 1");
     if (query_device) {
-        const int cc = host::device_cc();
-        if (cc >= 0 && cc != 90)
-            return fail("the v3 kernels are sm_90a code (H100/H200); this device is sm_" + std::to_string(cc));
+        if (std::string r = host::sm90a_device_problem(); !r.empty()) return fail(r);
         if (std::string r = host::smem_shortfall(found->name, found->info().smem_bytes); !r.empty()) return fail(r);
     }
     return found;

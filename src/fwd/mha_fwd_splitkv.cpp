@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/attn_args.h"
 #include "common/tensor_check.h"
 #include "fwd/host_common.h"
 #include "fwd/splitkv_heuristic.h"
@@ -27,8 +28,7 @@ int splitkv_bucket(const mha_fwd_splitkv_args& a) {
 }
 
 SplitkvKey key_of(const mha_fwd_splitkv_args& a) {
-    return SplitkvKey{a.data_type == "bf16" ? DType::bf16 : DType::fp16, splitkv_bucket(a),
-                      a.mask_type == 0 ? MaskKind::none : MaskKind::window};
+    return SplitkvKey{host::dtype_of(a), splitkv_bucket(a), host::mask_of(a)};
 }
 
 std::string key_str(const SplitkvKey& k) {

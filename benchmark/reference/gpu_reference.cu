@@ -51,6 +51,23 @@ __device__ float block_sum(float v, float* red) {
     return r;
 }
 
+// Batch b: its logical lengths, its first physical rows (group mode) and its batch index for the
+// batch strides (0 in group mode); the forward and both backward reference kernels use it.
+struct RowGeo {
+    int64_t sq, sk, row_q, row_k, bb;
+};
+__device__ RowGeo row_geo(const FwdRefArgs& a, int b) {
+    RowGeo g;
+    const int64_t phys_q = a.is_group_mode ? a.seqstart_q[b + 1] - a.seqstart_q[b] : a.seqlen_q;
+    const int64_t phys_k = a.is_group_mode ? a.seqstart_k[b + 1] - a.seqstart_k[b] : a.seqlen_k;
+    g.sq    = a.seqlen_q_log ? a.seqlen_q_log[b] : phys_q;
+    g.sk    = a.seqlen_k_log ? a.seqlen_k_log[b] : phys_k;
+    g.row_q = a.is_group_mode ? a.seqstart_q[b] : 0;
+    g.row_k = a.is_group_mode ? a.seqstart_k[b] : 0;
+    g.bb    = a.is_group_mode ? 0 : b;
+    return g;
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kBlock)
     fwd_ref_kernel(FwdRefArgs a, const T* __restrict__ q, const T* __restrict__ k,
@@ -65,16 +82,11 @@ __global__ void __launch_bounds__(kBlock)
     const int b     = blockIdx.z;
     const int tid   = threadIdx.x;
 
-    const int64_t phys_q = a.is_group_mode ? a.seqstart_q[b + 1] - a.seqstart_q[b] : a.seqlen_q;
-    const int64_t phys_k = a.is_group_mode ? a.seqstart_k[b + 1] - a.seqstart_k[b] : a.seqlen_k;
-    const int64_t sq     = a.seqlen_q_log ? a.seqlen_q_log[b] : phys_q;
-    const int64_t sk     = a.seqlen_k_log ? a.seqlen_k_log[b] : phys_k;
+    const RowGeo g       = row_geo(a, b);
+    const int64_t sq     = g.sq, sk = g.sk, row_q = g.row_q, row_k = g.row_k, bb = g.bb;
     if (i >= sq) return;  // uniform over the CTA
 
-    const int hk        = h / (a.nhead_q / a.nhead_k);
-    const int64_t row_q = a.is_group_mode ? a.seqstart_q[b] : 0;
-    const int64_t row_k = a.is_group_mode ? a.seqstart_k[b] : 0;
-    const int64_t bb    = a.is_group_mode ? 0 : b;
+    const int hk = h / (a.nhead_q / a.nhead_k);
 
     const T* qi = q + bb * a.batch_stride_q + h * a.nhead_stride_q + (row_q + i) * a.stride_q;
     const T* kb = k + bb * a.batch_stride_k + hk * a.nhead_stride_k + row_k * a.stride_k;
@@ -143,22 +155,6 @@ __global__ void __launch_bounds__(kBlock)
 }
 
 // ---- backward ---------------------------------------------------------------------------------
-// Where one (batch, head) of a tensor starts and how long its sequences are.
-struct RowGeo {
-    int64_t sq, sk, row_q, row_k, bb;
-};
-__device__ RowGeo row_geo(const FwdRefArgs& a, int b) {
-    RowGeo g;
-    const int64_t phys_q = a.is_group_mode ? a.seqstart_q[b + 1] - a.seqstart_q[b] : a.seqlen_q;
-    const int64_t phys_k = a.is_group_mode ? a.seqstart_k[b + 1] - a.seqstart_k[b] : a.seqlen_k;
-    g.sq    = a.seqlen_q_log ? a.seqlen_q_log[b] : phys_q;
-    g.sk    = a.seqlen_k_log ? a.seqlen_k_log[b] : phys_k;
-    g.row_q = a.is_group_mode ? a.seqstart_q[b] : 0;
-    g.row_k = a.is_group_mode ? a.seqstart_k[b] : 0;
-    g.bb    = a.is_group_mode ? 0 : b;
-    return g;
-}
-
 // dQ rows (and D): grid (query row i, q head h, batch b). D_i = Σ dO_i·O_i; for keys in chunks of
 // kBlock, thread tid computes dS_ij = P_ij (dP_ij − D_i) of one key (P_ij = exp(s_ij − LSE_i)),
 // then every thread accumulates dS·K for its own columns. dQ_i = scale · Σ_j dS_ij k_j.

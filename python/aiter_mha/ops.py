@@ -111,13 +111,19 @@ def _check_inputs(q, k, v, layout_rank: int, layout: str) -> None:
             raise ValueError(f"{name}: expected a tensor on cuda:{fw.device_id(q)} (where q is), got cuda:{fw.device_id(x)}")
 
 
-def _run(q, k, v, out, lse, seqstart_q, seqstart_k, cu_q, cu_k, max_seqlen_q, scale, softcap, mask, use_v3, stream):
+def _run(q, k, v, out, lse, seqstart_q, seqstart_k, cu_q, cu_k, max_seqlen_q, scale, softcap, mask, use_v3, stream,
+         check_only=False):
+    """Runs the extension's forward on the caller's stream; check_only: only validates and selects,
+    returning (supported, kernel name or reason)."""
     s = fw.current_stream(q, stream)
     cap = lambda x: fw.capsule(x, s)  # noqa: E731
     mask_type, left, right = mask
-    _ext().fwd(cap(q), cap(k), cap(v), cap(out), cap(lse), cap(seqstart_q), cap(seqstart_k), cap(cu_q), cap(cu_k),
-               None, _int32("max_seqlen_q", max_seqlen_q), float(scale), float(softcap), mask_type, int(left), int(right),
-               bool(use_v3), s)
+    args = (cap(q), cap(k), cap(v), cap(out), cap(lse), cap(seqstart_q), cap(seqstart_k), cap(cu_q), cap(cu_k), None,
+            _int32("max_seqlen_q", max_seqlen_q), float(scale), float(softcap), mask_type, int(left), int(right),
+            bool(use_v3))
+    if check_only:
+        return _ext().fwd_check(*args)
+    _ext().fwd(*args, s)
 
 
 def mha_fwd(q, k, v, dropout_p: float = 0.0, softmax_scale: Optional[float] = None, is_causal: bool = False,
@@ -152,11 +158,8 @@ def fwd_kernel_name(q, k, v, causal: bool = False, window_size: Tuple[int, int] 
     b, sq, hq, d = (int(x) for x in q.shape)
     out = fw.empty(q, (b, sq, hq, int(v.shape[3])), "same", "out")
     lse = fw.empty(q, (b, hq, sq), "float32", "softmax_lse")
-    s = fw.current_stream(q, None)
-    cap = lambda x: fw.capsule(x, s)  # noqa: E731
-    mask_type, left, right = _mask(causal, window_size[0], window_size[1])
-    ok, name = _ext().fwd_check(cap(q), cap(k), cap(v), cap(out), cap(lse), None, None, None, None, None, sq,
-                                _scale(None, d), float(softcap), mask_type, int(left), int(right), bool(use_v3))
+    ok, name = _run(q, k, v, out, lse, None, None, None, None, sq, _scale(None, d), softcap,
+                    _mask(causal, window_size[0], window_size[1]), use_v3, None, check_only=True)
     if not ok:
         raise NotImplementedError(f"fwd_kernel_name: not supported: {name}")
     return name

@@ -16,6 +16,8 @@
 #include "mha_bwd.h"
 #include "mha_fwd.h"
 
+#include "host_fixtures.h"
+
 namespace {
 
 alignas(16) char g_dummy[256];  // never dereferenced: validation fails (or is answered) before any launch
@@ -73,23 +75,7 @@ aiter::mha_fwd_splitkv_args splitkv_args() {
     return a;
 }
 
-aiter::mha_bwd_args bwd_args() {
-    aiter::mha_bwd_args a;
-    a.data_type = "fp16";
-    a.batch = 2, a.nhead_q = 8, a.nhead_k = 2, a.hdim_q = 128, a.hdim_v = 128;
-    a.seqlen_q = 64, a.seqlen_k = 64, a.max_seqlen_q = 64, a.max_seqlen_k = 64, a.scale = 0.125f;
-    a.q_ptr = a.k_ptr = a.v_ptr = a.o_ptr = a.do_ptr = a.lse_ptr = kPtr;
-    a.dq_ptr = a.dk_ptr = a.dv_ptr = kPtr;
-    a.stride_q = a.stride_k = a.stride_v = a.stride_o = a.stride_do = 128;
-    a.stride_dq = a.stride_dk = a.stride_dv = 128;
-    a.nhead_stride_q = a.nhead_stride_o = a.nhead_stride_do = a.nhead_stride_dq = 64 * 128;
-    a.nhead_stride_k = a.nhead_stride_v = a.nhead_stride_dk = a.nhead_stride_dv = 64 * 128;
-    a.nhead_stride_lsed = 64;
-    a.batch_stride_q = a.batch_stride_o = a.batch_stride_do = a.batch_stride_dq = 8 * 64 * 128;
-    a.batch_stride_k = a.batch_stride_v = a.batch_stride_dk = a.batch_stride_dv = 2 * 64 * 128;
-    a.batch_stride_lsed = 8 * 64;
-    return a;
-}
+aiter::mha_bwd_args bwd_args() { return bwd_fixture(kPtr); }
 
 template <class Args>
 using Mutate = std::function<void(Args&)>;

@@ -17,6 +17,8 @@
 #include "mha_fwd.h"
 #include "mha_fwd_splitkv.h"
 
+#include "host_fixtures.h"
+
 namespace {
 
 alignas(256) char g_mem[1 << 16];  // never dereferenced: no GPU, nothing launches
@@ -80,19 +82,8 @@ void bwd_cases() {
                     for (int det : {0, 1})
                         for (int d : {64, 96, 128, 59})
                             for (int drop : {0, 1}) {
-                                aiter::mha_bwd_args a;
+                                aiter::mha_bwd_args a = bwd_fixture(kPtr, d);
                                 a.data_type = dt;
-                                a.batch = 2, a.nhead_q = 4, a.nhead_k = 2, a.hdim_q = a.hdim_v = d;
-                                a.seqlen_q = a.seqlen_k = a.max_seqlen_q = a.max_seqlen_k = 64, a.scale = 0.125f;
-                                a.q_ptr = a.k_ptr = a.v_ptr = a.o_ptr = a.do_ptr = a.lse_ptr = kPtr;
-                                a.dq_ptr = a.dk_ptr = a.dv_ptr = kPtr;
-                                a.stride_q = a.stride_k = a.stride_v = a.stride_o = a.stride_do = d;
-                                a.stride_dq = a.stride_dk = a.stride_dv = d;
-                                a.nhead_stride_q = a.nhead_stride_o = a.nhead_stride_do = a.nhead_stride_dq = 64 * d;
-                                a.nhead_stride_k = a.nhead_stride_v = a.nhead_stride_dk = a.nhead_stride_dv = 64 * d;
-                                a.batch_stride_q = a.batch_stride_o = a.batch_stride_do = a.batch_stride_dq = 4 * 64 * d;
-                                a.batch_stride_k = a.batch_stride_v = a.batch_stride_dk = a.batch_stride_dv = 2 * 64 * d;
-                                a.nhead_stride_lsed = 64, a.batch_stride_lsed = 4 * 64;
                                 a.mask_type = mask, a.window_size_left = -1, a.window_size_right = mask ? 0 : -1;
                                 a.use_asm_v3 = v3, a.v3_api_check = api_check, a.is_deterministic = det;
                                 if (drop) a.p_drop = 0.1f, a.has_dropout = true, a.p_undrop = 0.9f;

@@ -4,11 +4,14 @@
 // V_n are loaded once (TMA); the CTA walks the q heads of its GQA group and, for each, the query
 // blocks that can see its keys (query_block_range), Q_m and dO_m streaming through a two-stage
 // TMA pipeline:
-//   producer warpgroup (one thread): TMA of K, V, then Q_m, dO_m per step
+//   producer warp 0 (one thread): TMA of K, V, then Q_m, dO_m per step
+//   producer warp 1: per step, each consumer warpgroup's half of the dQ tile from shared memory
+//     into dQ_acc (bulk reduce-add), then hands the buffer back
 //   consumer warpgroup w (keys [64w, 64w + 64) of the block), per step (traits.cuh):
-//     Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ ; Pᵀ = exp2(Sᵀ·scale·log2e − LSE·log2e) (masked: 0) ;
-//     dSᵀ = Pᵀ ∘ (dPᵀ − D) ; dV += Pᵀ·dO ; dK += dSᵀ·Q ; dS → shared memory ;
-//     dQ_acc[m] += dS·K (both warpgroups' dS, half of the head dim each; fp32 atomics)
+//     Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ (Pᵀ computed while dPᵀ runs) ;
+//     Pᵀ = exp2(Sᵀ·scale·log2e − LSE·log2e) (masked: 0) ; dSᵀ = Pᵀ ∘ (dPᵀ − D) ;
+//     dS → shared memory ; dV += Pᵀ·dO ; dQ = dS·K (both warpgroups' dS, half of the head dim
+//     each) ; dK += dSᵀ·Q, under which dQ goes to shared memory for the dQ warp
 //   and finally dK·scale and dV (summed over the group's q heads: no atomics), straight from
 //   registers.
 // dQ convert kernel: dQ = scale · dQ_acc, one CTA per (query block, q head, batch).
@@ -30,9 +33,11 @@
 #include "kernels/common/block_info.cuh"
 #include "kernels/common/block_range.cuh"
 #include "kernels/common/bwd_rows.cuh"
+#include "kernels/common/bulk_reduce.cuh"
 #include "kernels/common/fragment.cuh"
 #include "kernels/common/gemm_sm90.cuh"
 #include "kernels/common/mask_apply.cuh"
+#include "kernels/common/softmax.cuh"
 #include "kernels/common/tma_view.cuh"
 
 // wgmma, setmaxnreg and the TMA instructions exist only in sm_90a code.
@@ -92,10 +97,37 @@ __global__ void __launch_bounds__(BwdV3Traits<BwdV3Key{kDType, kHdim, kMask}>::k
     Tensor sK  = make_tensor(make_smem_ptr(ss.k.data()), typename T::SmemLayoutK{});     // (N, D)
     Tensor sV  = make_tensor(make_smem_ptr(ss.v.data()), typename T::SmemLayoutK{});     // (N, D)
 
-    // ---- producer: one thread issues every TMA load ------------------------------------------
+    // ---- producer warpgroup: warp 0 issues every TMA load, warp 1 adds the dQ tiles -----------
     if (warp_group == 0) {
         cutlass::arch::warpgroup_reg_dealloc<T::kRegsProducer>();
-        if (threadIdx.x != 0 || steps == 0) return;
+        const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+        if (steps == 0 || warp > 1) return;
+        if (warp == 1) {
+            // Buffer half w is free at the first step; afterwards once the bulk add of the previous
+            // step has read it (no hand-back after the last step: nobody waits for it).
+            for (int s = 0; s < steps; ++s) {
+                const int h = hk * p.h_ratio + s / m_blocks, m0 = (m_begin + s % m_blocks) * kBlockM;
+                float* acc = p.dq_acc + bwd_acc_tile_offset(p, b, h, m0, kBlockM, kHeadDim);
+                CUTE_UNROLL
+                for (int w = 0; w < T::kNumMmaWarpgroups; ++w) {
+                    cutlass::arch::NamedBarrier::sync(T::kDQBarThreads, T::kBarDQFull + w);
+                    if (lane == 0) {
+                        bulk_reduce_add_f32(acc + w * T::kDQHalf, ss.dq.data() + w * T::kDQHalf, T::kDQHalf * 4);
+                        bulk_commit();
+                    }
+                }
+                if (s + 1 == steps) break;
+                if (lane == 0) bulk_wait_read<1>();
+                __syncwarp();
+                cutlass::arch::NamedBarrier::arrive(T::kDQBarThreads, T::kBarDQEmpty + 0);
+                if (lane == 0) bulk_wait_read<0>();
+                __syncwarp();
+                cutlass::arch::NamedBarrier::arrive(T::kDQBarThreads, T::kBarDQEmpty + 1);
+            }
+            if (lane == 0) bulk_wait_all();
+            return;
+        }
+        if (lane != 0) return;
         Tensor mK = tma_head_view(kp.tma_k.get_tma_tensor(kp.shape_k), group, int(rows.k_row0), hk, b);
         Tensor mV = tma_head_view(kp.tma_v.get_tma_tensor(kp.shape_v), group, int(rows.k_row0), hk, b);
         Tensor gK = local_tile(mK, Shape<Int<kBlockN>, Int<kHeadDim>>{}, make_coord(n_block, 0));
@@ -149,7 +181,11 @@ __global__ void __launch_bounds__(BwdV3Traits<BwdV3Key{kDType, kHdim, kMask}>::k
     Tensor tdVrdOt = thr_dkv.partition_fragment_B(sdOt);
     Tensor tdQrdS  = thr_dq.partition_fragment_A(sdS);     // (.., 2)
     Tensor tdQrKt  = thr_dq.partition_fragment_B(sKt);
-    Tensor tdSsdS  = thr_sdp.partition_C(sdSt);            // this thread's dSᵀ elements in shared memory (.., 2)
+    // dSᵀ to shared memory by transposing stmatrix (keys are the contiguous dimension of sdS):
+    // four instructions per thread and step instead of one 2-byte store per element.
+    auto s2s_ds    = make_tiled_copy_C(Copy_Atom<SM90_U16x8_STSM_T, Element>{}, mma_sdp);
+    auto thr_s2s   = s2s_ds.get_thread_slice(ctid);
+    Tensor tdSsdS  = thr_s2s.partition_D(as_position_independent_swizzle_tensor(sdSt));  // (.., 2)
 
     Tensor acc_dk = partition_fragment_C(mma_dkv, Shape<Int<kBlockN>, Int<kHeadDim>>{});
     Tensor acc_dv = partition_fragment_C(mma_dkv, Shape<Int<kBlockN>, Int<kHeadDim>>{});
@@ -168,6 +204,7 @@ __global__ void __launch_bounds__(BwdV3Traits<BwdV3Key{kDType, kHdim, kMask}>::k
     Tensor tdKrdS = make_tensor(rdS.data(), gmma_acc_as_a(rdS.layout()));
     constexpr int kRows = decltype(size<0>(s_rc))::value;  // keys of this thread
     constexpr int kCols = decltype(size<1>(s_rc))::value;  // query rows of this thread
+    static_assert(kBlockM == 64 && kCols == kBlockM / 4, "stat_of: one pair of query rows per lane of a quad column");
 
     const int64_t bq = group ? 0 : b;
     cutlass::PipelineState<T::kStages> st;
@@ -176,54 +213,68 @@ __global__ void __launch_bounds__(BwdV3Traits<BwdV3Key{kDType, kHdim, kMask}>::k
         const int h = hk * p.h_ratio + s / m_blocks, m_block = m_begin + s % m_blocks;
         const int m0 = m_block * kBlockM;
         const int buf = s & 1;
-        // LSE·log2e and D of this thread's query rows (read while the GEMMs run).
-        const float* lse = p.lse + bq * p.lse_batch_stride + h * p.lse_head_stride + rows.q_row0;
+        // LSE·log2e and D of the step's query rows (read while the GEMMs run), spread over the
+        // warp: lane l holds rows 8·(l/4) + 2·(l%4) + {0, 1}, which are the columns c = 2·(l/4) +
+        // {0, 1} of every lane with the same l%4 (accumulator columns: pairs of adjacent query
+        // rows, groups of 8); each column's values are shuffled in where they are used.
+        const float* lse  = p.lse + bq * p.lse_batch_stride + h * p.lse_head_stride + rows.q_row0;
         const float* dsum = p.d + bq * p.d_batch_stride + h * p.d_head_stride + rows.q_row0;
-        RowStats stats[kCols];
-        CUTE_UNROLL
-        for (int c = 0; c < kCols; ++c) stats[c] = fetch_row_stats(lse, dsum, m0 + get<1>(cS_rc(0, c)), rows.sq);
+        const int lane = ctid % 32, row_l = m0 + 8 * (lane / 4) + 2 * (lane % 4);
+        const RowStats st0 = fetch_row_stats(lse, dsum, row_l, rows.sq);
+        const RowStats st1 = fetch_row_stats(lse, dsum, row_l + 1, rows.sq);
+        auto stat_of = [&](int c, bool want_d) {  // column c's LSE·log2e or D
+            const RowStats& r = c % 2 ? st1 : st0;
+            return __shfl_sync(0xffffffffu, want_d ? r.d : r.lse2, 4 * (c / 2) + lane % 4);
+        };
 
         pipe.consumer_wait(st);
         wgmma_gemm<true>(mma_sdp, tSrK, tSrQ(_, _, _, st.index()), acc_s);
         wgmma_gemm<true>(mma_sdp, tdPrV, tdPrdO(_, _, _, st.index()), acc_dp);
-        warpgroup_wait<0>();
 
-        // Pᵀ and dSᵀ = Pᵀ ∘ (dPᵀ − D); invisible (key, query) pairs and keys past the batch get 0
-        // (selected, not multiplied, so that whatever those rows hold cannot leak in).
-        const bool masked = block_needs_mask<T::kMasked>(p.mask, m0, m0 + kBlockM - 1, n0 + 64 * wg, 64, rows.sq, rows.sk);
+        // Pᵀ while dPᵀ runs. Invisible (key, query) pairs and keys past the batch are masked to
+        // −∞ (P = 0), rows past the batch have LSE = +∞ (P = 0); dSᵀ is then selected to 0, not
+        // multiplied, so that whatever those rows hold cannot leak in.
+        warpgroup_wait<1>();
+        if (block_needs_mask<T::kMasked>(p.mask, m0, m0 + kBlockM - 1, n0 + 64 * wg, 64, rows.sq, rows.sk))
+            apply_mask<T::kMasked, false, true>(s_rc, cS_rc, p.mask, m0, n0, rows.sq, rows.sk);
         CUTE_UNROLL
-        for (int r = 0; r < kRows; ++r) {
-            const int key = n0 + get<0>(cS_rc(r, 0));
+        for (int c = 0; c < kCols; ++c) {
+            const float lse2 = stat_of(c, false);
             CUTE_UNROLL
-            for (int c = 0; c < kCols; ++c) {
-                const int q = m0 + get<1>(cS_rc(r, c));
-                const bool keep = !masked || p.mask.visible(q, key, rows.sq, rows.sk);
-                const float pv = keep ? exp2f(s_rc(r, c) * p.scale_log2 - stats[c].lse2) : 0.f;
-                s_rc(r, c)  = pv;
-                dp_rc(r, c) = keep ? pv * (dp_rc(r, c) - stats[c].d) : 0.f;
-            }
+            for (int r = 0; r < kRows; ++r) s_rc(r, c) = fast_exp2(s_rc(r, c) * p.scale_log2 - lse2);
+        }
+        warpgroup_wait<0>();
+        CUTE_UNROLL
+        for (int c = 0; c < kCols; ++c) {
+            const float d = stat_of(c, true);
+            CUTE_UNROLL
+            for (int r = 0; r < kRows; ++r) dp_rc(r, c) = s_rc(r, c) != 0.f ? s_rc(r, c) * (dp_rc(r, c) - d) : 0.f;
         }
         convert_fragment(rP, acc_s);
         convert_fragment(rdS, acc_dp);
         // dS for the dQ GEMM (buffer s % 2: its last readers, the dQ GEMMs of step s - 2, are
         // done: both warpgroups waited for them before the barrier of step s - 1).
-        copy(rdS, tdSsdS(_, _, _, buf));
-        cutlass::arch::fence_view_async_shared();
-
+        copy(s2s_ds, thr_s2s.retile_S(rdS), tdSsdS(_, _, _, buf));
         wgmma_gemm<false>(mma_dkv, tdVrP, tdVrdOt(_, _, _, st.index()), acc_dv);
-        wgmma_gemm<false>(mma_dkv, tdKrdS, tdKrQt(_, _, _, st.index()), acc_dk);
+        cutlass::arch::fence_view_async_shared();
         cutlass::arch::NamedBarrier::sync(T::kNumMmaThreads, T::kBarDS);  // both halves of dS written
         auto tdQa = tdQrdS(_, _, _, buf);
         wgmma_gemm<true>(mma_dq, tdQa, tdQrKt, acc_dq);
+        wgmma_gemm<false>(mma_dkv, tdKrdS, tdKrQt(_, _, _, st.index()), acc_dk);
+
+        // dQ to shared memory while dK runs (dV and dQ are done: wgmma batches retire in order).
+        warpgroup_wait<1>();
+        if (s > 0) cutlass::arch::NamedBarrier::sync(T::kDQBarThreads, T::kBarDQEmpty + wg);
+        float4* sdq = reinterpret_cast<float4*>(ss.dq.data());
+        CUTE_UNROLL
+        for (int g = 0; g < T::kDQFrag / 4; ++g)
+            sdq[T::dq_frag_offset(ctid, g) / 4] =
+                make_float4(acc_dq(4 * g), acc_dq(4 * g + 1), acc_dq(4 * g + 2), acc_dq(4 * g + 3));
+        cutlass::arch::fence_view_async_shared();
+        cutlass::arch::NamedBarrier::arrive(T::kDQBarThreads, T::kBarDQFull + wg);
         warpgroup_wait<0>();
         pipe.consumer_release(st);
         ++st;
-
-        float4* acc = reinterpret_cast<float4*>(p.dq_acc + bwd_acc_tile_offset(p, b, h, m0, kBlockM, kHeadDim));
-        CUTE_UNROLL
-        for (int g = 0; g < T::kDQFrag / 4; ++g)
-            atomicAdd(acc + g * T::kNumMmaThreads + ctid,
-                      make_float4(acc_dq(4 * g), acc_dq(4 * g + 1), acc_dq(4 * g + 2), acc_dq(4 * g + 3)));
     }
 
     // ---- dK = scale · Σ dSᵀ·Q and dV, rows of this batch's keys, columns of the head dims -------
@@ -258,7 +309,7 @@ __global__ void __launch_bounds__(BwdV3Traits<BwdV3Key{kDType, kHdim, kMask}>::k
     Element* dq = static_cast<Element*>(p.dq) + bq.dq;
     CUTE_UNROLL
     for (int g = 0; g < T::kDQFrag / 4; ++g) {
-        const float4 v = acc[g * T::kNumMmaThreads + threadIdx.x];
+        const float4 v = acc[T::dq_frag_offset(threadIdx.x, g) / 4];
         const float vals[4] = {v.x, v.y, v.z, v.w};
         CUTE_UNROLL
         for (int e = 0; e < 4; ++e) {

@@ -1,6 +1,8 @@
 // CuTe types of one v3 backward configuration (sm_90a), derived from BwdV3Key: one CTA per
 // (block of kBlockN keys, kv head, batch), a producer warpgroup (TMA) and two consumer
-// warpgroups, each owning kBlockN / 2 of the keys; kBlockM query rows per step.
+// warpgroups, each owning kBlockN / 2 of the keys; kBlockM query rows per step. Warp 0 of the
+// producer warpgroup issues the loads, warp 1 adds each step's dQ tile to dQ_acc from shared
+// memory (bulk reduce-add), so that the consumers never wait for global atomics.
 //
 //   Sᵀ  = K · Qᵀ     wgmma SS  (keys × q)    A = K rows, B = Q        both K-major
 //   dPᵀ = V · dOᵀ    wgmma SS  (keys × q)    A = V rows, B = dO       both K-major
@@ -43,8 +45,15 @@ struct BwdV3Traits {
     static constexpr int kRegsConsumer = 240;
     static_assert(kRegsProducer + kNumMmaWarpgroups * kRegsConsumer <= (kNumMmaWarpgroups + 1) * 168,
                   "setmaxnreg: more registers than the CTA is launched with");
-    // Named barrier (id after CUTLASS's reserved ones): both consumer warpgroups wrote their dS.
-    static constexpr uint32_t kBarDS = 0;
+    // Named barriers (ids after CUTLASS's reserved ones): both consumer warpgroups wrote their dS;
+    // warpgroup w's half of the dQ tile is in shared memory (full) / was read by the bulk add
+    // (empty), between that warpgroup and the dQ warp.
+    static constexpr uint32_t kBarDS      = 0;
+    static constexpr uint32_t kBarDQFull  = 1;  // + w
+    static constexpr uint32_t kBarDQEmpty = 3;  // + w
+    static constexpr uint32_t kDQBarThreads = 128 + 32;
+    static_assert(cutlass::arch::NamedBarrier::ReservedNamedBarrierCount + kBarDQEmpty + kNumMmaWarpgroups <= 16,
+                  "at most 16 hardware named barriers");
 
     using AtomKeys = cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>;  // warpgroup w: keys [64w, 64w + 64)
     using TiledMmaSdP = decltype(cute::make_tiled_mma(
@@ -96,17 +105,23 @@ struct BwdV3Traits {
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutK>, 1024> k;
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutK>, 1024> v;
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutdS>, 1024> ds;
+        cute::array_aligned<float, kBlockM * kHeadDim, 128> dq;  // this step's dQ tile, dQ_acc's order
         typename PipelineQdO::SharedStorage pipe_qdo;
         cutlass::arch::ClusterTransactionBarrier bar_kv;  // K and V landed
     };
     static constexpr int kSmemBytes = int(sizeof(SharedStorage));
     static_assert(kSmemBytes <= 227 * 1024, "sm_90 opt-in shared memory per block");
 
-    // dQ accumulator tile (kBlockM × kHeadDim floats, BwdParams::dq_acc): float4 group g of
-    // consumer thread t's dQ fragment at float offset 4·(g·kNumMmaThreads + t), so that a warp's
-    // 16-byte atomics cover 512 contiguous bytes.
+    // dQ accumulator tile (kBlockM × kHeadDim floats, BwdParams::dq_acc, and its staging copy in
+    // shared memory): warpgroup w's fragments fill half w of the tile, so that each half is one
+    // bulk add; in it, float4 group g of thread t (of 128) sits at float 4·(g·128 + t), so that a
+    // warp's 16-byte stores cover 512 contiguous bytes (no bank conflicts).
     static constexpr int kDQFrag = kBlockM * kHeadDim / kNumMmaThreads;  // floats per thread
     static_assert(kDQFrag % 4 == 0, "whole float4 groups");
+    static constexpr int kDQHalf = kBlockM * kHeadDim / kNumMmaWarpgroups;  // floats per warpgroup
+    static __device__ __forceinline__ int dq_frag_offset(int ctid, int g) {
+        return (ctid / 128) * kDQHalf + 4 * (g * 128 + ctid % 128);
+    }
 };
 
 // What the kernel receives: the common parameters plus the four TMA descriptors.

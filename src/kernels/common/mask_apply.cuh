@@ -27,7 +27,8 @@ __device__ __forceinline__ bool block_needs_mask(const MaskSpec& mask, int m_fir
 // (MaskSpec::visible), so relative to the block's first key n0 both ends are a per-block base
 // plus the row's index in the tile: an element costs two compares, one with kNoLeft (the
 // caller's promise that the mask has no left bound: none, causal, or a window (-1, r)).
-template <bool kMasked, bool kNoLeft = false, class TS, class TC>
+// kKeysOnRows: s and coords are transposed (rows are keys, columns queries: the backward's Sᵀ).
+template <bool kMasked, bool kNoLeft = false, bool kKeysOnRows = false, class TS, class TC>
 __device__ __forceinline__ void apply_mask(TS& s, TC const& coords, const MaskSpec& mask, int m0,
                                            int n0, int sq, int sk) {
     using namespace cute;
@@ -40,15 +41,21 @@ __device__ __forceinline__ void apply_mask(TS& s, TC const& coords, const MaskSp
         if (mask.right >= 0) hi_base = clamp(diag + mask.right + 1);
     }
     const int hi_keys = sk - n0;
+    constexpr int kQueries = decltype(size<kKeysOnRows ? 1 : 0>(s))::value;
+    constexpr int kKeys    = decltype(size<kKeysOnRows ? 0 : 1>(s))::value;
+    auto at = [&](auto& t, int q, int k) -> decltype(auto) {
+        if constexpr (kKeysOnRows) return t(k, q);
+        else return t(q, k);
+    };
     CUTE_UNROLL
-    for (int r = 0; r < size<0>(s); ++r) {
-        const int row = get<0>(coords(r, 0));
+    for (int i = 0; i < kQueries; ++i) {
+        const int row = kKeysOnRows ? get<1>(coords(0, i)) : get<0>(coords(i, 0));
         const int lo  = lo_base + row;
         const int hi  = min(hi_base + row, hi_keys);
         CUTE_UNROLL
-        for (int c = 0; c < size<1>(s); ++c) {
-            const int col = get<1>(coords(r, c));
-            if ((!kNoLeft && col < lo) || col >= hi) s(r, c) = -INFINITY;
+        for (int j = 0; j < kKeys; ++j) {
+            const int col = kKeysOnRows ? get<0>(coords(j, 0)) : get<1>(coords(i, j));
+            if ((!kNoLeft && col < lo) || col >= hi) at(s, i, j) = -INFINITY;
         }
     }
 }

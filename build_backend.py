@@ -8,7 +8,7 @@ environment variables needed). Knobs, read from the environment of the build:
 
     AITER_MHA_ARCHS      compile.py --arch, e.g. "sm_90a" or "sm_80,sm_90a" (default: GPU_ARCHS,
                          else the GPU present, else sm_80,sm_90a; give it on a machine without a GPU)
-    AITER_MHA_APIS       compile.py --api (default: compile.py's: fwd, fwd_splitkv, fwd_v3, bwd)
+    AITER_MHA_APIS       compile.py --api (default: compile.py's: fwd, fwd_splitkv, bwd, and fwd_v3, bwd_v3 on sm_90a)
     AITER_MHA_PRESET     compile.py --preset: default | aligned | ci (default: default)
     AITER_MHA_FILTER     compile.py --filter: fnmatch patterns on instance names
     AITER_MHA_BUILD_DIR  compile.py --output-dir (default: build/wheel-<preset>-<archs> in the

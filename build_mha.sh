@@ -3,8 +3,8 @@
 #
 #   ./build_mha.sh [fwd|bwd|fwd_v3|bwd_v3|fwd_splitkv] [--filter PATTERNS] [--arch LIST] [...]
 #
-# No api argument = compile.py's default: fwd, fwd_splitkv, fwd_v3 (when sm_90a is built) and
-# bwd. Anything after the api is passed to compile.py
+# No api argument = compile.py's default: fwd, fwd_splitkv, bwd, and fwd_v3 and bwd_v3 when
+# sm_90a is built. Anything after the api is passed to compile.py
 # (--filter, --arch, --preset, -j, --verbose ...). Output: ./build (or $BUILD_DIR):
 #   build/libmha_fwd.so, build/benchmark_mha_fwd (rpath $ORIGIN), and the bwd pair once it exists.
 # Environment passed through: MAX_JOBS, GPU_ARCHS, CUTLASS_DIR, CUDA_HOME; PYTHON picks the

@@ -37,8 +37,8 @@ from codegen import instances as table  # noqa: E402
 
 VALID_ARCHS = ("sm_80", "sm_86", "sm_89", "sm_90", "sm_90a")
 DEFAULT_ARCHS = ("sm_80", "sm_90a")
-# No --api: everything that has kernels (fwd_v3 only when sm_90a is among the archs).
-DEFAULT_APIS = ("fwd", "fwd_splitkv", "fwd_v3", "bwd")
+# No --api: everything that has kernels (fwd_v3 and bwd_v3 only when sm_90a is among the archs).
+DEFAULT_APIS = ("fwd", "fwd_splitkv", "fwd_v3", "bwd", "bwd_v3")
 # nvidia-smi compute_cap -> the arch we compile for (Hopper gets the arch-specific sm_90a).
 COMPUTE_CAP_TO_ARCH = {"8.0": "sm_80", "8.6": "sm_86", "8.9": "sm_89", "9.0": "sm_90a"}
 # Direction of each library: its host sources live in src/<dir>/, its benchmark is benchmark_mha_<dir>.
@@ -369,7 +369,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--api", action="append", default=[],
                     help="fwd, bwd, fwd_v3, bwd_v3, fwd_splitkv (repeatable or comma list; "
-                         "empty = fwd, fwd_splitkv, fwd_v3 (when sm_90a is built) and bwd)")
+                         "empty = fwd, fwd_splitkv, bwd, and fwd_v3 and bwd_v3 when sm_90a is built)")
     ap.add_argument("--arch", default=None,
                     help=f"comma list of {', '.join(VALID_ARCHS)} (default: $GPU_ARCHS, else the GPU "
                          f"present, else {','.join(DEFAULT_ARCHS)})")

@@ -5,11 +5,13 @@ jax) without copying, run on the caller's current stream, and allocate outputs i
 framework (torch or cupy; other frameworks pass `out=`). Names and arguments follow aiter's
 `aiter/ops/mha.py`. flash_attn_func / flash_attn_varlen_func are differentiable through
 torch.autograd when torch is installed (the backward runs mha_bwd / mha_varlen_bwd) and run the
-v3 (Hopper) forward where it supports the call; fwd_kernel_name says which instance would run.
+v3 (Hopper) forward and backward where they support the call; fwd_kernel_name / bwd_kernel_name
+say which instance would run.
 """
 
 from .ops import (  # noqa: F401
     bwd_instances,
+    bwd_kernel_name,
     flash_attn_func,
     flash_attn_varlen_func,
     fmha_v3_fwd,

@@ -12,7 +12,8 @@ are unbounded. flash_attn_func / flash_attn_varlen_func are differentiable (torc
 torch is installed and an input requires grad; they run the v3 (Hopper) forward wherever it
 supports the call and v2 otherwise, as aiter's flash_attn_func does, while the aiter-named
 mha_fwd / mha_varlen_fwd keep aiter's explicit choice (fmha_v3_fwd / fmha_v3_varlen_fwd for v3).
-The backward runs v2: the first v3 backward (--api bwd_v3, C++ use_asm_v3) is slower than v2 yet.
+Their backward likewise runs the v3 (Hopper) kernels where they take the call (built with the
+bwd_v3 api), v2 otherwise; mha_bwd / mha_varlen_bwd run v2, as aiter's explicit choice.
 Not built yet (NotImplementedError): dropout,
 bias, ALiBi, fp8 descale, sinks, and gradients of soft-capped logits.
 """
@@ -299,7 +300,7 @@ def _check_optional(**tensors: Any) -> None:
 
 
 def _run_bwd(dout, q, k, v, out, lse, dq, dk, dv, seqstart_q, seqstart_k, cu_q, cu_k, max_seqlen_q, max_seqlen_k,
-             scale, mask, deterministic, stream, zero_tensors=False):
+             scale, mask, deterministic, stream, zero_tensors=False, use_v3=False):
     """Validates everything first (the extension's bwd_check: argument errors and unsupported
     configurations surface before anything is allocated or launched), then allocates the missing
     gradients and softmax_d in q's framework and runs on the caller's stream."""
@@ -307,7 +308,7 @@ def _run_bwd(dout, q, k, v, out, lse, dq, dk, dv, seqstart_q, seqstart_k, cu_q, 
     s = fw.current_stream(q, stream)
     mask_type, left, right = mask
     tail = (_int32("max_seqlen_q", max_seqlen_q), _int32("max_seqlen_k", max_seqlen_k), float(scale), mask_type,
-            int(left), int(right), bool(deterministic))
+            int(left), int(right), bool(deterministic), bool(use_v3))
 
     def caps(d_out, d_q, d_k, d_v, d_soft):
         return [fw.capsule(x, s) for x in (d_out, q, k, v, out, lse, d_q, d_k, d_v, d_soft, seqstart_q, seqstart_k,
@@ -330,10 +331,30 @@ def _run_bwd(dout, q, k, v, out, lse, dq, dk, dv, seqstart_q, seqstart_k, cu_q, 
     return dq, dk, dv, softmax_d
 
 
+def bwd_kernel_name(q, k, v, causal: bool = False, window_size: Tuple[int, int] = (-1, -1),
+                    deterministic: bool = False, use_v3: bool = True) -> str:
+    """The backward instance that flash_attn_func's autograd (use_v3 True) or mha_bwd (use_v3
+    False) would run for these batch-mode tensors; validates like the call and never launches.
+    Raises NotImplementedError with the reason when no compiled kernel supports the call."""
+    _check_inputs(q, k, v, 4, "(batch, seqlen, heads, head_dim)")
+    b, sq, hq, d = (int(x) for x in q.shape)
+    dv = int(v.shape[3])
+    o = fw.empty(q, (b, sq, hq, dv), "same", "out")
+    lse = fw.empty(q, (b, hq, sq), "float32", "softmax_lse")
+    s = fw.current_stream(q, None)
+    mask_type, left, right = _mask(causal, window_size[0], window_size[1])
+    caps = [fw.capsule(x, s) for x in (o, q, k, v, o, lse, None, None, None, None, None, None, None, None)]
+    ok, why = _bwd_ext().bwd_check(*caps, sq, int(k.shape[1]), _scale(None, d), mask_type, int(left), int(right),
+                                   bool(deterministic), bool(use_v3))
+    if not ok:
+        raise NotImplementedError(f"bwd_kernel_name: not supported: {why}")
+    return why
+
+
 def mha_bwd(dout, q, k, v, out, softmax_lse, dropout_p: float = 0.0, softmax_scale: Optional[float] = None,
             is_causal: bool = False, window_size_left: int = -1, window_size_right: int = -1,
             deterministic: bool = False, dq=None, dk=None, dv=None, alibi_slopes=None, rng_state=None, gen=None,
-            stream: Optional[int] = None):
+            stream: Optional[int] = None, _use_v3: bool = False):
     """Batch-mode backward of mha_fwd. dout/out [b, sq, hq, dv], q [b, sq, hq, d], k [b, sk, hk, d],
     v [b, sk, hk, dv], softmax_lse [b, hq, sq] fp32 (the forward's). dq/dk/dv: optional outputs
     (allocated like q/k/v when None). deterministic: dQ without atomics (bit-reproducible).
@@ -347,7 +368,7 @@ def mha_bwd(dout, q, k, v, out, softmax_lse, dropout_p: float = 0.0, softmax_sca
     b, sq, hq, d = (int(x) for x in q.shape)
     return _run_bwd(dout, q, k, v, out, softmax_lse, dq, dk, dv, None, None, None, None, sq, int(k.shape[1]),
                     _scale(softmax_scale, d), _mask(is_causal, window_size_left, window_size_right), deterministic,
-                    stream)
+                    stream, use_v3=_use_v3)
 
 
 def mha_varlen_bwd(dout, q, k, v, out, softmax_lse, cu_seqlens_q, cu_seqlens_k, max_seqlen_q: int,
@@ -355,7 +376,7 @@ def mha_varlen_bwd(dout, q, k, v, out, softmax_lse, cu_seqlens_q, cu_seqlens_k, 
                    zero_tensors: bool = False, is_causal: bool = False, window_size_left: int = -1,
                    window_size_right: int = -1, deterministic: bool = False, dq=None, dk=None, dv=None,
                    alibi_slopes=None, rng_state=None, gen=None, cu_seqlens_q_padded=None,
-                   cu_seqlens_k_padded=None, stream: Optional[int] = None):
+                   cu_seqlens_k_padded=None, stream: Optional[int] = None, _use_v3: bool = False):
     """Group-mode backward of mha_varlen_fwd: q/dout/out [total_q, hq, d|dv], k/v [total_k, hk, d|dv],
     softmax_lse [hq, total_q] fp32, cu_seqlens_q/k int32 [b+1] (with cu_seqlens_*_padded: the
     padded prefix sums place the sequences, cu_seqlens_* give the logical lengths). Rows outside
@@ -372,7 +393,8 @@ def mha_varlen_bwd(dout, q, k, v, out, softmax_lse, cu_seqlens_q, cu_seqlens_k, 
     logical_k = cu_seqlens_k if cu_seqlens_k_padded is not None else None
     return _run_bwd(dout, q, k, v, out, softmax_lse, dq, dk, dv, seqstart_q, seqstart_k, logical_q, logical_k,
                     max_seqlen_q, max_seqlen_k, _scale(softmax_scale, int(q.shape[2])),
-                    _mask(is_causal, window_size_left, window_size_right), deterministic, stream, zero_tensors)
+                    _mask(is_causal, window_size_left, window_size_right), deterministic, stream, zero_tensors,
+                    use_v3=_use_v3)
 
 
 # ---- FlashAttention-style functions, differentiable under torch ------------------------------
@@ -433,7 +455,7 @@ def _autograd():
             scale, causal, window, det = ctx.opts
             grads = _torch_backward(
                 lambda do, q_, k_, v_, o: mha_bwd(do, q_, k_, v_, o, lse, 0.0, scale, causal, window[0], window[1],
-                                                  det), dout, q, k, v, out)
+                                                  det, _use_v3=True), dout, q, k, v, out)
             return (*grads, None, None, None, None)
 
     class FlashAttnVarlenFunc(torch.autograd.Function):
@@ -452,7 +474,7 @@ def _autograd():
             max_q, max_k, scale, causal, window, det = ctx.opts
             grads = _torch_backward(
                 lambda do, q_, k_, v_, o: mha_varlen_bwd(do, q_, k_, v_, o, lse, cu_q, cu_k, max_q, max_k, 0.0, scale,
-                                                         False, causal, window[0], window[1], det),
+                                                         False, causal, window[0], window[1], det, _use_v3=True),
                 dout, q, k, v, out)
             return (*grads, None, None, None, None, None, None, None, None)
 

@@ -449,7 +449,7 @@ bool same_addressing(const View& a, const View& b) {
 float run_bwd(py::handle do_c, py::handle q_c, py::handle k_c, py::handle v_c, py::handle o_c, py::handle lse_c,
               py::handle dq_c, py::handle dk_c, py::handle dv_c, py::handle d_c, py::handle seqstart_q_c,
               py::handle seqstart_k_c, py::handle cu_q_c, py::handle cu_k_c, int max_seqlen_q, int max_seqlen_k,
-              float scale, int mask_type, int left, int right, bool deterministic, uintptr_t stream,
+              float scale, int mask_type, int left, int right, bool deterministic, bool use_v3, uintptr_t stream,
               bool check_only, std::string* reason) {
     ViewPtr dout = borrow(do_c, "dout"), q = borrow(q_c, "q"), k = borrow(k_c, "k"), v = borrow(v_c, "v"),
             o = borrow(o_c, "out"), lse = borrow(lse_c, "softmax_lse"), dq = borrow(dq_c, "dq"),
@@ -489,6 +489,7 @@ float run_bwd(py::handle do_c, py::handle q_c, py::handle k_c, py::handle v_c, p
     }
     a.is_group_mode = m.varlen;
     a.is_deterministic = deterministic;
+    a.use_asm_v3 = use_v3;
     a.scale = scale;
     a.mask_type = mask_type, a.window_size_left = left, a.window_size_right = right;
     a.q_ptr = q->data, a.k_ptr = k->data, a.v_ptr = v->data, a.o_ptr = o->data, a.do_ptr = dout->data;
@@ -553,25 +554,27 @@ PYBIND11_MODULE(_C, m) {
           [](py::handle dout, py::handle q, py::handle k, py::handle v, py::handle out, py::handle lse, py::handle dq,
              py::handle dk, py::handle dv, py::handle softmax_d, py::handle seqstart_q, py::handle seqstart_k,
              py::handle cu_seqlen_q, py::handle cu_seqlen_k, int max_seqlen_q, int max_seqlen_k, float scale,
-             int mask_type, int left, int right, bool deterministic, uintptr_t stream) {
+             int mask_type, int left, int right, bool deterministic, bool use_v3, uintptr_t stream) {
               return run_bwd(dout, q, k, v, out, lse, dq, dk, dv, softmax_d, seqstart_q, seqstart_k, cu_seqlen_q,
                              cu_seqlen_k, max_seqlen_q, max_seqlen_k, scale, mask_type, left, right, deterministic,
-                             stream, false, nullptr);
+                             use_v3, stream, false, nullptr);
           },
           py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dq"),
           py::arg("dk"), py::arg("dv"), py::arg("softmax_d"), py::arg("seqstart_q"), py::arg("seqstart_k"),
           py::arg("cu_seqlen_q"), py::arg("cu_seqlen_k"), py::arg("max_seqlen_q"), py::arg("max_seqlen_k"),
           py::arg("scale"), py::arg("mask_type"), py::arg("left"), py::arg("right"), py::arg("deterministic"),
-          py::arg("stream"), "Runs aiter::mha_bwd on DLPack capsules (consumed). Returns 0.");
+          py::arg("use_v3"), py::arg("stream"),
+          "Runs aiter::mha_bwd on DLPack capsules (consumed); use_v3: the v3 (Hopper) kernels where they "
+          "take the call (use_asm_v3). Returns 0.");
     m.def("bwd_check",
           [](py::handle dout, py::handle q, py::handle k, py::handle v, py::handle out, py::handle lse, py::handle dq,
              py::handle dk, py::handle dv, py::handle softmax_d, py::handle seqstart_q, py::handle seqstart_k,
              py::handle cu_seqlen_q, py::handle cu_seqlen_k, int max_seqlen_q, int max_seqlen_k, float scale,
-             int mask_type, int left, int right, bool deterministic) {
+             int mask_type, int left, int right, bool deterministic, bool use_v3) {
               std::string why;
               const float r = run_bwd(dout, q, k, v, out, lse, dq, dk, dv, softmax_d, seqstart_q, seqstart_k,
                                       cu_seqlen_q, cu_seqlen_k, max_seqlen_q, max_seqlen_k, scale, mask_type, left,
-                                      right, deterministic, 0, true, &why);
+                                      right, deterministic, use_v3, 0, true, &why);
               return py::make_tuple(r == 0.f, why);
           },
           "Validates like bwd and answers (supported, kernel name or reason) without launching; "

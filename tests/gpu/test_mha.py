@@ -203,6 +203,46 @@ def test_mha_bwd_unaligned_hdim_strides_and_pointers(aiter_mha, deterministic):
     _assert_grads(got, q, k, v, dout, True, (-1, -1))
 
 
+def _bwd_v3_built(aiter_mha):
+    return torch.cuda.get_device_capability() == (9, 0) and any("bwd_v3" in n for n in aiter_mha.bwd_instances())
+
+
+def test_flash_attn_func_backward_takes_v3_on_hopper(aiter_mha):
+    """flash_attn_func's autograd runs the v3 backward where it is built and takes the call
+    (sm_90a, not deterministic), v2 elsewhere; mha_bwd keeps v2 unless asked."""
+    q = torch.randn(1, 64, 2, 128, device="cuda", dtype=torch.bfloat16)
+    name = aiter_mha.bwd_kernel_name(q, q, q, causal=True)
+    assert ("bwd_v3" in name) == _bwd_v3_built(aiter_mha), name
+    assert "bwd_v2" in aiter_mha.bwd_kernel_name(q, q, q, causal=True, use_v3=False)
+    assert "bwd_v2" in aiter_mha.bwd_kernel_name(q, q, q, causal=True, deterministic=True)
+
+
+@pytest.mark.parametrize("layout,dtype,d,seqlens,heads,mask", [
+    ("BSHD", "bfloat16", 128, (1023, 1024), (4, 4), MASKS[0]),
+    ("BHSD", "float16", 64, (113, 203), (4, 2), MASKS[1]),
+    ("BSHD", "float16", 128, (1, 147), (4, 1), MASKS[2]),
+    ("BSHD", "bfloat16", 64, (777, 300), (6, 2), BWD_MASKS[3]),
+    ("BHSD", "bfloat16", 96, (217, 128), (4, 4), MASKS[1]),
+])
+def test_mha_bwd_v3(aiter_mha, layout, dtype, d, seqlens, heads, mask):
+    """The v3 backward (mha_bwd with _use_v3, what the autograd functions take) on poisoned
+    gradients: every element written and within the v2 tolerance of the fp32 reference."""
+    if not _bwd_v3_built(aiter_mha):
+        pytest.skip("no v3 backward here (needs sm_90a and the bwd_v3 api)")
+    gen = torch.Generator(device="cuda").manual_seed(zlib.crc32(repr(("v3", layout, dtype, d, seqlens)).encode()))
+    (sq, sk), (hq, hk) = seqlens, heads
+    q, k, v = make_qkv(layout, dtype, 2, sq, sk, hq, hk, d, d, gen)
+    dout = torch.randn(2, sq, hq, d, generator=gen, device="cuda").to(q.dtype)
+    _, causal, window = mask
+    assert "bwd_v3" in aiter_mha.bwd_kernel_name(q, k, v, causal=causal, window_size=window)
+    out, lse, _, _ = aiter_mha.mha_fwd(q, k, v, 0.0, None, causal, window[0], window[1])
+    poison = [torch.full(x.shape, float("nan"), dtype=x.dtype, device="cuda") for x in (q, k, v)]
+    grads = aiter_mha.mha_bwd(dout, q, k, v, out, lse, 0.0, None, causal, window[0], window[1], False, *poison,
+                              _use_v3=True)[:3]
+    torch.cuda.synchronize()
+    _assert_grads(grads, q, k, v, dout, causal, window, "v3 ")
+
+
 def test_mha_bwd_deterministic_is_bitwise_reproducible(aiter_mha):
     gen = torch.Generator(device="cuda").manual_seed(3)
     q, k, v = make_qkv("BSHD", "bfloat16", 2, 333, 517, 8, 2, 128, 128, gen)

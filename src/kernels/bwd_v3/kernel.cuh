@@ -103,26 +103,24 @@ __global__ void __launch_bounds__(BwdV3Traits<BwdV3Key{kDType, kHdim, kMask}>::k
         const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
         if (steps == 0 || warp > 1) return;
         if (warp == 1) {
-            // dQ tiles alternate between two buffers; buffer half w of step s is written again at
-            // step s + 2, once the bulk add of step s has read it (handed back after the writer
-            // saw step s + 1 complete; no hand-back where no step s + 2 waits for it).
+            // Buffer half w is free at the first step; afterwards once the bulk add of the previous
+            // step has read it (no hand-back after the last step: nobody waits for it).
             for (int s = 0; s < steps; ++s) {
                 const int h = hk * p.h_ratio + s / m_blocks, m0 = (m_begin + s % m_blocks) * kBlockM;
                 float* acc = p.dq_acc + bwd_acc_tile_offset(p, b, h, m0, kBlockM, kHeadDim);
-                const float* sdq = ss.dq.data() + (s & 1) * kBlockM * kHeadDim;
                 CUTE_UNROLL
                 for (int w = 0; w < T::kNumMmaWarpgroups; ++w) {
                     cutlass::arch::NamedBarrier::sync(T::kDQBarThreads, T::kBarDQFull + w);
                     if (lane == 0) {
-                        bulk_reduce_add_f32(acc + w * T::kDQHalf, sdq + w * T::kDQHalf, T::kDQHalf * 4);
+                        bulk_reduce_add_f32(acc + w * T::kDQHalf, ss.dq.data() + w * T::kDQHalf, T::kDQHalf * 4);
                         bulk_commit();
                     }
                 }
-                if (s == 0 || s + 1 >= steps) continue;  // step s - 1's buffer: needed by step s + 1
-                if (lane == 0) bulk_wait_read<3>();  // groups (s - 1, 0) done
+                if (s + 1 == steps) break;
+                if (lane == 0) bulk_wait_read<1>();
                 __syncwarp();
                 cutlass::arch::NamedBarrier::arrive(T::kDQBarThreads, T::kBarDQEmpty + 0);
-                if (lane == 0) bulk_wait_read<2>();  // groups (s - 1, 1) done
+                if (lane == 0) bulk_wait_read<0>();
                 __syncwarp();
                 cutlass::arch::NamedBarrier::arrive(T::kDQBarThreads, T::kBarDQEmpty + 1);
             }
@@ -206,65 +204,44 @@ __global__ void __launch_bounds__(BwdV3Traits<BwdV3Key{kDType, kHdim, kMask}>::k
     Tensor tdKrdS = make_tensor(rdS.data(), gmma_acc_as_a(rdS.layout()));
     constexpr int kRows = decltype(size<0>(s_rc))::value;  // keys of this thread
     constexpr int kCols = decltype(size<1>(s_rc))::value;  // query rows of this thread
-    static_assert(kBlockM % 64 == 0 && kCols == kBlockM / 4, "stat_of: pairs of query rows per lane of a quad column");
+    static_assert(kBlockM == 64 && kCols == kBlockM / 4, "stat_of: one pair of query rows per lane of a quad column");
 
     const int64_t bq = group ? 0 : b;
-    // LSE and D of the step's query rows, loaded one step ahead and spread over the warp: lane l
-    // holds rows 64·k + 8·(l/4) + 2·(l%4) + {0, 1}, which are the columns c = 2·(8k + l/4) +
-    // {0, 1} of every lane with the same l%4 (accumulator columns: pairs of adjacent query rows,
-    // groups of 8); each column's values are shuffled in where they are used.
-    constexpr int kStatGroups = kBlockM / 64;
-    const int lane = ctid % 32, row_l = 8 * (lane / 4) + 2 * (lane % 4);
-    RowStats raw[kStatGroups][2];
-    auto load_stats = [&](int s) {
-        const int h = hk * p.h_ratio + s / m_blocks, m0 = (m_begin + s % m_blocks) * kBlockM;
-        const float* lse  = p.lse + bq * p.lse_batch_stride + h * p.lse_head_stride + rows.q_row0;
-        const float* dsum = p.d + bq * p.d_batch_stride + h * p.d_head_stride + rows.q_row0;
-        CUTE_UNROLL
-        for (int k = 0; k < kStatGroups; ++k)
-            CUTE_UNROLL
-            for (int e = 0; e < 2; ++e) raw[k][e] = load_row_stats(lse, dsum, m0 + 64 * k + row_l + e, rows.sq);
-    };
-    if (steps > 0) load_stats(0);
     cutlass::PipelineState<T::kStages> st;
     if (steps > 0) ss.bar_kv.wait(0);
     for (int s = 0; s < steps; ++s) {
         const int h = hk * p.h_ratio + s / m_blocks, m_block = m_begin + s % m_blocks;
         const int m0 = m_block * kBlockM;
         const int buf = s & 1;
-        RowStats stats[kStatGroups][2];
-        CUTE_UNROLL
-        for (int k = 0; k < kStatGroups; ++k)
-            CUTE_UNROLL
-            for (int e = 0; e < 2; ++e) stats[k][e] = finish_row_stats(raw[k][e]);
+        // LSE·log2e and D of the step's query rows (read while the GEMMs run), spread over the
+        // warp: lane l holds rows 8·(l/4) + 2·(l%4) + {0, 1}, which are the columns c = 2·(l/4) +
+        // {0, 1} of every lane with the same l%4 (accumulator columns: pairs of adjacent query
+        // rows, groups of 8); each column's values are shuffled in where they are used.
+        const float* lse  = p.lse + bq * p.lse_batch_stride + h * p.lse_head_stride + rows.q_row0;
+        const float* dsum = p.d + bq * p.d_batch_stride + h * p.d_head_stride + rows.q_row0;
+        const int lane = ctid % 32, row_l = m0 + 8 * (lane / 4) + 2 * (lane % 4);
+        const RowStats st0 = fetch_row_stats(lse, dsum, row_l, rows.sq);
+        const RowStats st1 = fetch_row_stats(lse, dsum, row_l + 1, rows.sq);
         auto stat_of = [&](int c, bool want_d) {  // column c's LSE·log2e or D
-            const RowStats& r = stats[c / 16][c % 2];
-            return __shfl_sync(0xffffffffu, want_d ? r.d : r.lse2, 4 * (c / 2 % 8) + lane % 4);
+            const RowStats& r = c % 2 ? st1 : st0;
+            return __shfl_sync(0xffffffffu, want_d ? r.d : r.lse2, 4 * (c / 2) + lane % 4);
         };
+
         pipe.consumer_wait(st);
         wgmma_gemm<true>(mma_sdp, tSrK, tSrQ(_, _, _, st.index()), acc_s);
         wgmma_gemm<true>(mma_sdp, tdPrV, tdPrdO(_, _, _, st.index()), acc_dp);
-        if (s + 1 < steps) load_stats(s + 1);
 
         // Pᵀ while dPᵀ runs. Invisible (key, query) pairs and keys past the batch are masked to
         // −∞ (P = 0), rows past the batch have LSE = +∞ (P = 0); dSᵀ is then selected to 0, not
-        // multiplied, so that whatever those rows hold cannot leak in. The exponentials sit in
-        // both arms of the mask branch: in one basic block with the wait for dPᵀ, ptxas would
-        // place that wait ahead of them.
+        // multiplied, so that whatever those rows hold cannot leak in.
         warpgroup_wait<1>();
-        auto exp_p = [&] {
-            CUTE_UNROLL
-            for (int c = 0; c < kCols; ++c) {
-                const float lse2 = stat_of(c, false);
-                CUTE_UNROLL
-                for (int r = 0; r < kRows; ++r) s_rc(r, c) = fast_exp2(s_rc(r, c) * p.scale_log2 - lse2);
-            }
-        };
-        if (block_needs_mask<T::kMasked>(p.mask, m0, m0 + kBlockM - 1, n0 + 64 * wg, 64, rows.sq, rows.sk)) {
+        if (block_needs_mask<T::kMasked>(p.mask, m0, m0 + kBlockM - 1, n0 + 64 * wg, 64, rows.sq, rows.sk))
             apply_mask<T::kMasked, false, true>(s_rc, cS_rc, p.mask, m0, n0, rows.sq, rows.sk);
-            exp_p();
-        } else {
-            exp_p();
+        CUTE_UNROLL
+        for (int c = 0; c < kCols; ++c) {
+            const float lse2 = stat_of(c, false);
+            CUTE_UNROLL
+            for (int r = 0; r < kRows; ++r) s_rc(r, c) = fast_exp2(s_rc(r, c) * p.scale_log2 - lse2);
         }
         warpgroup_wait<0>();
         CUTE_UNROLL
@@ -287,8 +264,8 @@ __global__ void __launch_bounds__(BwdV3Traits<BwdV3Key{kDType, kHdim, kMask}>::k
 
         // dQ to shared memory while dK runs (dV and dQ are done: wgmma batches retire in order).
         warpgroup_wait<1>();
-        if (s >= 2) cutlass::arch::NamedBarrier::sync(T::kDQBarThreads, T::kBarDQEmpty + wg);
-        float4* sdq = reinterpret_cast<float4*>(ss.dq.data() + buf * kBlockM * kHeadDim);
+        if (s > 0) cutlass::arch::NamedBarrier::sync(T::kDQBarThreads, T::kBarDQEmpty + wg);
+        float4* sdq = reinterpret_cast<float4*>(ss.dq.data());
         CUTE_UNROLL
         for (int g = 0; g < T::kDQFrag / 4; ++g)
             sdq[T::dq_frag_offset(ctid, g) / 4] =

@@ -31,9 +31,7 @@ struct BwdV3Traits {
     using Element = std::conditional_t<K.dtype == DType::fp16, cutlass::half_t, cutlass::bfloat16_t>;
 
     static constexpr int kHeadDim = K.hdim;
-    // Query rows per step: 128 at d64 (half the steps and per-step waits; Sᵀ/dPᵀ wgmma with
-    // N = 128 read less shared memory per FLOP), 64 at d128 (registers: dK and dV alone take 128).
-    static constexpr int kBlockM  = K.hdim <= 64 ? 128 : 64;
+    static constexpr int kBlockM  = 64;   // query rows per step
     static constexpr int kBlockN  = 128;  // keys per CTA: 64 per consumer warpgroup
     static constexpr int kStages  = 2;    // Q/dO buffers
     static constexpr bool kMasked = K.mask == MaskKind::window;
@@ -48,8 +46,8 @@ struct BwdV3Traits {
     static_assert(kRegsProducer + kNumMmaWarpgroups * kRegsConsumer <= (kNumMmaWarpgroups + 1) * 168,
                   "setmaxnreg: more registers than the CTA is launched with");
     // Named barriers (ids after CUTLASS's reserved ones): both consumer warpgroups wrote their dS;
-    // warpgroup w's half of a dQ tile is in shared memory (full) / the bulk add read the half
-    // two steps back, whose buffer this step writes (empty), between that warpgroup and the dQ warp.
+    // warpgroup w's half of the dQ tile is in shared memory (full) / was read by the bulk add
+    // (empty), between that warpgroup and the dQ warp.
     static constexpr uint32_t kBarDS      = 0;
     static constexpr uint32_t kBarDQFull  = 1;  // + w
     static constexpr uint32_t kBarDQEmpty = 3;  // + w
@@ -107,7 +105,7 @@ struct BwdV3Traits {
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutK>, 1024> k;
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutK>, 1024> v;
         cute::array_aligned<Element, cute::cosize_v<SmemLayoutdS>, 1024> ds;
-        cute::array_aligned<float, kBlockM * kHeadDim * 2, 128> dq;  // dQ tiles of steps s, s - 1 (dQ_acc's order)
+        cute::array_aligned<float, kBlockM * kHeadDim, 128> dq;  // this step's dQ tile, dQ_acc's order
         typename PipelineQdO::SharedStorage pipe_qdo;
         cutlass::arch::ClusterTransactionBarrier bar_kv;  // K and V landed
     };

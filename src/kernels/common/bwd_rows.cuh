@@ -14,18 +14,14 @@ namespace aiter::bwd {
 struct RowStats {
     float lse2, d;
 };
-// In two halves for callers that load a step ahead: load_row_stats leaves LSE as stored (−inf
-// outside the logical length), finish_row_stats converts once the loads have landed.
-__device__ __forceinline__ RowStats load_row_stats(const float* lse, const float* d, int row, int sq) {
-    RowStats r{-INFINITY, 0.f};
-    if (row < sq) r = RowStats{lse[row], d[row]};
-    return r;
-}
-__device__ __forceinline__ RowStats finish_row_stats(RowStats raw) {
-    return {raw.lse2 == -INFINITY ? INFINITY : raw.lse2 * 1.4426950408889634f, raw.d};
-}
 __device__ __forceinline__ RowStats fetch_row_stats(const float* lse, const float* d, int row, int sq) {
-    return finish_row_stats(load_row_stats(lse, d, row, sq));
+    RowStats r{INFINITY, 0.f};
+    if (row < sq) {
+        const float l = lse[row];
+        r.lse2 = l == -INFINITY ? INFINITY : l * 1.4426950408889634f;
+        r.d    = d[row];
+    }
+    return r;
 }
 
 // Float offset of the dQ accumulator tile of (batch b, q head h) that starts at query row m0,

@@ -21,6 +21,8 @@
 #   v3          v3 (Hopper) forward: quick cases + SASS check, sanitizer, smoke_test_fwd_v3.sh
 #               under SMOKE_LIMIT seconds (V3_FILTER narrows the sweep: smoke -f)
 #   bwd         backward: smoke_test_bwd.sh, a 100-run determinism check, sanitizer
+#   bwd_v3      v3 (Hopper) backward: smoke_test_bwd_v3.sh, memcheck/racecheck/synccheck on v3
+#               cases, and v2 vs v3 in the same run (bf16, d64/d128, s 1k-16k, causal and not)
 #   fuzz        smoke_tests/fuzz_cli.sh: $FUZZ_CASES random cases over every path (FUZZ_SEED)
 #   python      the Python extension (compile.py --python) + pytest tests/gpu
 #   perf        peer_compare.py --mode fwd (ours vs SDPA cuDNN / FA2), table + PNG
@@ -158,6 +160,29 @@ for step in "${steps[@]}"; do
       sanitize_cases "$BENCH_BWD" "-d=64 -mask=2 -h=2 -h_k=1 -mode=1 -b=2 -s=77,130 -s_k=203,64" \
                      "-d=128 -mask=t:40,3 -h=4 -h_k=2 -b=1 -s=100 -s_k=70 -deterministic=1" \
                      "-d=59 -d_v=24 -mask=2 -h=4 -h_k=2 -mode=1 -b=2 -s=77,130 -s_k=203,64 -iperm=0 -operm=0" ;;
+    bwd_v3)
+      note "v3 backward smoke"
+      bash smoke_tests/smoke_test_bwd_v3.sh -b "$BENCH_BWD" -j 16 -q > "$LOG_DIR/smoke_bwd_v3.log" 2>&1 || status=1
+      grep FAILED "$LOG_DIR/smoke_bwd_v3.log" | head -30; tail -1 "$LOG_DIR/smoke_bwd_v3.log"
+      note "v3 backward sanitizer (memcheck, racecheck, synccheck: named barriers between warpgroups)"
+      for args in "-bwd_v3=1 -prec=bf16 -d=128 -mode=1 -b=3 -h=4 -h_k=2 -s=77,1,300 -s_k=203,0,129 -mask=2" \
+                  "-bwd_v3=1 -prec=fp16 -d=64 -mode=1 -b=3 -h=4 -h_k=2 -s=77,1,300 -s_k=203,0,129 -mask=1" \
+                  "-bwd_v3=1 -prec=fp16 -d=64 -b=2 -h=2 -s=300 -s_k=259 -mask=t:40,3"; do
+        for tool in memcheck racecheck synccheck; do
+          compute-sanitizer --tool $tool --error-exitcode 9 $BENCH_BWD $args -kname=1 -v=1 -warmup=0 -repeat=1 > "$LOG_DIR/san.tmp" 2>&1
+          rc=$?; echo "[$tool rc=$rc] $args :: $(grep -E 'ERROR SUMMARY|valid|fmha_bwd_v3' "$LOG_DIR/san.tmp" | tr '\n' ' ' | cut -c1-200)"
+          cat "$LOG_DIR/san.tmp" >> "$LOG_DIR/sanitize.log"; [ $rc -eq 0 ] || status=1
+        done
+      done
+      note "v2 vs v3 backward, same run (TFLOP/s)"
+      for args in "-d=128 -b=16 -h=16 -s=1024" "-d=128 -b=8 -h=16 -s=2048" "-d=128 -b=2 -h=16 -s=8192" \
+                  "-d=128 -b=2 -h=16 -s=8192 -mask=2" "-d=128 -b=1 -h=16 -s=16384" "-d=64 -b=8 -h=32 -s=2048" \
+                  "-d=64 -b=2 -h=32 -s=8192 -mask=2" "-d=64 -b=1 -h=32 -s=16384"; do
+        for v in 0 1; do
+          $BENCH_BWD -prec=bf16 $args -bwd_v3=$v -kname=1 -v=0 -warmup=3 -repeat=10 2>&1 | tail -1 \
+            | grep -oE "b:.*mask:[a-z], fmha_bwd_v[23][a-z0-9_]*, [0-9.]+ ms, [0-9.]+ TFlops"
+        done
+      done 2>&1 | tee "$LOG_DIR/bwd_v3_perf.log" ;;
     python)
       note "python extension + tests/gpu (torch and cupy tensors)"
       python3 -c "import sysconfig, os; p = sysconfig.get_paths()['include']; print('Python.h:', os.path.isfile(p + '/Python.h'), p)"

@@ -8,7 +8,7 @@
 //   producer warp 1: per step, each consumer warpgroup's half of the dQ tile from shared memory
 //     into dQ_acc (bulk reduce-add), then hands the buffer back
 //   consumer warpgroup w (keys [64w, 64w + 64) of the block), per step (traits.cuh):
-//     Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ (Pᵀ computed while dPᵀ runs) ;
+//     Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ ;
 //     Pᵀ = exp2(Sᵀ·scale·log2e − LSE·log2e) (masked: 0) ; dSᵀ = Pᵀ ∘ (dPᵀ − D) ;
 //     dS → shared memory ; dV += Pᵀ·dO ; dQ = dS·K (both warpgroups' dS, half of the head dim
 //     each) ; dK += dSᵀ·Q, under which dQ goes to shared memory for the dQ warp
@@ -231,9 +231,10 @@ __global__ void __launch_bounds__(BwdV3Traits<BwdV3Key{kDType, kHdim, kMask}>::k
         wgmma_gemm<true>(mma_sdp, tSrK, tSrQ(_, _, _, st.index()), acc_s);
         wgmma_gemm<true>(mma_sdp, tdPrV, tdPrdO(_, _, _, st.index()), acc_dp);
 
-        // Pᵀ while dPᵀ runs. Invisible (key, query) pairs and keys past the batch are masked to
-        // −∞ (P = 0), rows past the batch have LSE = +∞ (P = 0); dSᵀ is then selected to 0, not
-        // multiplied, so that whatever those rows hold cannot leak in.
+        // Pᵀ once Sᵀ is done (meant to run under dPᵀ, but in this form ptxas places the wait for
+        // dPᵀ ahead of the exponentials). Invisible (key, query) pairs and keys past the batch are
+        // masked to −∞ (P = 0), rows past the batch have LSE = +∞ (P = 0); dSᵀ is then selected
+        // to 0, not multiplied, so that whatever those rows hold cannot leak in.
         warpgroup_wait<1>();
         if (block_needs_mask<T::kMasked>(p.mask, m0, m0 + kBlockM - 1, n0 + 64 * wg, 64, rows.sq, rows.sk))
             apply_mask<T::kMasked, false, true>(s_rc, cS_rc, p.mask, m0, n0, rows.sq, rows.sk);

@@ -113,14 +113,14 @@ __global__ void __launch_bounds__(BwdV3Traits<BwdV3Key{kDType, kHdim, kMask}>::k
                     cutlass::arch::NamedBarrier::sync(T::kDQBarThreads, T::kBarDQFull + w);
                     if (lane == 0) {
                         bulk_reduce_add_f32(acc + w * T::kDQHalf, ss.dq.data() + w * T::kDQHalf, T::kDQHalf * 4);
-                        bulk_commit();
+                        tma_store_arrive();
                     }
                 }
                 if (s + 1 == steps) break;
-                if (lane == 0) bulk_wait_read<1>();
+                if (lane == 0) tma_store_wait<1>();
                 __syncwarp();
                 cutlass::arch::NamedBarrier::arrive(T::kDQBarThreads, T::kBarDQEmpty + 0);
-                if (lane == 0) bulk_wait_read<0>();
+                if (lane == 0) tma_store_wait<0>();
                 __syncwarp();
                 cutlass::arch::NamedBarrier::arrive(T::kDQBarThreads, T::kBarDQEmpty + 1);
             }

@@ -1,6 +1,8 @@
 // fp32 add of a contiguous shared-memory block into global memory by the bulk copy engine
 // (sm_90 cp.reduce.async.bulk): one thread issues it, the add is atomic per element, and the
-// issuing thread tracks completion in bulk groups.
+// issuing thread tracks completion in bulk groups: CuTe's tma_store_arrive() closes a group,
+// tma_store_wait<N>() waits until at most N groups still read shared memory; bulk_wait_all
+// below waits for the writes too.
 #pragma once
 
 #include <cstdint>
@@ -16,21 +18,6 @@ __device__ __forceinline__ void bulk_reduce_add_f32(float* gmem, const float* sm
                  :
                  : "l"(gmem), "r"(s), "r"(bytes)
                  : "memory");
-#endif
-}
-
-// Closes the bulk group of the operations issued since the last commit.
-__device__ __forceinline__ void bulk_commit() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("cp.async.bulk.commit_group;" ::: "memory");
-#endif
-}
-
-// Waits until at most N bulk groups still read their shared-memory source.
-template <int N>
-__device__ __forceinline__ void bulk_wait_read() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("cp.async.bulk.wait_group.read %0;" ::"n"(N) : "memory");
 #endif
 }
 

@@ -1,6 +1,6 @@
 // What the GPU test programs of tests/cpp share: CHECK_CUDA(call) prints the CUDA error with its
 // place and exits 2 (the programs print "N passed, M failed" and exit 0 / 1 otherwise); report()
-// counts and prints one case; Buf is a device buffer.
+// counts and prints one case; device_major() probes the device; Buf is a device buffer.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +27,18 @@ inline int passed = 0, failed = 0;
 inline void report(bool ok, const std::string& name, const std::string& why = "") {
     ++(ok ? passed : failed);
     std::printf("%s %s%s%s\n", ok ? "ok" : "FAIL", name.c_str(), why.empty() ? "" : ": ", why.c_str());
+}
+
+// The compute-capability major of the current device; without one, prints "no CUDA device"
+// and exits 2.
+inline int device_major() {
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+        std::printf("no CUDA device\n");
+        std::exit(2);
+    }
+    return major;
 }
 
 // A device buffer of `bytes` bytes.

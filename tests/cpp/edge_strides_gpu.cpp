@@ -69,6 +69,28 @@ void compact(int64_t& row, int64_t& head, int64_t& batch, int heads, int rows) {
     row = D, head = int64_t(rows) * D, batch = int64_t(heads) * rows * D;
 }
 
+// Every (batch, kv head) of the compact [B, HK, SK, D] copies k and v gets the same rows kv.
+void fill_compact_kv(const Buf& k, const Buf& v, const std::vector<uint16_t>& kv) {
+    for (int i = 0; i < B * HK; ++i) {
+        put_rows(k, int64_t(i) * SK * D, D, kv.data(), SK, D);
+        put_rows(v, int64_t(i) * SK * D, D, kv.data(), SK, D);
+    }
+}
+
+// K and V of a (mha_fwd_args or mha_bwd_args): one [SK, D] block read by every head and batch
+// (head and batch strides 0), or the compact copies.
+template <class Args>
+void set_kv(Args& a, bool broadcast, const Buf& k1, const Buf& v1, const Buf& kc, const Buf& vc) {
+    if (broadcast) {
+        a.k_ptr = k1.p, a.v_ptr = v1.p;
+        a.stride_k = a.stride_v = D, a.nhead_stride_k = a.nhead_stride_v = 0, a.batch_stride_k = a.batch_stride_v = 0;
+    } else {
+        a.k_ptr = kc.p, a.v_ptr = vc.p;
+        compact(a.stride_k, a.nhead_stride_k, a.batch_stride_k, HK, SK);
+        compact(a.stride_v, a.nhead_stride_v, a.batch_stride_v, HK, SK);
+    }
+}
+
 void run_fwd_broadcast(bool v3, std::mt19937& rng) {
     const std::string name = std::string("fwd ") + (v3 ? "v3" : "v2") + " K/V broadcast over heads and batches";
     const auto q = random_bf16(size_t(B) * HQ * SQ * D, rng), kv = random_bf16(size_t(SK) * D, rng);
@@ -77,33 +99,21 @@ void run_fwd_broadcast(bool v3, std::mt19937& rng) {
     CHECK_CUDA(cudaMemcpy(dq.p, q.data(), dq.bytes, cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(dk1.p, kv.data(), dk1.bytes, cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(dv1.p, kv.data(), dv1.bytes, cudaMemcpyHostToDevice));
-    for (int i = 0; i < B * HK; ++i) {  // the compact copy: every (batch, kv head) the same rows
-        put_rows(dk, int64_t(i) * SK * D, D, kv.data(), SK, D);
-        put_rows(dv, int64_t(i) * SK * D, D, kv.data(), SK, D);
-    }
+    fill_compact_kv(dk, dv, kv);
     auto run = [&](bool broadcast, const Buf& o) {
         aiter::mha_fwd_args a = fwd_args(v3);
         a.q_ptr = dq.p, a.o_ptr = o.p;
         compact(a.stride_q, a.nhead_stride_q, a.batch_stride_q, HQ, SQ);
         compact(a.stride_o, a.nhead_stride_o, a.batch_stride_o, HQ, SQ);
-        if (broadcast) {
-            a.k_ptr = dk1.p, a.v_ptr = dv1.p;
-            a.stride_k = a.stride_v = D, a.nhead_stride_k = a.nhead_stride_v = 0, a.batch_stride_k = a.batch_stride_v = 0;
-        } else {
-            a.k_ptr = dk.p, a.v_ptr = dv.p;
-            compact(a.stride_k, a.nhead_stride_k, a.batch_stride_k, HK, SK);
-            compact(a.stride_v, a.nhead_stride_v, a.batch_stride_v, HK, SK);
-        }
+        set_kv(a, broadcast, dk1, dv1, dk, dv);
         CHECK_CUDA(cudaMemset(o.p, 0x7f, o.bytes));
         return aiter::mha_fwd(a, aiter::stream_config{});
     };
     const float r1 = run(true, o1), r2 = run(false, o2);
     CHECK_CUDA(cudaDeviceSynchronize());
     if (r1 < 0 || r2 < 0) return report(false, name, "not supported");
-    std::vector<uint16_t> h1(q.size()), h2(q.size());
-    CHECK_CUDA(cudaMemcpy(h1.data(), o1.p, o1.bytes, cudaMemcpyDeviceToHost));
-    CHECK_CUDA(cudaMemcpy(h2.data(), o2.p, o2.bytes, cudaMemcpyDeviceToHost));
-    report(h1 == h2, name, h1 == h2 ? "" : "O differs from the compact copy's");
+    const bool same = o1.get() == o2.get();
+    report(same, name, same ? "" : "O differs from the compact copy's");
 }
 
 void run_fwd_huge_strides(bool v3, std::mt19937& rng) {
@@ -156,10 +166,7 @@ void run_bwd_broadcast(std::mt19937& rng) {
     CHECK_CUDA(cudaMemcpy(lse_.p, lse.data(), lse_.bytes, cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(k1.p, kv.data(), k1.bytes, cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(v1.p, kv.data(), v1.bytes, cudaMemcpyHostToDevice));
-    for (int i = 0; i < B * HK; ++i) {
-        put_rows(kc, int64_t(i) * SK * D, D, kv.data(), SK, D);
-        put_rows(vc, int64_t(i) * SK * D, D, kv.data(), SK, D);
-    }
+    fill_compact_kv(kc, vc, kv);
     auto run = [&](bool broadcast, const Buf& gq, const Buf& gk, const Buf& gv) {
         aiter::mha_bwd_args a;
         a.data_type = "bf16";
@@ -177,38 +184,21 @@ void run_bwd_broadcast(std::mt19937& rng) {
         compact(a.stride_dk, a.nhead_stride_dk, a.batch_stride_dk, HK, SK);
         compact(a.stride_dv, a.nhead_stride_dv, a.batch_stride_dv, HK, SK);
         a.nhead_stride_lsed = SQ, a.batch_stride_lsed = int64_t(HQ) * SQ;
-        if (broadcast) {
-            a.k_ptr = k1.p, a.v_ptr = v1.p;
-            a.stride_k = a.stride_v = D, a.nhead_stride_k = a.nhead_stride_v = 0, a.batch_stride_k = a.batch_stride_v = 0;
-        } else {
-            a.k_ptr = kc.p, a.v_ptr = vc.p;
-            compact(a.stride_k, a.nhead_stride_k, a.batch_stride_k, HK, SK);
-            compact(a.stride_v, a.nhead_stride_v, a.batch_stride_v, HK, SK);
-        }
+        set_kv(a, broadcast, k1, v1, kc, vc);
         for (const Buf* g : {&gq, &gk, &gv}) CHECK_CUDA(cudaMemset(g->p, 0x7f, g->bytes));
         return aiter::mha_bwd(a, aiter::stream_config{});
     };
     const float r1 = run(true, gq1, gk1, gv1), r2 = run(false, gq2, gk2, gv2);
     CHECK_CUDA(cudaDeviceSynchronize());
     if (r1 < 0 || r2 < 0) return report(false, name, "not supported");
-    bool same = true;
-    for (auto [x, y] : {std::pair{&gq1, &gq2}, std::pair{&gk1, &gk2}, std::pair{&gv1, &gv2}}) {
-        std::vector<unsigned char> hx(x->bytes), hy(y->bytes);
-        CHECK_CUDA(cudaMemcpy(hx.data(), x->p, x->bytes, cudaMemcpyDeviceToHost));
-        CHECK_CUDA(cudaMemcpy(hy.data(), y->p, y->bytes, cudaMemcpyDeviceToHost));
-        same = same && hx == hy;
-    }
+    const bool same = gq1.get() == gq2.get() && gk1.get() == gk2.get() && gv1.get() == gv2.get();
     report(same, name, same ? "" : "dQ/dK/dV differ from the compact copy's");
 }
 
 }  // namespace
 
 int main() {
-    int dev = 0, major = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
-        std::printf("no CUDA device\n");
-        return 2;
-    }
+    const int major = gpu_test::device_major();
     std::mt19937 rng(20261207);
     for (bool v3 : {false, true}) {
         if (v3 && major != 9) {

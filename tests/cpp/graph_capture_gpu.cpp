@@ -257,11 +257,7 @@ void run_bwd(bool det, bool v3, std::mt19937& rng) {
 }  // namespace
 
 int main() {
-    int dev = 0, major = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
-        std::printf("no CUDA device\n");
-        return 2;
-    }
+    const int major = gpu_test::device_major();
     std::mt19937 rng(20261207);
     const std::vector<FwdCase> fwd = {
         {"fwd v2 fp16 d64 causal", false, 2, 4, 2, 333, 517, 64, 2, false},

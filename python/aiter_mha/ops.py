@@ -300,10 +300,11 @@ def _check_optional(**tensors: Any) -> None:
 
 
 def _run_bwd(dout, q, k, v, out, lse, dq, dk, dv, seqstart_q, seqstart_k, cu_q, cu_k, max_seqlen_q, max_seqlen_k,
-             scale, mask, deterministic, stream, zero_tensors=False, use_v3=False):
+             scale, mask, deterministic, stream, zero_tensors=False, use_v3=False, check_only=False):
     """Validates everything first (the extension's bwd_check: argument errors and unsupported
     configurations surface before anything is allocated or launched), then allocates the missing
-    gradients and softmax_d in q's framework and runs on the caller's stream."""
+    gradients and softmax_d in q's framework and runs on the caller's stream. check_only: returns
+    bwd_check's (supported, kernel name or reason) instead."""
     ext = _bwd_ext()
     s = fw.current_stream(q, stream)
     mask_type, left, right = mask
@@ -315,6 +316,8 @@ def _run_bwd(dout, q, k, v, out, lse, dq, dk, dv, seqstart_q, seqstart_k, cu_q, 
                                             cu_q, cu_k)]
 
     ok, why = ext.bwd_check(*caps(dout, dq, dk, dv, None), *tail)
+    if check_only:
+        return ok, why
     if not ok:
         raise NotImplementedError(f"aiter_mha: no compiled kernel supports this configuration: {why}")
     dq = fw.empty(q, tuple(q.shape), "same", "dq") if dq is None else dq
@@ -339,13 +342,11 @@ def bwd_kernel_name(q, k, v, causal: bool = False, window_size: Tuple[int, int] 
     _check_inputs(q, k, v, 4, "(batch, seqlen, heads, head_dim)")
     b, sq, hq, d = (int(x) for x in q.shape)
     dv = int(v.shape[3])
-    o = fw.empty(q, (b, sq, hq, dv), "same", "out")
+    o = fw.empty(q, (b, sq, hq, dv), "same", "out")  # stands in for out and dout
     lse = fw.empty(q, (b, hq, sq), "float32", "softmax_lse")
-    s = fw.current_stream(q, None)
-    mask_type, left, right = _mask(causal, window_size[0], window_size[1])
-    caps = [fw.capsule(x, s) for x in (o, q, k, v, o, lse, None, None, None, None, None, None, None, None)]
-    ok, why = _bwd_ext().bwd_check(*caps, sq, int(k.shape[1]), _scale(None, d), mask_type, int(left), int(right),
-                                   bool(deterministic), bool(use_v3))
+    ok, why = _run_bwd(o, q, k, v, o, lse, None, None, None, None, None, None, None, sq, int(k.shape[1]),
+                       _scale(None, d), _mask(causal, window_size[0], window_size[1]), deterministic, None,
+                       use_v3=use_v3, check_only=True)
     if not ok:
         raise NotImplementedError(f"bwd_kernel_name: not supported: {why}")
     return why

@@ -81,8 +81,9 @@ def _record_line(path: str, data: bytes) -> str:
 
 def _package_files(out: Path) -> Dict[str, bytes]:
     files: Dict[str, bytes] = {}
-    for p in sorted((ROOT / "python" / NAME).glob("*.py")):
-        files[f"{NAME}/{p.name}"] = p.read_bytes()
+    pkg = ROOT / "python" / NAME
+    for p in sorted(pkg.rglob("*.py")):
+        files[f"{NAME}/{p.relative_to(pkg).as_posix()}"] = p.read_bytes()
     ext = sorted(out.glob("_C*.so"))
     if not ext:
         raise RuntimeError(f"aiter-mha: compile.py --python wrote no extension _C*.so into {out}")

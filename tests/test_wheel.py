@@ -27,7 +27,8 @@ def test_wheel_builds_installs_and_imports(ci_build, tmp_path):
     wheels = list(dist.glob("aiter_mha-0.1.0-*.whl"))
     assert len(wheels) == 1, list(dist.iterdir())
     names = zipfile.ZipFile(wheels[0]).namelist()
-    for want in ("aiter_mha/__init__.py", "aiter_mha/ops.py", "aiter_mha/libmha_fwd.so", "aiter_mha/libmha_bwd.so",
+    for want in ("aiter_mha/__init__.py", "aiter_mha/ops.py", "aiter_mha/_torch_ops.py",
+                 "aiter_mha/integrations/transformers.py", "aiter_mha/libmha_fwd.so", "aiter_mha/libmha_bwd.so",
                  "aiter_mha-0.1.0.dist-info/METADATA", "aiter_mha-0.1.0.dist-info/RECORD"):
         assert want in names, names
     assert any(n.startswith("aiter_mha/_C") and n.endswith(".so") for n in names), names

@@ -9,6 +9,8 @@ v3 (Hopper) forward and backward where they support the call; fwd_kernel_name / 
 say which instance would run.
 """
 
+import sys as _sys
+
 from .ops import (  # noqa: F401
     bwd_instances,
     bwd_kernel_name,
@@ -24,3 +26,6 @@ from .ops import (  # noqa: F401
     mha_varlen_bwd,
     mha_varlen_fwd,
 )
+
+if _sys.modules.get("torch") is not None:  # register the custom ops now, so that torch.compile never traces an import
+    from . import _torch_ops  # noqa: F401

@@ -84,6 +84,30 @@ def empty(like: Any, shape: Sequence[int], dtype: str, name: str) -> Any:
                     f"(out= / the output argument) — only torch and cupy outputs are allocated here")
 
 
+def data_ptr(x: Any) -> int:
+    """The device address of x's first element (torch / cupy)."""
+    return int(x.data_ptr()) if framework(x) == "torch" else int(x.data.ptr)
+
+
+def workspace_allocator(like: Any, stream: Optional[int]):
+    """(allocate, held) for the library's workspace: allocate(bytes) -> address takes memory from
+    like's framework (torch's caching allocator, CuPy's pool) and keeps it in `held`, which the
+    caller drops once the work is queued; the pools reuse it in the current stream's order, which
+    is safe for work on that stream and lets CUDA graphs capture it. None where the framework
+    cannot allocate or the work runs on an explicit stream (the library then allocates
+    stream-ordered itself)."""
+    if stream is not None or not can_allocate(like):
+        return None, []
+    held = []
+
+    def allocate(nbytes: int) -> int:
+        t = empty(like, (max(int(nbytes), 1),), "uint8", "workspace")
+        held.append(t)
+        return data_ptr(t)
+
+    return allocate, held
+
+
 def is_contiguous(x: Any) -> bool:
     """Whether x's elements are packed in row-major order (torch / cupy; others: False)."""
     fw = framework(x)

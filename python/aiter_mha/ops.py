@@ -330,7 +330,9 @@ def _run_bwd(dout, q, k, v, out, lse, dq, dk, dv, seqstart_q, seqstart_k, cu_q, 
     # layout, which it must have (packed lse); otherwise it stays in the library's workspace.
     softmax_d = (fw.empty(q, tuple(lse.shape), "float32", "softmax_d")
                  if fw.can_allocate(q) and fw.is_contiguous(lse) else None)
-    ext.bwd(*caps(dout, dq, dk, dv, softmax_d), *tail, s)
+    allocate, held = fw.workspace_allocator(q, stream)
+    ext.bwd(*caps(dout, dq, dk, dv, softmax_d), *tail, s, allocate)
+    del held  # queued: the pool may hand the memory out again, in the stream's order
     return dq, dk, dv, softmax_d
 
 
@@ -401,93 +403,22 @@ def mha_varlen_bwd(dout, q, k, v, out, softmax_lse, cu_seqlens_q, cu_seqlens_k, 
 # ---- FlashAttention-style functions, differentiable under torch ------------------------------
 
 
-def _autograd_wanted(*xs) -> bool:
-    """True when torch would record a graph: some input requires grad and grad mode is on."""
-    if not any(getattr(x, "requires_grad", False) for x in xs):
-        return False
-    import torch  # the inputs are torch tensors
+def _torch_glue():
+    """aiter_mha._torch_ops (torch custom ops with fake implementations and autograd), imported
+    on first use so that importing aiter_mha never imports torch."""
+    from . import _torch_ops
 
-    return torch.is_grad_enabled()
-
-
-def _torch_bwd_ready(x):
-    """x as mha_bwd accepts it: a contiguous last dimension and rows that do not overlap. Autograd
-    can hand over gradients that are broadcast views (stride 0, e.g. from out.sum().backward());
-    those are copied. Any other head dim, stride or alignment goes to mha_bwd as it is: the C++
-    side packs what the kernels cannot read in place."""
-    import torch
-
-    strides, shape = x.stride(), x.shape
-    if strides[-1] == 1 and (shape[-3] <= 1 or strides[-3] >= shape[-1]):
-        return x
-    return x.clone(memory_format=torch.contiguous_format)
+    return _torch_ops
 
 
-def _torch_backward(bwd, dout, q, k, v, out):
-    """Calls bwd(dout, q, k, v, out) -> (dq, dk, dv, _) and returns the three gradients."""
-    dq, dk, dvv, _ = bwd(*(_torch_bwd_ready(x) for x in (dout, q, k, v, out)))
-    return dq, dk, dvv
-
-
-_AUTOGRAD = None
-
-
-def _autograd():
-    """(FlashAttnFunc, FlashAttnVarlenFunc): torch.autograd.Function classes, built on first use so
-    that importing aiter_mha never imports torch. Forward saves q, k, v, out and the LSE; backward
-    runs mha_bwd / mha_varlen_bwd on the caller's current stream."""
-    global _AUTOGRAD
-    if _AUTOGRAD is not None:
-        return _AUTOGRAD
-    import torch
-
-    class FlashAttnFunc(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, q, k, v, scale, causal, window, deterministic):
-            out, lse, _, _ = mha_fwd(q, k, v, 0.0, scale, causal, window[0], window[1], 0, True, False, _use_v3=True)
-            ctx.save_for_backward(q, k, v, out, lse)
-            ctx.opts = (scale, causal, window, deterministic)
-            ctx.mark_non_differentiable(lse)
-            return out, lse
-
-        @staticmethod
-        def backward(ctx, dout, _dlse):
-            q, k, v, out, lse = ctx.saved_tensors
-            scale, causal, window, det = ctx.opts
-            grads = _torch_backward(
-                lambda do, q_, k_, v_, o: mha_bwd(do, q_, k_, v_, o, lse, 0.0, scale, causal, window[0], window[1],
-                                                  det, _use_v3=True), dout, q, k, v, out)
-            return (*grads, None, None, None, None)
-
-    class FlashAttnVarlenFunc(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, q, k, v, cu_q, cu_k, max_q, max_k, scale, causal, window, deterministic):
-            out, lse, _, _ = mha_varlen_fwd(q, k, v, cu_q, cu_k, max_q, max_k, 0, 0.0, scale, 0.0, False, causal,
-                                            window[0], window[1], 0, True, False, _use_v3=True)
-            ctx.save_for_backward(q, k, v, out, lse, cu_q, cu_k)
-            ctx.opts = (max_q, max_k, scale, causal, window, deterministic)
-            ctx.mark_non_differentiable(lse)
-            return out, lse
-
-        @staticmethod
-        def backward(ctx, dout, _dlse):
-            q, k, v, out, lse, cu_q, cu_k = ctx.saved_tensors
-            max_q, max_k, scale, causal, window, det = ctx.opts
-            grads = _torch_backward(
-                lambda do, q_, k_, v_, o: mha_varlen_bwd(do, q_, k_, v_, o, lse, cu_q, cu_k, max_q, max_k, 0.0, scale,
-                                                         False, causal, window[0], window[1], det, _use_v3=True),
-                dout, q, k, v, out)
-            return (*grads, None, None, None, None, None, None, None, None)
-
-    _AUTOGRAD = (FlashAttnFunc, FlashAttnVarlenFunc)
-    return _AUTOGRAD
-
-
-def _check_differentiable(fn: str, dropout_p: float, alibi_slopes, softcap: float) -> None:
+def _check_torch_call(fn: str, q, k, v, dropout_p: float, alibi_slopes, softcap: float) -> None:
     _unsupported(dropout_p=dropout_p, alibi_slopes=alibi_slopes is not None)
-    if softcap:
-        raise NotImplementedError(f"{fn}: softcap: the backward pass does not support soft-capped logits yet "
-                                  f"(got {softcap!r}); call it under torch.no_grad() or without softcap")
+    if softcap and any(x.requires_grad for x in (q, k, v)):
+        import torch
+
+        if torch.is_grad_enabled():
+            raise NotImplementedError(f"{fn}: softcap: the backward pass does not support soft-capped logits yet "
+                                      f"(got {softcap!r}); call it under torch.no_grad() or without softcap")
 
 
 def flash_attn_func(q, k, v, dropout_p: float = 0.0, softmax_scale: Optional[float] = None, causal: bool = False,
@@ -495,13 +426,16 @@ def flash_attn_func(q, k, v, dropout_p: float = 0.0, softmax_scale: Optional[flo
                     deterministic: bool = False, return_lse: bool = False, return_attn_probs: bool = False):
     """FlashAttention-style attention: q [b, sq, hq, d], k/v [b, sk, hk, d]; returns out (and the
     LSE [b, hq, sq] with return_lse). The forward runs on the v3 (Hopper) kernels where they
-    support the call, else on v2. Differentiable through torch.autograd when an input requires
-    grad (any head dim up to 256); deterministic makes the backward bit-reproducible."""
+    support the call, else on v2. torch tensors go through the custom op
+    torch.ops.aiter_mha.flash_attn_fwd: differentiable (any head dim up to 256; the backward
+    takes v3 where it can), traceable by torch.compile(fullgraph=True) and capturable in CUDA
+    graphs; deterministic makes the backward bit-reproducible."""
     _unsupported(return_attn_probs=return_attn_probs)
-    if _autograd_wanted(q, k, v):
-        _check_differentiable("flash_attn_func", dropout_p, alibi_slopes, softcap)
-        scale = _scale(softmax_scale, int(q.shape[-1]))
-        out, lse = _autograd()[0].apply(q, k, v, scale, bool(causal), tuple(window_size), bool(deterministic))
+    if fw.framework(q) == "torch":
+        _check_torch_call("flash_attn_func", q, k, v, dropout_p, alibi_slopes, softcap)
+        out, lse = _torch_glue().flash_attn_fwd(q, k, v, _scale(softmax_scale, int(q.shape[-1])), bool(causal),
+                                                int(window_size[0]), int(window_size[1]), float(softcap),
+                                                bool(deterministic))
     else:
         out, lse, _, _ = mha_fwd(q, k, v, dropout_p, softmax_scale, causal, window_size[0], window_size[1], 0,
                                  return_lse, False, alibi_slopes=alibi_slopes, logits_soft_cap=softcap, _use_v3=True)
@@ -513,13 +447,15 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q: in
                            window_size: Tuple[int, int] = (-1, -1), softcap: float = 0.0, alibi_slopes=None,
                            deterministic: bool = False, return_lse: bool = False, return_attn_probs: bool = False):
     """FlashAttention-style varlen attention (see mha_varlen_fwd); returns out (and the LSE
-    [hq, total_q] with return_lse); differentiable like flash_attn_func."""
+    [hq, total_q] with return_lse); for torch tensors the custom op
+    torch.ops.aiter_mha.flash_attn_varlen_fwd, differentiable and traceable like flash_attn_func."""
     _unsupported(return_attn_probs=return_attn_probs)
-    if _autograd_wanted(q, k, v):
-        _check_differentiable("flash_attn_varlen_func", dropout_p, alibi_slopes, softcap)
-        scale = _scale(softmax_scale, int(q.shape[-1]))
-        out, lse = _autograd()[1].apply(q, k, v, cu_seqlens_q, cu_seqlens_k, int(max_seqlen_q), int(max_seqlen_k),
-                                        scale, bool(causal), tuple(window_size), bool(deterministic))
+    if fw.framework(q) == "torch":
+        _check_torch_call("flash_attn_varlen_func", q, k, v, dropout_p, alibi_slopes, softcap)
+        out, lse = _torch_glue().flash_attn_varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, int(max_seqlen_q),
+                                                       int(max_seqlen_k), _scale(softmax_scale, int(q.shape[-1])),
+                                                       bool(causal), int(window_size[0]), int(window_size[1]),
+                                                       float(softcap), bool(deterministic))
     else:
         out, lse, _, _ = mha_varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, 0,
                                         dropout_p, softmax_scale, softcap, False, causal, window_size[0],

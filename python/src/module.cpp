@@ -444,13 +444,14 @@ bool same_addressing(const View& a, const View& b) {
 // selects: the Python layer calls that before it allocates anything, with dq/dk/dv None when it
 // is to allocate them). dq, dk, dv are outputs (dk/dv at nhead_k). softmax_d is
 // optional: D = rowsum(dout * out) is written there (with softmax_lse's strides), else it lives
-// in the library's workspace. The workspace is the library's default: cudaMallocAsync /
-// cudaFreeAsync on `stream`, so nothing synchronizes.
+// in the library's workspace. The workspace comes from `workspace` (a Python callable: the
+// caller's allocator) when given, else from the library's default: cudaMallocAsync /
+// cudaFreeAsync on `stream`. Nothing synchronizes.
 float run_bwd(py::handle do_c, py::handle q_c, py::handle k_c, py::handle v_c, py::handle o_c, py::handle lse_c,
               py::handle dq_c, py::handle dk_c, py::handle dv_c, py::handle d_c, py::handle seqstart_q_c,
               py::handle seqstart_k_c, py::handle cu_q_c, py::handle cu_k_c, int max_seqlen_q, int max_seqlen_k,
               float scale, int mask_type, int left, int right, bool deterministic, bool use_v3, uintptr_t stream,
-              bool check_only, std::string* reason) {
+              bool check_only, std::string* reason, py::object workspace = py::none()) {
     ViewPtr dout = borrow(do_c, "dout"), q = borrow(q_c, "q"), k = borrow(k_c, "k"), v = borrow(v_c, "v"),
             o = borrow(o_c, "out"), lse = borrow(lse_c, "softmax_lse"), dq = borrow(dq_c, "dq"),
             dk = borrow(dk_c, "dk"), dv = borrow(dv_c, "dv"), d = borrow(d_c, "softmax_d"),
@@ -507,6 +508,14 @@ float run_bwd(py::handle do_c, py::handle q_c, py::handle k_c, py::handle v_c, p
     a.seqstart_q_ptr = ssq ? ssq->data : nullptr, a.seqstart_k_ptr = ssk ? ssk->data : nullptr;
     a.cu_seqlen_q_ptr = cuq ? cuq->data : nullptr;
     a.cu_seqlen_k_ptr = cuk ? cuk->data : nullptr;
+    if (!workspace.is_none()) {
+        // The caller's allocator (called without the GIL held by the launch): returns the address
+        // of `bytes` of device memory that the caller keeps until the work on `stream` is done.
+        a.workspace_alloc = [workspace](size_t bytes) {
+            py::gil_scoped_acquire gil;
+            return reinterpret_cast<void*>(workspace(bytes).cast<uintptr_t>());
+        };
+    }
 
     return check_or_run(
         a, [](const aiter::mha_bwd_args& x) { return aiter::mha_bwd_check(x); },
@@ -554,18 +563,20 @@ PYBIND11_MODULE(_C, m) {
           [](py::handle dout, py::handle q, py::handle k, py::handle v, py::handle out, py::handle lse, py::handle dq,
              py::handle dk, py::handle dv, py::handle softmax_d, py::handle seqstart_q, py::handle seqstart_k,
              py::handle cu_seqlen_q, py::handle cu_seqlen_k, int max_seqlen_q, int max_seqlen_k, float scale,
-             int mask_type, int left, int right, bool deterministic, bool use_v3, uintptr_t stream) {
+             int mask_type, int left, int right, bool deterministic, bool use_v3, uintptr_t stream,
+             py::object workspace) {
               return run_bwd(dout, q, k, v, out, lse, dq, dk, dv, softmax_d, seqstart_q, seqstart_k, cu_seqlen_q,
                              cu_seqlen_k, max_seqlen_q, max_seqlen_k, scale, mask_type, left, right, deterministic,
-                             use_v3, stream, false, nullptr);
+                             use_v3, stream, false, nullptr, workspace);
           },
           py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dq"),
           py::arg("dk"), py::arg("dv"), py::arg("softmax_d"), py::arg("seqstart_q"), py::arg("seqstart_k"),
           py::arg("cu_seqlen_q"), py::arg("cu_seqlen_k"), py::arg("max_seqlen_q"), py::arg("max_seqlen_k"),
           py::arg("scale"), py::arg("mask_type"), py::arg("left"), py::arg("right"), py::arg("deterministic"),
-          py::arg("use_v3"), py::arg("stream"),
+          py::arg("use_v3"), py::arg("stream"), py::arg("workspace") = py::none(),
           "Runs aiter::mha_bwd on DLPack capsules (consumed); use_v3: the v3 (Hopper) kernels where they "
-          "take the call (use_asm_v3). Returns 0.");
+          "take the call (use_asm_v3); workspace: None (cudaMallocAsync on the stream) or a callable "
+          "bytes -> device address that stays valid until the stream's work is done. Returns 0.");
     m.def("bwd_check",
           [](py::handle dout, py::handle q, py::handle k, py::handle v, py::handle out, py::handle lse, py::handle dq,
              py::handle dk, py::handle dv, py::handle softmax_d, py::handle seqstart_q, py::handle seqstart_k,

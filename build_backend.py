@@ -13,7 +13,8 @@ environment variables needed). Knobs, read from the environment of the build:
     AITER_MHA_FILTER     compile.py --filter: fnmatch patterns on instance names
     AITER_MHA_BUILD_DIR  compile.py --output-dir (default: build/wheel-<preset>-<archs> in the
                          source tree, so that a second `pip install .` rebuilds only what changed)
-    AITER_MHA_COMPILE_ARGS  extra compile.py arguments, space-separated (e.g. "--bench -j 8")
+    AITER_MHA_COMPILE_ARGS  extra compile.py arguments, space-separated (e.g. "--bench -j 8"; "--jax"
+                         adds libaiter_mha_jax.so for aiter_mha.jax, which needs jax at build time)
     MAX_JOBS             parallel compile jobs (as compile.py)
 
 The CUDA toolkit (nvcc) is needed to build; the wheel needs the CUDA runtime (libcudart.so.13)
@@ -87,7 +88,7 @@ def _package_files(out: Path) -> Dict[str, bytes]:
     ext = sorted(out.glob("_C*.so"))
     if not ext:
         raise RuntimeError(f"aiter-mha: compile.py --python wrote no extension _C*.so into {out}")
-    for p in ext + sorted(out.glob("libmha_*.so")):
+    for p in ext + sorted(out.glob("libmha_*.so")) + sorted(out.glob("libaiter_mha_jax.so")):
         files[f"{NAME}/{p.name}"] = p.read_bytes()
     return files
 

@@ -186,7 +186,7 @@ for step in "${steps[@]}"; do
     python)
       note "python extension + tests/gpu (torch and cupy tensors)"
       python3 -c "import sysconfig, os; p = sysconfig.get_paths()['include']; print('Python.h:', os.path.isfile(p + '/Python.h'), p)"
-      python3 compile.py ${API:+--api "$API"} --bench --python ${FILTER:+--filter "$FILTER"} -j "${MAX_JOBS:-16}" > "$LOG_DIR/build_python.log" 2>&1 \
+      python3 compile.py ${API:+--api "$API"} --bench --python $(python3 -c "import jax" 2>/dev/null && echo --jax) ${FILTER:+--filter "$FILTER"} -j "${MAX_JOBS:-16}" > "$LOG_DIR/build_python.log" 2>&1 \
         || { tail -30 "$LOG_DIR/build_python.log"; status=1; continue; }
       AITER_MHA_PY_BUILD_DIR=$PWD/build python3 -m pytest -q -p no:cacheprovider tests/gpu ${PYTEST_ARGS:-} 2>&1 | tee "$LOG_DIR/pytest_gpu.log" | tail -15
       [ "${PIPESTATUS[0]}" -eq 0 ] || status=1 ;;

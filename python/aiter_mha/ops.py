@@ -32,8 +32,8 @@ from . import _frameworks as fw
 _EXT = None
 
 
-def _find_extension() -> Path:
-    names = [f"_C{s}" for s in importlib.machinery.EXTENSION_SUFFIXES]
+def _find_library(names, what: str, build_hint: str) -> Path:
+    """The first of `names` in $AITER_MHA_LIB_DIR, the package folder or the repository's build/."""
     dirs = []
     if os.environ.get("AITER_MHA_LIB_DIR"):
         dirs.append(Path(os.environ["AITER_MHA_LIB_DIR"]))
@@ -42,8 +42,13 @@ def _find_extension() -> Path:
         for n in names:
             if (d / n).is_file():
                 return d / n
-    raise ImportError("aiter_mha: the extension _C is not built; run `python3 compile.py --python` "
-                      f"(it writes build/_C*.so) or set AITER_MHA_LIB_DIR; looked in {', '.join(map(str, dirs))}")
+    raise ImportError(f"aiter_mha: {what} is not built; run `{build_hint}` (it writes build/{names[0]}) or set "
+                      f"AITER_MHA_LIB_DIR; looked in {', '.join(map(str, dirs))}")
+
+
+def _find_extension() -> Path:
+    return _find_library([f"_C{s}" for s in importlib.machinery.EXTENSION_SUFFIXES], "the extension _C",
+                         "python3 compile.py --python")
 
 
 def _ext():

@@ -20,6 +20,9 @@ import numpy as np  # noqa: E402
 
 from conftest import CI_BUILD_ARGS, REPO, compile_py  # noqa: E402
 
+sys.path.insert(0, str(REPO / "tests" / "gpu"))
+import jax_ref  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 
@@ -55,7 +58,7 @@ def test_forward_and_gradient_lower_to_the_custom_calls(jax_mod):
     v = jnp.zeros((2, 70, 2, 32), jnp.bfloat16)
     fwd = _lowered(lambda q, k, v: jax_mod.flash_attn(q, k, v, window_size=(16, 4), softmax_scale=0.5), q, k, v)
     (call,) = _calls(fwd, "aiter_mha_fwd")
-    for attr in ("causal = 0 : i32", "window_left = 16 : i32", "window_right = 4 : i32", "scale = 5.000000e-01",
+    for attr in ("mask_type = 2 : i32", "window_left = 16 : i32", "window_right = 4 : i32", "scale = 5.000000e-01",
                  "use_v3 = 1 : i32"):
         assert attr in call, call
     assert "tensor<2x40x8x32xbf16>" in call and "tensor<2x8x40xf32>" in call, call
@@ -66,7 +69,7 @@ def test_forward_and_gradient_lower_to_the_custom_calls(jax_mod):
 
     bwd = _lowered(jax.grad(loss, argnums=(0, 1, 2)), q, k, v)
     (call,) = _calls(bwd, "aiter_mha_bwd")
-    for attr in ("causal = 1 : i32", "window_left = -1 : i32", "window_right = 0 : i32", "deterministic = 1 : i32",
+    for attr in ("mask_type = 2 : i32", "window_left = -1 : i32", "window_right = 0 : i32", "deterministic = 1 : i32",
                  f"scale = {1 / math.sqrt(64):.6e}"):
         assert attr in call, call
     assert "tensor<2x40x8x64xbf16>, tensor<2x70x2x64xbf16>, tensor<2x70x2x32xbf16>" in call, call
@@ -76,22 +79,8 @@ def test_forward_and_gradient_lower_to_the_custom_calls(jax_mod):
 
 
 def _ref(q, k, v, opts):
-    """jnp attention in fp32 -> (out in q's dtype, lse), the calls' contract."""
-    g = q.shape[2] // k.shape[2]
-    kf, vf = (jnp.repeat(x.astype(jnp.float32), g, axis=2) for x in (k, v))
-    s = jnp.einsum("bqhd,bkhd->bhqk", q.astype(jnp.float32), kf) * opts.scale
-    if opts.softcap:
-        s = opts.softcap * jnp.tanh(s / opts.softcap)
-    sq, sk = q.shape[1], k.shape[1]
-    i, j = np.arange(sq)[:, None], np.arange(sk)[None, :]
-    keep = np.ones((sq, sk), bool)
-    if opts.window_left >= 0:
-        keep &= j >= i + sk - sq - opts.window_left
-    if opts.window_right >= 0:
-        keep &= j <= i + sk - sq + opts.window_right
-    s = jnp.where(keep, s, -jnp.inf)
-    lse = jax.nn.logsumexp(s, axis=-1)
-    out = jnp.einsum("bhqk,bkhd->bqhd", jax.nn.softmax(s, axis=-1), vf)
+    """The calls' contract in jnp: (out in q's dtype, lse)."""
+    out, lse = jax_ref.attention(q, k, v, opts.scale, opts.mask[1], opts.mask[2], opts.softcap)
     return out.astype(q.dtype), lse
 
 
@@ -108,7 +97,7 @@ def test_gradients_through_the_custom_vjp(jax_mod, monkeypatch):
     k = jax.random.normal(keys[1], (2, 21, 2, 16), jnp.float32)
     v = jax.random.normal(keys[2], (2, 21, 2, 8), jnp.float32)
     w = jax.random.normal(keys[3], (2, 13, 4, 8), jnp.float32)
-    opts = jax_mod._Opts(0.3, True, 5, 0, 0.0, False)
+    opts = jax_mod._Opts(0.3, (2, 5, 0), 0.0, False)
 
     def ours(q, k, v):
         out, lse = jax_mod.flash_attn(q, k, v, softmax_scale=0.3, causal=True, window_size=(5, 0), return_lse=True)

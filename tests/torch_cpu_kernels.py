@@ -15,20 +15,9 @@ REPO_PYTHON = str(REPO / "python")
 sys.path.insert(0, REPO_PYTHON)
 sys.path.insert(0, str(REPO / "tests" / "gpu"))
 from aiter_mha import _torch_ops  # noqa: E402,F401  (defines the ops)
+from attn_ref import visible  # noqa: E402
 
 # batch mode; varlen runs each sequence through the batch kernels
-
-
-def keep_mask(sq, sk, causal, left, right):
-    i, j = torch.arange(sq).view(-1, 1), torch.arange(sk).view(1, -1)
-    diag = i + sk - sq
-    right = 0 if causal else right
-    keep = torch.ones(sq, sk, dtype=torch.bool)
-    if left >= 0:
-        keep &= j >= diag - left
-    if right >= 0:
-        keep &= j <= diag + right
-    return keep
 
 
 def probs(q, k, scale, causal, left, right, softcap=0.0):
@@ -36,7 +25,7 @@ def probs(q, k, scale, causal, left, right, softcap=0.0):
     s = torch.einsum("bqhd,bkhd->bhqk", q, k) * scale
     if softcap:
         s = softcap * torch.tanh(s / softcap)
-    keep = keep_mask(q.shape[1], k.shape[1], causal, left, right)
+    keep = visible(q.shape[1], k.shape[1], causal, (left, right))
     s = s.masked_fill(~keep, float("-inf"))
     lse = torch.logsumexp(s, -1)
     p = torch.exp(s - lse.masked_fill(torch.isinf(lse), 0).unsqueeze(-1)) * keep

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import math
 from typing import NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .ops import _find_library
+from .ops import _find_library, _mask, _scale
 
 _LIB = None
 
@@ -43,16 +42,14 @@ def _register() -> None:
 
 class _Opts(NamedTuple):
     scale: float
-    causal: bool
-    window_left: int
-    window_right: int
+    mask: Tuple[int, int, int]  # (mask_type, window_left, window_right), as ops._mask gives them
     softcap: float
     deterministic: bool
 
     def attrs(self):
-        return dict(scale=np.float32(self.scale), causal=np.int32(self.causal),
-                    window_left=np.int32(self.window_left), window_right=np.int32(self.window_right),
-                    use_v3=np.int32(1))
+        mask_type, left, right = self.mask
+        return dict(scale=np.float32(self.scale), mask_type=np.int32(mask_type), window_left=np.int32(left),
+                    window_right=np.int32(right), use_v3=np.int32(1))
 
 
 def _fwd_call(q, k, v, opts: _Opts):
@@ -118,12 +115,7 @@ def flash_attn(q, k, v, softmax_scale: Optional[float] = None, causal: bool = Fa
     FlashAttention (negative window bounds are unbounded); deterministic makes the backward
     bit-reproducible. Differentiable in q, k, v (not with softcap yet)."""
     _check(q, k, v)
-    scale = 1.0 / math.sqrt(q.shape[3]) if softmax_scale is None else float(softmax_scale)
-    if not (scale > 0.0 and math.isfinite(scale)):
-        raise ValueError(f"softmax_scale: expected a finite value > 0, got {softmax_scale!r}")
-    left, right = (int(x) for x in window_size)
-    opts = _Opts(scale, bool(causal), left if left >= 0 else -1, 0 if causal else (right if right >= 0 else -1),
-                 float(softcap), bool(deterministic))
+    opts = _Opts(_scale(softmax_scale, q.shape[3]), _mask(causal, *window_size), float(softcap), bool(deterministic))
     out, lse = _attention(q, k, v, opts)
     lse = jax.lax.stop_gradient(lse)
     return (out, lse) if return_lse else out

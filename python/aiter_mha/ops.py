@@ -416,16 +416,6 @@ def _torch_glue():
     return _torch_ops
 
 
-def _check_torch_call(fn: str, q, k, v, dropout_p: float, alibi_slopes, softcap: float) -> None:
-    _unsupported(dropout_p=dropout_p, alibi_slopes=alibi_slopes is not None)
-    if softcap and any(x.requires_grad for x in (q, k, v)):
-        import torch
-
-        if torch.is_grad_enabled():
-            raise NotImplementedError(f"{fn}: softcap: the backward pass does not support soft-capped logits yet "
-                                      f"(got {softcap!r}); call it under torch.no_grad() or without softcap")
-
-
 def flash_attn_func(q, k, v, dropout_p: float = 0.0, softmax_scale: Optional[float] = None, causal: bool = False,
                     window_size: Tuple[int, int] = (-1, -1), softcap: float = 0.0, alibi_slopes=None,
                     deterministic: bool = False, return_lse: bool = False, return_attn_probs: bool = False):
@@ -433,11 +423,12 @@ def flash_attn_func(q, k, v, dropout_p: float = 0.0, softmax_scale: Optional[flo
     LSE [b, hq, sq] with return_lse). The forward runs on the v3 (Hopper) kernels where they
     support the call, else on v2. torch tensors go through the custom op
     torch.ops.aiter_mha.flash_attn_fwd: differentiable (any head dim up to 256; the backward
-    takes v3 where it can), traceable by torch.compile(fullgraph=True) and capturable in CUDA
-    graphs; deterministic makes the backward bit-reproducible."""
+    takes v3 where it can; with softcap the backward raises NotImplementedError), traceable by
+    torch.compile(fullgraph=True) and capturable in CUDA graphs; deterministic makes the
+    backward bit-reproducible."""
     _unsupported(return_attn_probs=return_attn_probs)
     if fw.framework(q) == "torch":
-        _check_torch_call("flash_attn_func", q, k, v, dropout_p, alibi_slopes, softcap)
+        _unsupported(dropout_p=dropout_p, alibi_slopes=alibi_slopes is not None)
         out, lse = _torch_glue().flash_attn_fwd(q, k, v, _scale(softmax_scale, int(q.shape[-1])), bool(causal),
                                                 int(window_size[0]), int(window_size[1]), float(softcap),
                                                 bool(deterministic))
@@ -456,7 +447,7 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q: in
     torch.ops.aiter_mha.flash_attn_varlen_fwd, differentiable and traceable like flash_attn_func."""
     _unsupported(return_attn_probs=return_attn_probs)
     if fw.framework(q) == "torch":
-        _check_torch_call("flash_attn_varlen_func", q, k, v, dropout_p, alibi_slopes, softcap)
+        _unsupported(dropout_p=dropout_p, alibi_slopes=alibi_slopes is not None)
         out, lse = _torch_glue().flash_attn_varlen_fwd(q, k, v, cu_seqlens_q, cu_seqlens_k, int(max_seqlen_q),
                                                        int(max_seqlen_k), _scale(softmax_scale, int(q.shape[-1])),
                                                        bool(causal), int(window_size[0]), int(window_size[1]),

@@ -10,6 +10,20 @@ import math
 import torch
 
 
+def visible(sq, sk, causal=False, window=(-1, -1), device=None):
+    """[sq, sk] bool: which keys each query row sees."""
+    left, right = window[0], (0 if causal else window[1])
+    i = torch.arange(sq, device=device).view(-1, 1)
+    j = torch.arange(sk, device=device).view(1, -1)
+    diag = i + sk - sq
+    keep = torch.ones(sq, sk, dtype=torch.bool, device=device)
+    if left >= 0:
+        keep &= j >= diag - left
+    if right >= 0:
+        keep &= j <= diag + right
+    return keep
+
+
 def attention_ref(q, k, v, causal=False, window=(-1, -1), scale=None, softcap=0.0, upcast=True):
     """q [b, sq, hq, d], k [b, sk, hk, d], v [b, sk, hk, dv] -> (out [b, sq, hq, dv], lse [b, hq, sq]).
     Differentiable (attention_grads_ref uses that)."""
@@ -25,17 +39,7 @@ def attention_ref(q, k, v, causal=False, window=(-1, -1), scale=None, softcap=0.
     s = torch.einsum("bqhd,bkhd->bhqk", q, k).float() * scale
     if softcap > 0:
         s = softcap * torch.tanh(s / softcap)
-    left, right = window
-    if causal:
-        right = 0
-    i = torch.arange(sq, device=q.device).view(-1, 1)
-    j = torch.arange(sk, device=q.device).view(1, -1)
-    diag = i + sk - sq
-    keep = torch.ones(sq, sk, dtype=torch.bool, device=q.device)
-    if left >= 0:
-        keep &= j >= diag - left
-    if right >= 0:
-        keep &= j <= diag + right
+    keep = visible(sq, sk, causal, window, q.device)
     s = s.masked_fill(~keep, float("-inf"))
     lse = torch.logsumexp(s, dim=-1)  # -inf for fully masked rows
     # Rows with no visible key get P = 0, without NaNs (so autograd through it stays finite too).

@@ -13,6 +13,8 @@ jax = pytest.importorskip("jax", reason="the JAX tests need jax")
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+import jax_ref  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def aj(aiter_mha, python_build):
@@ -26,22 +28,7 @@ def aj(aiter_mha, python_build):
 
 
 def _ref(q, k, v, causal, window, upcast=True):
-    dt = jnp.float32 if upcast else q.dtype
-    g = q.shape[2] // k.shape[2]
-    qf, kf, vf = q.astype(dt), jnp.repeat(k.astype(dt), g, axis=2), jnp.repeat(v.astype(dt), g, axis=2)
-    s = jnp.einsum("bqhd,bkhd->bhqk", qf, kf).astype(jnp.float32) / np.sqrt(q.shape[3])
-    sq, sk = q.shape[1], k.shape[1]
-    i, j = np.arange(sq)[:, None], np.arange(sk)[None, :]
-    left, right = window[0], (0 if causal else window[1])
-    keep = np.ones((sq, sk), bool)
-    if left >= 0:
-        keep &= j >= i + sk - sq - left
-    if right >= 0:
-        keep &= j <= i + sk - sq + right
-    s = jnp.where(keep, s, -jnp.inf)
-    lse = jax.nn.logsumexp(s, axis=-1)
-    p = jax.nn.softmax(s, axis=-1).astype(dt)
-    return jnp.einsum("bhqk,bkhd->bqhd", p, vf).astype(jnp.float32), lse
+    return jax_ref.attention(q, k, v, 1 / np.sqrt(q.shape[3]), window[0], 0 if causal else window[1], upcast=upcast)
 
 
 def _err(a, b):

@@ -265,8 +265,9 @@ def test_flash_attn_func_grad_of_expanded_dout_and_return_lse(aiter_mha):
 
 def test_flash_attn_func_softcap_grad_refused(aiter_mha):
     q = torch.randn(1, 16, 2, 64, device="cuda", dtype=torch.float16, requires_grad=True)
+    out = aiter_mha.flash_attn_func(q, q, q, softcap=30.0)
     with pytest.raises(NotImplementedError, match="softcap"):
-        aiter_mha.flash_attn_func(q, q, q, softcap=30.0)
+        out.sum().backward()
 
 
 def test_mha_bwd_cupy_tensors(aiter_mha):

@@ -10,8 +10,8 @@ padded batches are unpadded into flash_attn_varlen_func (the query rows are the 
 of the mask, so left-padded generation with a KV cache works); packed sequences given as
 cu_seq_lens_q / cu_seq_lens_k (transformers' DataCollatorWithFlattening) go to varlen directly.
 Causal masks are bottom-right aligned, as in FlashAttention; sliding_window = W keeps the W most
-recent keys (window_size (W - 1, 0)); softcap runs in the forward (its gradient is not built yet,
-so training with softcap raises). Dropout during training and attention sinks (s_aux) raise
+recent keys (window_size (W - 1, 0)); softcap runs in the forward (its gradient is not built yet:
+the backward raises). Dropout during training and attention sinks (s_aux) raise
 NotImplementedError; fp32 activations are cast to the autocast dtype when autocast is on and
 refused otherwise."""
 

@@ -1,7 +1,8 @@
 // XLA FFI handlers for aiter_mha.jax: the batch-mode forward and backward on JAX's stream.
 // Arrays arrive dense row-major: q [b, sq, hq, d], k [b, sk, hk, d], v [b, sk, hk, dv],
-// lse [b, hq, sq] fp32. Attributes carry the scale, the mask (causal as an int, window bounds;
-// bottom-right aligned as everywhere in the library) and the soft-cap. The backward's workspace
+// lse [b, hq, sq] fp32. Attributes carry the scale, the mask as the library takes it (mask_type,
+// window_left, window_right: aiter_mha.ops._mask turns causal / window_size into them) and the
+// soft-cap. The backward's workspace
 // comes from XLA's scratch allocator, so nothing allocates outside XLA and the calls can live in
 // jit-compiled and graph-captured programs. Errors (bad input, no kernel for the configuration)
 // are returned to XLA as ffi::Error with the library's message.
@@ -43,14 +44,11 @@ void dense(int64_t s, int64_t h, int64_t d, int64_t& row, int64_t& head, int64_t
 }
 
 template <class Args>
-void set_common(Args& a, const Dims& m, const std::string& dtype, int32_t causal, int32_t left, int32_t right) {
+void set_common(Args& a, const Dims& m, const std::string& dtype, int32_t mask_type, int32_t left, int32_t right) {
     a.data_type = dtype;
     a.batch = int(m.b), a.seqlen_q = int(m.sq), a.seqlen_k = int(m.sk);
     a.nhead_q = int(m.hq), a.nhead_k = int(m.hk), a.hdim_q = int(m.d), a.hdim_v = int(m.dv);
-    const bool masked = causal || left >= 0 || right >= 0;
-    a.mask_type = masked ? int(aiter::mask_enum::mask_bottom_right) : 0;
-    a.window_size_left = masked ? left : -1;
-    a.window_size_right = causal ? 0 : (masked ? right : -1);
+    a.mask_type = mask_type, a.window_size_left = left, a.window_size_right = right;
 }
 
 // The library throws std::invalid_argument for bad arguments and std::runtime_error for CUDA
@@ -68,13 +66,13 @@ ffi::Error guarded(Fn&& fn) {
 
 ffi::Error fwd_impl(cudaStream_t stream, ffi::AnyBuffer q, ffi::AnyBuffer k, ffi::AnyBuffer v,
                     ffi::Result<ffi::AnyBuffer> out, ffi::Result<ffi::Buffer<ffi::F32>> lse, float scale,
-                    int32_t causal, int32_t left, int32_t right, float softcap, int32_t use_v3) {
+                    int32_t mask_type, int32_t left, int32_t right, float softcap, int32_t use_v3) {
     return guarded([&]() -> ffi::Error {
         Dims m;
         std::string dtype;
         if (auto e = dims_of(q, k, v, m, dtype); e.failure()) return e;
         aiter::mha_fwd_args a;
-        set_common(a, m, dtype, causal, left, right);
+        set_common(a, m, dtype, mask_type, left, right);
         a.use_asm_v3 = use_v3 != 0;
         a.has_lse = true;
         a.scale_s = scale, a.logits_soft_cap = softcap;
@@ -97,14 +95,14 @@ ffi::Error fwd_impl(cudaStream_t stream, ffi::AnyBuffer q, ffi::AnyBuffer k, ffi
 ffi::Error bwd_impl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::AnyBuffer dout, ffi::AnyBuffer q,
                     ffi::AnyBuffer k, ffi::AnyBuffer v, ffi::AnyBuffer out, ffi::Buffer<ffi::F32> lse,
                     ffi::Result<ffi::AnyBuffer> dq, ffi::Result<ffi::AnyBuffer> dk, ffi::Result<ffi::AnyBuffer> dv,
-                    float scale, int32_t causal, int32_t left, int32_t right, int32_t deterministic,
+                    float scale, int32_t mask_type, int32_t left, int32_t right, int32_t deterministic,
                     int32_t use_v3) {
     return guarded([&]() -> ffi::Error {
         Dims m;
         std::string dtype;
         if (auto e = dims_of(q, k, v, m, dtype); e.failure()) return e;
         aiter::mha_bwd_args a;
-        set_common(a, m, dtype, causal, left, right);
+        set_common(a, m, dtype, mask_type, left, right);
         a.use_asm_v3 = use_v3 != 0;
         a.is_deterministic = deterministic != 0;
         a.scale = scale;
@@ -147,7 +145,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(AiterMhaFwd, fwd_impl,
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Attr<float>("scale")
-                                  .Attr<int32_t>("causal")
+                                  .Attr<int32_t>("mask_type")
                                   .Attr<int32_t>("window_left")
                                   .Attr<int32_t>("window_right")
                                   .Attr<float>("softcap")
@@ -167,7 +165,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(AiterMhaBwd, bwd_impl,
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Attr<float>("scale")
-                                  .Attr<int32_t>("causal")
+                                  .Attr<int32_t>("mask_type")
                                   .Attr<int32_t>("window_left")
                                   .Attr<int32_t>("window_right")
                                   .Attr<int32_t>("deterministic")

@@ -43,12 +43,20 @@ void dense(int64_t s, int64_t h, int64_t d, int64_t& row, int64_t& head, int64_t
     row = h * d, head = d, batch = s * h * d;
 }
 
+// What the forward and backward arguments share: sizes, mask, Q/K/V and the dense strides of
+// Q/K/V/O (the O pointer is set by the caller: an output of the forward, an input of the backward).
 template <class Args>
-void set_common(Args& a, const Dims& m, const std::string& dtype, int32_t mask_type, int32_t left, int32_t right) {
+void set_common(Args& a, const Dims& m, const std::string& dtype, int32_t mask_type, int32_t left, int32_t right,
+                const ffi::AnyBuffer& q, const ffi::AnyBuffer& k, const ffi::AnyBuffer& v) {
     a.data_type = dtype;
     a.batch = int(m.b), a.seqlen_q = int(m.sq), a.seqlen_k = int(m.sk);
     a.nhead_q = int(m.hq), a.nhead_k = int(m.hk), a.hdim_q = int(m.d), a.hdim_v = int(m.dv);
     a.mask_type = mask_type, a.window_size_left = left, a.window_size_right = right;
+    a.q_ptr = q.untyped_data(), a.k_ptr = k.untyped_data(), a.v_ptr = v.untyped_data();
+    dense(m.sq, m.hq, m.d, a.stride_q, a.nhead_stride_q, a.batch_stride_q);
+    dense(m.sk, m.hk, m.d, a.stride_k, a.nhead_stride_k, a.batch_stride_k);
+    dense(m.sk, m.hk, m.dv, a.stride_v, a.nhead_stride_v, a.batch_stride_v);
+    dense(m.sq, m.hq, m.dv, a.stride_o, a.nhead_stride_o, a.batch_stride_o);
 }
 
 // The library throws std::invalid_argument for bad arguments and std::runtime_error for CUDA
@@ -72,16 +80,12 @@ ffi::Error fwd_impl(cudaStream_t stream, ffi::AnyBuffer q, ffi::AnyBuffer k, ffi
         std::string dtype;
         if (auto e = dims_of(q, k, v, m, dtype); e.failure()) return e;
         aiter::mha_fwd_args a;
-        set_common(a, m, dtype, mask_type, left, right);
+        set_common(a, m, dtype, mask_type, left, right, q, k, v);
+        a.o_ptr = out->untyped_data();
         a.use_asm_v3 = use_v3 != 0;
         a.has_lse = true;
         a.scale_s = scale, a.logits_soft_cap = softcap;
-        a.q_ptr = q.untyped_data(), a.k_ptr = k.untyped_data(), a.v_ptr = v.untyped_data();
-        a.o_ptr = out->untyped_data(), a.lse_ptr = lse->untyped_data();
-        dense(m.sq, m.hq, m.d, a.stride_q, a.nhead_stride_q, a.batch_stride_q);
-        dense(m.sk, m.hk, m.d, a.stride_k, a.nhead_stride_k, a.batch_stride_k);
-        dense(m.sk, m.hk, m.dv, a.stride_v, a.nhead_stride_v, a.batch_stride_v);
-        dense(m.sq, m.hq, m.dv, a.stride_o, a.nhead_stride_o, a.batch_stride_o);
+        a.lse_ptr = lse->untyped_data();
         a.nhead_stride_lse = m.sq, a.batch_stride_lse = m.hq * m.sq;
         aiter::stream_config s;
         s.stream_id_ = stream;
@@ -102,17 +106,13 @@ ffi::Error bwd_impl(cudaStream_t stream, ffi::ScratchAllocator scratch, ffi::Any
         std::string dtype;
         if (auto e = dims_of(q, k, v, m, dtype); e.failure()) return e;
         aiter::mha_bwd_args a;
-        set_common(a, m, dtype, mask_type, left, right);
+        set_common(a, m, dtype, mask_type, left, right, q, k, v);
+        a.o_ptr = out.untyped_data();
         a.use_asm_v3 = use_v3 != 0;
         a.is_deterministic = deterministic != 0;
         a.scale = scale;
-        a.q_ptr = q.untyped_data(), a.k_ptr = k.untyped_data(), a.v_ptr = v.untyped_data();
-        a.o_ptr = out.untyped_data(), a.do_ptr = dout.untyped_data(), a.lse_ptr = lse.untyped_data();
+        a.do_ptr = dout.untyped_data(), a.lse_ptr = lse.untyped_data();
         a.dq_ptr = dq->untyped_data(), a.dk_ptr = dk->untyped_data(), a.dv_ptr = dv->untyped_data();
-        dense(m.sq, m.hq, m.d, a.stride_q, a.nhead_stride_q, a.batch_stride_q);
-        dense(m.sk, m.hk, m.d, a.stride_k, a.nhead_stride_k, a.batch_stride_k);
-        dense(m.sk, m.hk, m.dv, a.stride_v, a.nhead_stride_v, a.batch_stride_v);
-        dense(m.sq, m.hq, m.dv, a.stride_o, a.nhead_stride_o, a.batch_stride_o);
         dense(m.sq, m.hq, m.dv, a.stride_do, a.nhead_stride_do, a.batch_stride_do);
         dense(m.sq, m.hq, m.d, a.stride_dq, a.nhead_stride_dq, a.batch_stride_dq);
         dense(m.sk, m.hk, m.d, a.stride_dk, a.nhead_stride_dk, a.batch_stride_dk);

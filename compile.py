@@ -484,6 +484,15 @@ def build(args: argparse.Namespace) -> int:
         return steps
 
     products: List[Path] = []
+
+    def add_linked(output: Path, rule: str, steps: List[Step], libnames: Sequence[str]) -> None:
+        """A program or shared object linked against lib<name>.so of this build (rpath $ORIGIN)."""
+        linked = " ".join(f"-l{name}" for name in libnames)
+        targets.append(Target(output, rule, steps, {"libs": f"-L{shlex.quote(str(out))} {linked}".replace("$", "$$")},
+                              [out / f"lib{name}.so" for name in libnames]))
+        labels[str(output)] = f"link of {output.name}"
+        products.append(output)
+
     for lib in libs:
         host = host_sources(lib.name)
         if not host:
@@ -504,12 +513,7 @@ def build(args: argparse.Namespace) -> int:
             if libname not in [l.name for l in libs]:
                 print(f"compile.py: skipping {name}: lib{libname}.so is not built")
                 continue
-            exe = out / name
-            targets.append(Target(exe, "exe_link", steps_for(srcs, "bench_flags"),
-                                  {"libs": f"-L{shlex.quote(str(out))} -l{libname}".replace("$", "$$")},
-                                  [out / f"lib{libname}.so"]))
-            labels[str(exe)] = f"link of {name}"
-            products.append(exe)
+            add_linked(out / name, "exe_link", steps_for(srcs, "bench_flags"), [libname])
 
     extra_flags: Dict[str, List[str]] = {}
     built = [l.name for l in libs]
@@ -525,23 +529,14 @@ def build(args: argparse.Namespace) -> int:
         else:
             print("compile.py: libmha_bwd.so is not built: the Python extension gets the forward only")
         extra_flags["py_flags"] = py_flags
-        ext = out / f"_C{sysconfig.get_config_var('EXT_SUFFIX') or '.so'}"
-        linked = " ".join(f"-l{name}" for name in linked_libs)
-        targets.append(Target(ext, "ext_link", steps_for(sorted((REPO / "python" / "src").glob("*.cpp")), "py_flags"),
-                              {"libs": f"-L{shlex.quote(str(out))} {linked}".replace("$", "$$")},
-                              [out / f"lib{name}.so" for name in linked_libs]))
-        labels[str(ext)] = f"link of {ext.name}"
-        products.append(ext)
+        add_linked(out / f"_C{sysconfig.get_config_var('EXT_SUFFIX') or '.so'}", "ext_link",
+                   steps_for(sorted((REPO / "python" / "src").glob("*.cpp")), "py_flags"), linked_libs)
     if args.jax:
         if "mha_fwd" not in built or "mha_bwd" not in built:
             raise BuildError("--jax needs libmha_fwd.so and libmha_bwd.so: add fwd and bwd to --api")
         extra_flags["jax_flags"] = cuda_flags + ["-isystem", jax_include_dir()]
-        lib = out / "libaiter_mha_jax.so"
-        targets.append(Target(lib, "ext_link", steps_for([REPO / "python" / "src" / "jax" / "jax_ffi.cpp"], "jax_flags"),
-                              {"libs": f"-L{shlex.quote(str(out))} -lmha_fwd -lmha_bwd".replace("$", "$$")},
-                              [out / "libmha_fwd.so", out / "libmha_bwd.so"]))
-        labels[str(lib)] = f"link of {lib.name}"
-        products.append(lib)
+        add_linked(out / "libaiter_mha_jax.so", "ext_link",
+                   steps_for([REPO / "python" / "src" / "jax" / "jax_ffi.cpp"], "jax_flags"), ["mha_fwd", "mha_bwd"])
 
     out.mkdir(parents=True, exist_ok=True)
     ninja_text = render_ninja(nvcc, cuda_flags, bench_flags, targets, extra_flags)

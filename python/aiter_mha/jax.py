@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .ops import _find_library, _mask, _scale
+from .ops import _check_ranks_and_dtypes, _find_library, _mask, _scale
 
 _LIB = None
 
@@ -89,14 +89,7 @@ _attention.defvjp(_attention_fwd, _attention_bwd)
 
 
 def _check(q, k, v) -> None:
-    for name, x in (("q", q), ("k", k), ("v", v)):
-        if x.ndim != 4:
-            raise ValueError(f"{name}: expected 4 dimensions (batch, seqlen, heads, head_dim), got shape {x.shape}")
-    if q.dtype not in (jnp.float16, jnp.bfloat16):
-        raise ValueError(f"q: expected dtype float16 or bfloat16, got {q.dtype}")
-    for name, x in (("k", k), ("v", v)):
-        if x.dtype != q.dtype:
-            raise ValueError(f"{name}: expected dtype {q.dtype} (as q), got {x.dtype}")
+    _check_ranks_and_dtypes(q, k, v, 4, "(batch, seqlen, heads, head_dim)")
     b, _, hq, d = q.shape
     if k.shape[0] != b or k.shape[3] != d:
         raise ValueError(f"k: expected shape [{b}, seqlen_k, nhead_k, {d}], got {list(k.shape)}")

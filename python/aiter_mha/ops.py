@@ -103,9 +103,10 @@ def _scale(softmax_scale: Optional[float], d: int) -> float:
     return s
 
 
-def _check_inputs(q, k, v, layout_rank: int, layout: str) -> None:
+def _check_ranks_and_dtypes(q, k, v, layout_rank: int, layout: str) -> None:
+    """q, k, v of layout_rank dimensions, q float16/bfloat16 and k, v of q's dtype (also what
+    aiter_mha.jax checks of its arrays at trace time)."""
     for name, x in (("q", q), ("k", k), ("v", v)):
-        fw.require_dlpack(x, name)
         if len(x.shape) != layout_rank:
             raise ValueError(f"{name}: expected {layout_rank} dimensions {layout}, got shape {tuple(x.shape)}")
     if fw.dtype_name(q) not in ("float16", "bfloat16"):
@@ -113,6 +114,13 @@ def _check_inputs(q, k, v, layout_rank: int, layout: str) -> None:
     for name, x in (("k", k), ("v", v)):
         if fw.dtype_name(x) != fw.dtype_name(q):
             raise ValueError(f"{name}: expected dtype {fw.dtype_name(q)} (as q), got {fw.dtype_name(x)}")
+
+
+def _check_inputs(q, k, v, layout_rank: int, layout: str) -> None:
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        fw.require_dlpack(x, name)
+    _check_ranks_and_dtypes(q, k, v, layout_rank, layout)
+    for name, x in (("k", k), ("v", v)):
         if fw.device_id(x) != fw.device_id(q):
             raise ValueError(f"{name}: expected a tensor on cuda:{fw.device_id(q)} (where q is), got cuda:{fw.device_id(x)}")
 

@@ -1,8 +1,9 @@
 """Shared fixtures and helpers of the test suite (CPU machines with nvcc; GPU tests skip).
 
 * `ci_build` (session fixture): the build folder of
-  `compile.py --preset ci --bench --python --arch sm_90a`, holding libmha_fwd.so (and the other
-  libraries), the benchmarks and the Python extension _C*.so. Built once per session into
+  `compile.py --preset ci --bench --python --arch sm_90a` (plus `--jax` where jax is installed),
+  holding libmha_fwd.so (and the other libraries), the benchmarks, the Python extension _C*.so
+  and libaiter_mha_jax.so. Built once per session into
   the pytest cache (incremental across sessions: ninja rebuilds only what changed), or into
   $AITER_MHA_TEST_BUILD_DIR when set. A failed build fails every test that uses it, with the
   compiler output.
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -25,7 +27,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 COMPILE_PY = REPO / "compile.py"
-CI_BUILD_ARGS = ["--preset", "ci", "--bench", "--python", "--arch", "sm_90a"]
+# --jax where jax is installed: libaiter_mha_jax.so is part of the one ci build, so that no test
+# rewrites the shared build folder's build.ninja with other options.
+CI_BUILD_ARGS = ["--preset", "ci", "--bench", "--python", "--arch", "sm_90a"] + (
+    ["--jax"] if importlib.util.find_spec("jax") is not None else [])
 
 
 def run(cmd, cwd=None, env=None, timeout=3600) -> subprocess.CompletedProcess:

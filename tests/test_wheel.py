@@ -11,14 +11,14 @@ import zipfile
 
 import pytest
 
-from conftest import REPO, run
+from conftest import CI_BUILD_ARGS, REPO, run
 
 pytestmark = pytest.mark.slow
 
 
 def test_wheel_builds_installs_and_imports(ci_build, tmp_path):
     env = dict(os.environ, AITER_MHA_PRESET="ci", AITER_MHA_ARCHS="sm_90a", AITER_MHA_BUILD_DIR=str(ci_build),
-               AITER_MHA_COMPILE_ARGS="--bench")
+               AITER_MHA_COMPILE_ARGS=" ".join(a for a in CI_BUILD_ARGS if a in ("--bench", "--jax")))
     env.pop("AITER_MHA_LIB_DIR", None)
     dist = tmp_path / "dist"
     res = run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-build-isolation", "--no-deps", "-q",
